@@ -1,0 +1,146 @@
+"""The contract every backend plugin implements, and the values it returns.
+
+A backend knows one protocol. It answers "is this port mine?" (:meth:`Backend.probe`),
+opens what the pool holds (:meth:`Backend.connect`), makes one cheap health check and
+lists what the service can do. Scheduling, retry loops, pooling and drawing are the
+core's job, done the same way for every backend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from movie_director.config import ServiceConfig
+
+
+class Status(str, Enum):
+    """Health of one service as the artist sees it."""
+
+    ONLINE = "online"
+    DEGRADED = "degraded"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What discovery learned about one address: which kind of service, which version."""
+
+    kind: str
+    url: str
+    version: str = ""
+    latency_ms: float = 0.0
+    details: Mapping[str, Any] = field(default_factory=dict)
+    transport: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "version": self.version,
+            "latency_ms": round(self.latency_ms, 1),
+            "transport": self.transport,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class HealthSample:
+    """One health check: how fast, how loaded, and why it failed if it did."""
+
+    ok: bool
+    latency_ms: float
+    timestamp: float = field(default_factory=time.time)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    version: str = ""
+    error: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "latency_ms": round(self.latency_ms, 1),
+            "timestamp": self.timestamp,
+            "metrics": dict(self.metrics),
+            "version": self.version,
+            "error": dict(self.error) if self.error else None,
+        }
+
+
+@dataclass(frozen=True)
+class Capability:
+    """Something a service can do right now, with the limits a request must respect.
+
+    ``name`` is a dotted family ("image.generate", "video.generate", "llm.chat",
+    "comfyui.node", "gradio.endpoint"); ``id`` tells instances apart (a node class,
+    an endpoint name, a model).
+    """
+
+    name: str
+    id: str = ""
+    limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "id": self.id, "limits": {k: list(v) for k, v in self.limits.items()}, "details": dict(self.details)}
+
+
+@runtime_checkable
+class Connection(Protocol):
+    """What a backend's ``connect`` returns and the pool holds."""
+
+    def close(self) -> None: ...
+
+
+class Backend:
+    """Base class of backend plugins; subclass it and register it through the hook.
+
+    Instances are stateless singletons shared by every service of their kind: state
+    lives in the :class:`Connection` objects they return.
+    """
+
+    kind: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    default_url: ClassVar[str] = ""
+    default_ports: ClassVar[tuple[int, ...]] = ()
+    #: Higher means more specific; discovery asks specific probes first so that a
+    #: Wan2GP UI is named Wan2GP before the generic Gradio probe claims it.
+    probe_priority: ClassVar[int] = 0
+    #: The one line that tells an artist how to start this service.
+    start_hint: ClassVar[str] = ""
+    pool_max: ClassVar[int] = 10
+    pool_min: ClassVar[int] = 2
+    health_interval: ClassVar[float] = 60.0
+    #: When this kind is unhealthy the whole system is (ComfyUI).
+    critical: ClassVar[bool] = False
+
+    def probe(self, url: str, timeout: float) -> ProbeResult | None:
+        """Return a result when ``url`` serves this kind of service, else ``None``.
+
+        Must not raise for "not mine" answers; raise our typed errors only when the
+        address cannot be reached at all.
+        """
+        raise NotImplementedError
+
+    def connect(self, service: ServiceConfig) -> Connection:
+        """Open what the pool holds for ``service`` (session, socket, client)."""
+        raise NotImplementedError
+
+    def health(self, connection: Connection) -> HealthSample:
+        """One cheap check (never a call that costs money or loads a model)."""
+        raise NotImplementedError
+
+    def capabilities(self, connection: Connection) -> list[Capability]:
+        """What the service can do right now."""
+        raise NotImplementedError
+
+    def is_usable(self, connection: Connection) -> bool:
+        """Cheap local check the pool runs before reusing a connection."""
+        return True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} kind={self.kind!r}>"

@@ -1,0 +1,150 @@
+"""One-shot check of a URL or configured service: reachable? which kind? healthy? what can it do?
+
+Shared by ``movie-director check``, ``doctor`` and the add-on's Test button, so the
+artist gets the same answer everywhere.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
+from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host
+from movie_director.errors import MovieDirectorError, NotAllowedOffline, WrongService, map_exception
+from movie_director.plugins import PluginManager, get_plugin_manager
+
+
+@dataclass
+class CheckReport:
+    """What one check found; ``ok`` means reachable and of the wanted kind."""
+
+    target: str
+    url: str
+    kind: str | None = None
+    probe: ProbeResult | None = None
+    health: HealthSample | None = None
+    capabilities: list[Capability] = field(default_factory=list)
+    error: MovieDirectorError | None = None
+    elapsed_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.probe is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "url": self.url,
+            "ok": self.ok,
+            "kind": self.kind,
+            "version": self.probe.version if self.probe else "",
+            "transport": self.probe.transport if self.probe else "",
+            "probe": self.probe.to_dict() if self.probe else None,
+            "health": self.health.to_dict() if self.health else None,
+            "capabilities": [capability.to_dict() for capability in self.capabilities],
+            "error": self.error.to_dict() if self.error else None,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+
+def adhoc_service(url: str, kind: str, manager: PluginManager | None = None, **overrides: Any) -> ServiceConfig:
+    """A service entry for a bare URL (CLI ``--url``, discovery results) with the kind's defaults."""
+    manager = manager or get_plugin_manager()
+    backend = manager.backends.get(kind)
+    settings = {**SERVICE_DEFAULTS, "health_interval": getattr(backend, "health_interval", 60.0), **overrides}
+    settings["tags"] = tuple(settings.get("tags", ()))
+    return ServiceConfig(name=kind, kind=kind, url=url.rstrip("/"), **settings)
+
+
+def check_service(
+    target: str,
+    kind: str | None = None,
+    timeout: float = 5.0,
+    config: Config | None = None,
+    manager: PluginManager | None = None,
+    allow_remote: bool = True,
+) -> CheckReport:
+    """Check ``target`` (a URL or a configured service name) within about ``timeout`` seconds."""
+    manager = manager or get_plugin_manager()
+    started = time.perf_counter()
+    service = _service_for(target, kind, config, manager)
+    report = CheckReport(target, service.url, kind=kind or None)
+    label = _label(manager, kind or service.kind or None, service.url)
+    try:
+        if not allow_remote and not service.is_loopback:
+            raise NotAllowedOffline(service=label)
+        _tcp_reachable(service.url, min(timeout, service.connect_timeout), label, manager, kind)
+        report.probe = _probe(service.url, kind, timeout, manager)
+        if report.probe is None:
+            raise _wrong_service(service.url, kind, label, timeout, manager)
+        report.kind = report.probe.kind
+        backend = manager.backend(report.probe.kind)
+        effective = service if service.kind == report.probe.kind else adhoc_service(report.probe.url, report.probe.kind, manager)
+        connection = backend.connect(effective)
+        try:
+            report.health = backend.health(connection)
+            report.capabilities = backend.capabilities(connection)
+        finally:
+            connection.close()
+    except MovieDirectorError as error:
+        report.error = error
+    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything; the artist still gets a typed error
+        report.error = map_exception(exc, service=label)
+    report.elapsed_ms = (time.perf_counter() - started) * 1000
+    return report
+
+
+def _service_for(target: str, kind: str | None, config: Config | None, manager: PluginManager) -> ServiceConfig:
+    if "://" in target:
+        return adhoc_service(target, kind or "", manager)
+    if config is None:
+        from movie_director.config import load_config
+
+        config = load_config()
+    service = config.service(target)
+    return service
+
+
+def _label(manager: PluginManager, kind: str | None, url: str = "") -> str:
+    backend = manager.backends.get(kind or "")
+    if backend is not None:
+        return backend.display_name or backend.kind
+    return kind or (f"The service at {url}" if url else "The service")
+
+
+def _tcp_reachable(url: str, timeout: float, label: str, manager: PluginManager, kind: str | None) -> None:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+    backend = manager.backends.get(kind or "")
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return
+    except OSError as exc:
+        raise map_exception(exc, service=label, start_hint=backend.start_hint if backend else None) from exc
+
+
+def _wrong_service(url: str, kind: str | None, label: str, timeout: float, manager: PluginManager) -> WrongService:
+    if not kind:
+        return WrongService(f"Something answers at {url}, but it is not a service the add-on knows.", service=label)
+    other = _probe(url, None, timeout, manager)
+    found = f"it is {_label(manager, other.kind)}" if other else "it is something else"
+    return WrongService(f"Something answers at {url}, but {found}, not {label}.", service=label, details={"found": other.kind if other else None})
+
+
+def _probe(url: str, kind: str | None, timeout: float, manager: PluginManager) -> ProbeResult | None:
+    backends: list[Backend] = [manager.backend(kind)] if kind else manager.backends_by_specificity()
+    for backend in backends:
+        try:
+            result = backend.probe(url, timeout)
+        except MovieDirectorError:
+            result = None
+        if result is not None:
+            return result
+    return None
+
+
+__all__ = ["CheckReport", "adhoc_service", "check_service", "is_loopback_host"]

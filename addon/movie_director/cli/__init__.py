@@ -1,0 +1,58 @@
+"""The ``movie-director`` command line: the same core the add-on uses, for TDs, farms and CI.
+
+Built-in commands live in one module each; plugins add theirs through the
+``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from movie_director import __version__
+from movie_director.cli import check_cmd, config_cmd, plugins_cmd
+from movie_director.cli.output import print_error
+from movie_director.errors import MovieDirectorError
+from movie_director.plugins import get_plugin_manager
+from movie_director.redact import install_log_filter
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="movie-director",
+        description="Find, check and drive the AI backends of Blender Movie Director.",
+        epilog="Troubleshooting: docs/troubleshooting.md. Plugin authors: docs/plugins.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (plugins_cmd, config_cmd, check_cmd):
+        module.add_parser(subcommands)
+    get_plugin_manager().register_commands(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)], format="%(levelname)s %(name)s: %(message)s")
+    install_log_filter()
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except MovieDirectorError as error:
+        print_error(error)
+        return 2 if error.category == "Configuration" else 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+from movie_director.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,670 @@
+"""Layered configuration, validated by the JSON Schemas in ``schemas/``.
+
+Layers, lowest first: built-in defaults → UI/.blend → config file → environment.
+(The product spec ranks environment > config file > UI/.blend > defaults.) Every
+resolved value remembers the layer (and file or variable) it came from, so the UI
+can show "overridden by MOVIE_DIRECTOR_COMFYUI_URL" and the CLI ``--sources``.
+
+A bad value anywhere raises one :class:`~movie_director.errors.ConfigError` that
+lists every problem with its JSON pointer, layer and what is allowed; a config is
+built whole or not at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from movie_director.errors import ConfigError, ConfigProblem
+from movie_director.redact import register_secret
+
+ENV_PREFIX = "MOVIE_DIRECTOR_"
+CONFIG_ENV = "MOVIE_DIRECTOR_CONFIG"
+PROFILE_ENV = "MOVIE_DIRECTOR_PROFILE"
+
+LAYER_DEFAULT = "default"
+LAYER_UI = "ui"
+LAYER_FILE = "file"
+LAYER_ENV = "env"
+
+SERVICE_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "timeout": 30.0,
+    "connect_timeout": 5.0,
+    "retries": 3,
+    "backoff": 0.5,
+    "health_interval": 60.0,
+    "transport": "auto",
+    "verify_tls": True,
+    "priority": 0,
+    "tags": [],
+}
+
+#: Built-in profiles: what each preset changes on top of the per-kind defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "Local": {"description": "Backends on this computer (127.0.0.1), default ports.", "all": {}},
+    "Remote": {
+        "description": "Backends on a studio server: longer timeouts, more retries.",
+        "all": {"timeout": 120.0, "connect_timeout": 10.0, "retries": 5, "reconnect_max_delay": 60.0},
+    },
+    "Development": {
+        "description": "Quick feedback while building pipelines: short timeouts, frequent checks.",
+        "all": {"timeout": 10.0, "connect_timeout": 2.0, "retries": 1, "health_interval": 10.0},
+    },
+    "Production": {
+        "description": "Render farms and long jobs: patient timeouts, many retries.",
+        "all": {"timeout": 300.0, "connect_timeout": 10.0, "retries": 10, "health_interval": 30.0},
+    },
+}
+DEFAULT_PROFILE = "Local"
+
+
+def config_file_candidates() -> list[Path]:
+    """Where a config file is looked for when ``MOVIE_DIRECTOR_CONFIG`` is not set, in order."""
+    home = Path.home()
+    return [
+        home / ".movie-director" / "config.yaml",
+        home / ".movie-director" / "config.json",
+        Path.cwd() / "movie-director.yaml",
+        Path.cwd() / "movie-director.json",
+        Path("/etc/movie-director/config.yaml"),
+    ]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value came from: the layer and the file, variable or default that set it."""
+
+    layer: str
+    location: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.layer} ({self.location})" if self.location else self.layer
+
+
+@dataclass(frozen=True)
+class AuthRef:
+    """A reference to a secret held in an environment variable, never the secret itself."""
+
+    env: str
+    type: str = "bearer"
+    header: str = ""
+
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers to send; empty when the variable is unset."""
+        secret = os.environ.get(self.env, "")
+        if not secret:
+            return {}
+        register_secret(secret)
+        if self.type == "basic":
+            import base64
+
+            return {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
+        if self.type == "header":
+            return {self.header or "x-api-key": secret}
+        return {"Authorization": f"Bearer {secret}"}
+
+    @property
+    def is_set(self) -> bool:
+        return bool(os.environ.get(self.env))
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """One resolved service entry. ``sources`` maps each field to where it came from."""
+
+    name: str
+    kind: str
+    url: str
+    enabled: bool = True
+    timeout: float = 30.0
+    connect_timeout: float = 5.0
+    retries: int = 3
+    backoff: float = 0.5
+    health_interval: float = 60.0
+    reconnect_max_delay: float | None = None
+    auth: AuthRef | None = None
+    tags: tuple[str, ...] = ()
+    priority: int = 0
+    transport: str = "auto"
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    proxy: str | None = None
+    pool_max: int | None = None
+    pool_min: int | None = None
+    models: tuple[str, ...] = ()
+    sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) as requests takes them."""
+        return (self.connect_timeout, self.timeout)
+
+    @property
+    def backoff_cap(self) -> float:
+        """Reconnect delay cap: short on this machine, a minute elsewhere."""
+        if self.reconnect_max_delay is not None:
+            return self.reconnect_max_delay
+        return 5.0 if self.is_loopback else 60.0
+
+    def source_of(self, key: str) -> Source:
+        return self.sources.get(key, Source(LAYER_DEFAULT))
+
+    def to_dict(self, with_sources: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "url": self.url,
+            "enabled": self.enabled,
+            "timeout": self.timeout,
+            "connect_timeout": self.connect_timeout,
+            "retries": self.retries,
+            "backoff": self.backoff,
+            "health_interval": self.health_interval,
+            "reconnect_max_delay": self.backoff_cap,
+            "auth": {"type": self.auth.type, "env": self.auth.env, "is_set": self.auth.is_set} if self.auth else None,
+            "tags": list(self.tags),
+            "priority": self.priority,
+            "transport": self.transport,
+            "ca_bundle": self.ca_bundle,
+            "verify_tls": self.verify_tls,
+            "proxy": self.proxy,
+            "pool_max": self.pool_max,
+            "pool_min": self.pool_min,
+            "models": list(self.models),
+        }
+        if with_sources:
+            data["sources"] = {key: str(self.source_of(key)) for key in data if key != "name"}
+        return data
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost`` (which must never go through a proxy)."""
+    host = host.strip("[]").lower()
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved configuration."""
+
+    services: Mapping[str, ServiceConfig]
+    active_profile: str
+    profiles: tuple[str, ...]
+    file: Path | None
+    data_dir: Path
+    profile_source: Source = Source(LAYER_DEFAULT)
+
+    def service(self, name: str) -> ServiceConfig:
+        try:
+            return self.services[name]
+        except KeyError:
+            known = ", ".join(sorted(self.services)) or "none"
+            raise ConfigError(f"There is no service named {name!r} (configured: {known}).") from None
+
+    def enabled_services(self) -> list[ServiceConfig]:
+        return [service for service in self.services.values() if service.enabled]
+
+    def to_dict(self, with_sources: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "active_profile": self.active_profile,
+            "profiles": list(self.profiles),
+            "file": str(self.file) if self.file else None,
+            "data_dir": str(self.data_dir),
+            "services": {name: service.to_dict(with_sources) for name, service in self.services.items()},
+        }
+        if with_sources:
+            data["active_profile_source"] = str(self.profile_source)
+        return data
+
+
+# -- schema validation -------------------------------------------------------------------
+
+
+@cache
+def _schema_registry() -> Any:
+    from referencing import Registry, Resource
+
+    registry = Registry()
+    for name in ("service", "profile", "config"):
+        schema = load_schema(name)
+        resource = Resource.from_contents(schema)
+        registry = registry.with_resources([(schema["$id"], resource), (f"{name}.schema.json", resource)])
+    return registry
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """One of the schema files (``config``, ``service``, ``profile``)."""
+    text = (resources.files("movie_director.schemas") / f"{name}.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=_schema_registry())
+
+
+def schema_problems(data: Any, layer: str, source: str, schema: str = "config", base: str = "") -> list[ConfigProblem]:
+    """Every schema violation in ``data``, as problems naming pointer, layer and what is allowed."""
+    problems = []
+    for error in sorted(_validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        problems.extend(_problems_of(error, layer, source, base))
+    return problems
+
+
+def _problems_of(error: ValidationError, layer: str, source: str, base: str) -> list[ConfigProblem]:
+    pointer = base + "".join(f"/{part}" for part in error.absolute_path)
+    if error.validator == "additionalProperties":
+        properties = error.schema.get("properties", {})
+        allowed = sorted(key for key, rule in properties.items() if rule != {"not": {}} and "not" not in rule)
+        extras = [key for key in error.instance if key not in allowed] if isinstance(error.instance, dict) else []
+        return [
+            ConfigProblem(f"{pointer}/{key}", layer, f"unknown key {key!r}", key, "known keys: " + ", ".join(allowed), source)
+            for key in extras
+        ]
+    if error.validator == "not" and error.schema.get("description", "").startswith("literal secrets"):
+        return [ConfigProblem(pointer, layer, "a literal secret is not allowed here", "***", error.schema["description"], source)]
+    return [ConfigProblem(pointer, layer, _short_message(error), _safe_value(error.instance), _allowed(error), source)]
+
+
+def _short_message(error: ValidationError) -> str:
+    if error.validator == "type":
+        return f"expected {error.validator_value}, got {type(error.instance).__name__}"
+    if error.validator in ("minimum", "maximum"):
+        return f"{error.instance!r} is out of range"
+    if error.validator == "pattern":
+        return f"{error.instance!r} has the wrong form"
+    if error.validator in ("enum", "const"):
+        return f"{error.instance!r} is not one of the allowed values"
+    if error.validator == "required":
+        return error.message
+    return error.message
+
+
+def _allowed(error: ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    parts = []
+    if "type" in schema:
+        parts.append(str(schema["type"]))
+    if "minimum" in schema or "maximum" in schema:
+        parts.append(f"{schema.get('minimum', '-∞')}–{schema.get('maximum', '∞')}")
+    if "enum" in schema:
+        parts.append(" | ".join(map(str, schema["enum"])))
+    if "const" in schema:
+        parts.append(repr(schema["const"]))
+    if schema.get("description"):
+        parts.append(schema["description"])
+    return "; ".join(parts)
+
+
+def _safe_value(value: Any) -> Any:
+    return value if isinstance(value, (int, float, bool, str, type(None))) else json.dumps(value, default=str)[:80]
+
+
+# -- layers ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Layer:
+    name: str
+    location: str
+    data: dict[str, Any]
+    #: per-pointer origin inside the layer (an env var name), else ``location``
+    origins: dict[str, str] = field(default_factory=dict)
+
+
+def find_config_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The config file in force: ``MOVIE_DIRECTOR_CONFIG``, else the first candidate that exists."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    return next((path for path in config_file_candidates() if path.is_file()), None)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML or JSON config file (not yet validated)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"The config file {path} cannot be read: {exc.strerror or exc}.",
+            hints=[f"Check that {path} exists and is readable, or unset {CONFIG_ENV}."],
+            cause=exc,
+        ) from exc
+    import yaml
+
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text) if text.strip() else {}
+        else:
+            data = yaml.safe_load(text) or {}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise _syntax_error(path, exc) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(
+            problems=[ConfigProblem("", LAYER_FILE, "the file must hold a mapping of settings", type(data).__name__, "object", str(path))]
+        )
+    return data
+
+
+def _syntax_error(path: Path, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"The config file {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {str(exc).splitlines()[0]}",
+        hints=["Fix the syntax at the line named above; `movie-director config validate FILE` checks it."],
+        cause=exc,
+    )
+
+
+_ENV_FIELDS = {"URL": "url", "ENABLED": "enabled", "TIMEOUT": "timeout", "KIND": "kind", "API_KEY": "auth"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _env_layer(environ: Mapping[str, str], known_services: Iterable[str]) -> tuple[_Layer, list[ConfigProblem]]:
+    """``MOVIE_DIRECTOR_<SERVICE>_<FIELD>`` variables as a layer; bad values become problems."""
+    layer = _Layer(LAYER_ENV, "environment", {"services": {}})
+    problems: list[ConfigProblem] = []
+    services: dict[str, dict[str, Any]] = layer.data["services"]
+    names = {name.upper().replace("-", "_"): name for name in known_services}
+    for variable, raw in sorted(environ.items()):
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        rest = variable[len(ENV_PREFIX) :]
+        for suffix, key in _ENV_FIELDS.items():
+            if not rest.endswith("_" + suffix):
+                continue
+            service_key = rest[: -len(suffix) - 1]
+            if not service_key:
+                continue
+            name = names.get(service_key, service_key.lower().replace("_", "-") if "_" in service_key else service_key.lower())
+            pointer = f"/services/{name}/{key}"
+            value, problem = _parse_env_value(key, raw, variable)
+            if problem:
+                problems.append(ConfigProblem(pointer, LAYER_ENV, problem[0], raw if key != "auth" else "***", problem[1], variable))
+                break
+            services.setdefault(name, {})[key] = value
+            layer.origins[pointer] = variable
+            break
+    if environ.get(PROFILE_ENV):
+        layer.data["active_profile"] = environ[PROFILE_ENV]
+        layer.origins["/active_profile"] = PROFILE_ENV
+    return layer, problems
+
+
+def _parse_env_value(key: str, raw: str, variable: str) -> tuple[Any, tuple[str, str] | None]:
+    text = raw.strip()
+    if key == "enabled":
+        if text.lower() in _TRUE:
+            return True, None
+        if text.lower() in _FALSE:
+            return False, None
+        return None, (f"{text!r} is not a yes/no value", "true, 1, yes, on / false, 0, no, off")
+    if key == "timeout":
+        try:
+            return float(text), None
+        except ValueError:
+            return None, (f"{text!r} is not a number", "seconds from 1 to 300")
+    if key == "auth":
+        register_secret(raw)
+        return {"type": "bearer", "env": variable}, None
+    return text, None
+
+
+def _defaults_layer(kinds: Mapping[str, Any], profile: str) -> _Layer:
+    preset = PRESETS.get(profile, {}).get("all", {})
+    services = {}
+    for kind, backend in kinds.items():
+        url = getattr(backend, "default_url", "")
+        if not url:
+            continue
+        services[kind] = {
+            "kind": kind,
+            "url": url,
+            **SERVICE_DEFAULTS,
+            "health_interval": float(getattr(backend, "health_interval", SERVICE_DEFAULTS["health_interval"])),
+            **preset,
+        }
+    return _Layer(LAYER_DEFAULT, "built-in" + (f", preset {profile}" if preset else ""), {"services": services})
+
+
+def _profile_services(layer: _Layer, profile: str) -> dict[str, Any]:
+    return (layer.data.get("profiles") or {}).get(profile, {}).get("services") or {}
+
+
+# -- resolution ------------------------------------------------------------------------
+
+
+def load_config(
+    ui: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    file: Path | str | None = None,
+    kinds: Mapping[str, Any] | None = None,
+) -> Config:
+    """Resolve the configuration from every layer, or raise one ConfigError listing all problems.
+
+    :param ui: the .blend/UI layer, in the config file's shape.
+    :param environ: defaults to ``os.environ``.
+    :param file: a config file to use instead of searching for one.
+    :param kinds: backend kind → backend (class or instance) supplying defaults; the
+        installed plugins by default.
+    """
+    environ = os.environ if environ is None else environ
+    if kinds is None:
+        from movie_director.plugins import get_plugin_manager
+
+        kinds = get_plugin_manager().backends
+    problems: list[ConfigProblem] = []
+    path = Path(file) if file is not None else find_config_file(environ)
+    layers: list[_Layer] = []
+    if ui:
+        ui_data = dict(ui)
+        problems += schema_problems(ui_data, LAYER_UI, ".blend")
+        layers.append(_Layer(LAYER_UI, ".blend", ui_data))
+    if path is not None:
+        if not path.is_file() and file is None and environ.get(CONFIG_ENV):
+            raise ConfigError(
+                f"{CONFIG_ENV} points at {path}, which does not exist.",
+                hints=[f"Create the file, or unset {CONFIG_ENV} to use the default locations."],
+            )
+        file_data = read_config_file(path)
+        problems += schema_problems(file_data, LAYER_FILE, str(path))
+        layers.append(_Layer(LAYER_FILE, str(path), file_data))
+    names = set(kinds)
+    for layer in layers:
+        names |= set(layer.data.get("services") or {})
+        for profile in (layer.data.get("profiles") or {}).values():
+            names |= set((profile or {}).get("services") or {}) if isinstance(profile, dict) else set()
+    env_layer, env_problems = _env_layer(environ, names)
+    problems += env_problems
+    layers.append(env_layer)
+
+    profile, profile_source = _active_profile(layers)
+    available_profiles = list(PRESETS)
+    for layer in layers:
+        available_profiles += [name for name in layer.data.get("profiles") or {} if name not in available_profiles]
+    if profile not in available_profiles:
+        problems.append(
+            ConfigProblem("/active_profile", profile_source.layer, f"unknown profile {profile!r}", profile, ", ".join(available_profiles), profile_source.location)
+        )
+    if problems:
+        raise ConfigError(problems=problems)
+
+    merged: dict[str, dict[str, Any]] = {}
+    sources: dict[str, dict[str, Source]] = {}
+    for layer in [_defaults_layer(kinds, profile), *layers]:
+        for section in (layer.data.get("services") or {}, _profile_services(layer, profile)):
+            for name, entry in section.items():
+                for key, value in (entry or {}).items():
+                    merged.setdefault(name, {})[key] = value
+                    origin = layer.origins.get(f"/services/{name}/{key}", layer.location)
+                    if section is not layer.data.get("services") and layer.name != LAYER_DEFAULT:
+                        origin = f"{origin}, profile {profile}"
+                    sources.setdefault(name, {})[key] = Source(layer.name, origin)
+
+    services: dict[str, ServiceConfig] = {}
+    for name, entry in sorted(merged.items()):
+        service, service_problems = _build_service(name, entry, sources.get(name, {}), kinds)
+        problems += service_problems
+        if service is not None:
+            services[name] = service
+    if problems:
+        raise ConfigError(problems=problems)
+    data_dir = _data_dir(layers, environ)
+    return Config(services, profile, tuple(available_profiles), path, data_dir, profile_source)
+
+
+def _active_profile(layers: list[_Layer]) -> tuple[str, Source]:
+    for layer in reversed(layers):
+        if layer.data.get("active_profile"):
+            return str(layer.data["active_profile"]), Source(layer.name, layer.origins.get("/active_profile", layer.location))
+    return DEFAULT_PROFILE, Source(LAYER_DEFAULT, "built-in")
+
+
+def _data_dir(layers: list[_Layer], environ: Mapping[str, str]) -> Path:
+    if environ.get("MOVIE_DIRECTOR_DATA_DIR"):
+        return Path(environ["MOVIE_DIRECTOR_DATA_DIR"]).expanduser()
+    for layer in reversed(layers):
+        if layer.data.get("data_dir"):
+            return Path(layer.data["data_dir"]).expanduser()
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "movie-director"
+
+
+def _build_service(
+    name: str, entry: dict[str, Any], sources: dict[str, Source], kinds: Mapping[str, Any]
+) -> tuple[ServiceConfig | None, list[ConfigProblem]]:
+    def problem(key: str, text: str, value: Any, allowed: str) -> ConfigProblem:
+        source = sources.get(key, Source(LAYER_DEFAULT))
+        return ConfigProblem(f"/services/{name}/{key}", source.layer, text, value, allowed, source.location)
+
+    kind = entry.get("kind") or (name if name in kinds else "")
+    if not kind:
+        return None, [problem("kind", "the service has no kind and its name is not a known kind", None, ", ".join(sorted(kinds)))]
+    if "url" not in entry and "host" not in entry:
+        return None, [problem("url", "the service has no url", None, "an http, https, ws or wss URL")]
+    try:
+        url = compose_url(entry.get("url", ""), entry.get("scheme"), entry.get("host"), entry.get("port"))
+    except ValueError as exc:
+        key = "port" if "port" in str(exc) else "url"
+        return None, [problem(key, str(exc), entry.get(key), "scheme://host:port with a port from 1 to 65535")]
+    auth = entry.get("auth")
+    if "url" not in sources and {"scheme", "host", "port"} & set(entry):
+        sources["url"] = next(sources[key] for key in ("host", "port", "scheme") if key in sources)
+    elif {"scheme", "host", "port"} & set(entry):
+        winner = max((sources[key] for key in ("url", "host", "port", "scheme") if key in sources), key=lambda s: _LAYER_RANK[s.layer])
+        sources["url"] = winner
+    sources.setdefault("kind", sources.get("url", Source(LAYER_DEFAULT)))
+    service = ServiceConfig(
+        name=name,
+        kind=kind,
+        url=url,
+        enabled=bool(entry.get("enabled", True)),
+        timeout=float(entry.get("timeout", SERVICE_DEFAULTS["timeout"])),
+        connect_timeout=float(entry.get("connect_timeout", SERVICE_DEFAULTS["connect_timeout"])),
+        retries=int(entry.get("retries", SERVICE_DEFAULTS["retries"])),
+        backoff=float(entry.get("backoff", SERVICE_DEFAULTS["backoff"])),
+        health_interval=float(entry.get("health_interval", SERVICE_DEFAULTS["health_interval"])),
+        reconnect_max_delay=entry.get("reconnect_max_delay"),
+        auth=AuthRef(auth["env"], auth.get("type", "bearer"), auth.get("header", "")) if auth else None,
+        tags=tuple(entry.get("tags", ())),
+        priority=int(entry.get("priority", 0)),
+        transport=entry.get("transport", "auto"),
+        ca_bundle=entry.get("ca_bundle"),
+        verify_tls=bool(entry.get("verify_tls", True)),
+        proxy=entry.get("proxy"),
+        pool_max=entry.get("pool_max"),
+        pool_min=entry.get("pool_min"),
+        models=tuple(entry.get("models", ())),
+        sources=dict(sources),
+    )
+    return service, []
+
+
+_LAYER_RANK = {LAYER_DEFAULT: 0, LAYER_UI: 1, LAYER_FILE: 2, LAYER_ENV: 3}
+
+
+def compose_url(url: str, scheme: str | None = None, host: str | None = None, port: int | None = None) -> str:
+    """``url`` with the given parts replaced; raises ValueError naming the bad part."""
+    parts = urlsplit(url or "http://127.0.0.1")
+    try:
+        current_port = parts.port
+    except ValueError:
+        raise ValueError(f"port of {url!r} must be a number from 1 to 65535") from None
+    new_scheme = (scheme or parts.scheme or "http").lower()
+    if new_scheme not in ("http", "https", "ws", "wss"):
+        raise ValueError(f"url scheme {new_scheme!r} is not http, https, ws or wss")
+    new_host = (host or parts.hostname or "").strip("[]")
+    if not new_host:
+        raise ValueError(f"url {url!r} has no host")
+    new_port = port if port is not None else current_port
+    if new_port is not None and not 1 <= int(new_port) <= 65535:
+        raise ValueError(f"port {new_port} must be from 1 to 65535")
+    netloc = f"[{new_host}]" if ":" in new_host else new_host
+    if new_port is not None:
+        netloc += f":{new_port}"
+    return urlunsplit((new_scheme, netloc, parts.path.rstrip("/") if parts.path != "/" else "", parts.query, ""))
+
+
+def validate_file(path: Path | str) -> list[ConfigProblem]:
+    """Every problem in one config file (schema and URL form), without resolving layers."""
+    path = Path(path)
+    data = read_config_file(path)
+    problems = schema_problems(data, LAYER_FILE, str(path))
+    for pointer, entry in _service_entries(data):
+        if not isinstance(entry, dict) or not entry.get("url"):
+            continue
+        try:
+            compose_url(entry["url"])
+        except ValueError as exc:
+            problems.append(ConfigProblem(f"{pointer}/url", LAYER_FILE, str(exc), entry["url"], "scheme://host:port", str(path)))
+    return problems
+
+
+def _service_entries(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    for name, entry in (data.get("services") or {}).items():
+        yield f"/services/{name}", entry
+    for profile, body in (data.get("profiles") or {}).items():
+        if isinstance(body, dict):
+            for name, entry in (body.get("services") or {}).items():
+                yield f"/profiles/{profile}/services/{name}", entry
+
+
+def with_overrides(service: ServiceConfig, **changes: Any) -> ServiceConfig:
+    """A copy of ``service`` with ``changes`` applied (e.g. a CLI ``--url``), marked as from the command line."""
+    sources = dict(service.sources)
+    for key in changes:
+        sources[key] = Source("cli", "command line")
+    return replace(service, **changes, sources=sources)

@@ -1,0 +1,568 @@
+"""Every failure the artist can meet, as typed errors with a plain message and fixes.
+
+Modelled on urllib3's ``exceptions.py``: a small hierarchy whose classes carry their
+own stable ``code``; instances carry the ``service`` they concern, a one-sentence
+``message``, concrete ``hints`` and the original ``cause``. Where the fix can be
+applied for the user, the error carries it as a :class:`Fix` (dream-textures'
+``FixItError`` pattern): a button in Blender, a suggested command in the CLI.
+
+:func:`map_exception` is the one place where library exceptions become these errors.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from movie_director.redact import redact
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A change we can apply for the user, e.g. "use port 8189"."""
+
+    label: str
+    setting: str
+    value: Any
+    command: str = ""
+
+
+class MovieDirectorError(Exception):
+    """Base of every error this library raises on purpose."""
+
+    code: ClassVar[str] = "error"
+    category: ClassVar[str] = "Runtime"
+    title: ClassVar[str] = "Something went wrong"
+    default_message: ClassVar[str] = "{service} reported a problem."
+    default_hints: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        service: str | None = None,
+        hints: Sequence[str] | None = None,
+        cause: BaseException | None = None,
+        fix: Fix | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.service = service
+        label = service or "The service"
+        self.message = redact(message or self.default_message.format(service=label))
+        self.hints = [redact(hint.format(service=label)) for hint in (hints if hints is not None else self.default_hints)]
+        self.cause = cause
+        self.fix = fix
+        self.details = dict(details or {})
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.to_dict(), self.fix))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view for the CLI's ``--json`` and for the add-on's notifications."""
+        data: dict[str, Any] = {
+            "code": self.code,
+            "category": self.category,
+            "service": self.service,
+            "message": self.message,
+            "hints": list(self.hints),
+        }
+        if self.fix is not None:
+            data["fix"] = {"label": self.fix.label, "setting": self.fix.setting, "value": self.fix.value, "command": self.fix.command}
+        if self.details:
+            data["details"] = json.loads(redact(json.dumps(self.details, default=str)))
+        if self.cause is not None:
+            data["cause"] = redact(f"{type(self.cause).__name__}: {self.cause}")
+        return data
+
+
+def _rebuild(cls: type[MovieDirectorError], data: dict[str, Any], fix: Fix | None) -> MovieDirectorError:
+    return cls(data["message"], service=data["service"], hints=data["hints"], fix=fix, details=data.get("details"))
+
+
+# -- Connection -------------------------------------------------------------------------
+
+
+class ConnectionProblem(MovieDirectorError):
+    """The service could not be reached or the link broke."""
+
+    category = "Connection"
+    code = "connection_error"
+    title = "Cannot reach the service"
+
+
+class ConnectionRefused(ConnectionProblem):
+    code = "connection_refused"
+    title = "Connection refused"
+    default_message = "{service} is not running or not listening on this address."
+    default_hints = (
+        "Start {service} and wait until it says it is ready.",
+        "Check the URL and port in Preferences → Add-ons → Movie Director (or your config file).",
+        "Run `movie-director discover` to find services on other ports.",
+    )
+
+
+class Timeout(ConnectionProblem):
+    code = "timeout"
+    title = "No answer in time"
+    default_message = "{service} did not answer in time."
+    default_hints = (
+        "{service} may be busy loading a model: wait and try again.",
+        "Raise the timeout for {service} in Preferences (1–300 s).",
+        "If {service} is on another machine, check that the network and any VPN allow the connection.",
+    )
+
+
+class NameResolutionFailed(ConnectionProblem):
+    code = "dns_failure"
+    title = "Unknown host name"
+    default_message = "The host name of {service} could not be found."
+    default_hints = (
+        "Check the spelling of the host in the URL.",
+        "Use the machine's IP address instead of its name.",
+        "If the name only works on a VPN, connect the VPN first.",
+    )
+
+
+class TLSFailed(ConnectionProblem):
+    code = "tls_error"
+    title = "Secure connection failed"
+    default_message = "A secure (https) connection to {service} could not be set up."
+    default_hints = (
+        "If {service} serves plain HTTP, use an http:// URL instead of https://.",
+        "For a self-signed certificate, point `ca_bundle` in the service settings at its CA file.",
+    )
+
+
+class ConnectionLost(ConnectionProblem):
+    code = "connection_lost"
+    title = "Connection lost"
+    default_message = "The connection to {service} broke while waiting for an answer."
+    default_hints = (
+        "{service} may have stopped or restarted: check its console window.",
+        "Work submitted while it was down is queued and sent again when it is back.",
+    )
+
+
+class WebSocketClosed(ConnectionProblem):
+    code = "websocket_closed"
+    title = "Live connection closed"
+    default_message = "The live connection to {service} closed unexpectedly."
+    default_hints = (
+        "{service} may have restarted; the add-on reconnects by itself.",
+        "A reverse proxy in front of {service} must allow WebSocket upgrades on /ws.",
+    )
+
+
+class ProxyFailed(ConnectionProblem):
+    code = "proxy_error"
+    title = "Proxy failed"
+    default_message = "The HTTP proxy between you and {service} failed."
+    default_hints = (
+        "Check the HTTP_PROXY / HTTPS_PROXY environment variables.",
+        "Local services (127.0.0.1) bypass proxies; for remote ones add the host to NO_PROXY if it needs no proxy.",
+    )
+
+
+# -- Configuration ----------------------------------------------------------------------
+
+
+class ConfigurationProblem(MovieDirectorError):
+    category = "Configuration"
+    code = "configuration_error"
+    title = "Settings problem"
+
+
+class ConfigError(ConfigurationProblem):
+    """One or more configuration values are invalid; ``problems`` lists every one."""
+
+    code = "config_invalid"
+    title = "Invalid settings"
+    default_message = "The Movie Director settings are invalid."
+    default_hints = ("Fix the values listed, or run `movie-director config validate FILE` to see all problems.",)
+
+    def __init__(self, message: str | None = None, *, problems: Sequence[ConfigProblem] = (), **kwargs: Any) -> None:
+        self.problems = list(problems)
+        if message is None and self.problems:
+            message = "Invalid settings: " + "; ".join(problem.describe() for problem in self.problems)
+        super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["problems"] = [problem.to_dict() for problem in self.problems]
+        return data
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One bad value: where it is, which layer set it, and what is allowed."""
+
+    pointer: str
+    layer: str
+    problem: str
+    value: Any = None
+    allowed: str = ""
+    source: str = ""
+
+    def describe(self) -> str:
+        where = f"{self.layer} {self.source}".strip()
+        allowed = f" (allowed: {self.allowed})" if self.allowed else ""
+        return f"{self.pointer or '/'} in {where}: {self.problem}{allowed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pointer": self.pointer,
+            "layer": self.layer,
+            "source": self.source,
+            "problem": self.problem,
+            "value": self.value,
+            "allowed": self.allowed,
+        }
+
+
+class WrongService(ConfigurationProblem):
+    code = "wrong_service"
+    title = "A different program answers"
+    default_message = "Something answers at this address, but it is not {service}."
+    default_hints = (
+        "Another program uses this port: check the port {service} prints when it starts.",
+        "Run `movie-director discover` to see what runs on which port.",
+    )
+
+
+class NotAllowedOffline(ConfigurationProblem):
+    code = "online_access_disabled"
+    title = "Online access is off"
+    default_message = "{service} is on another machine, and Blender's online access is turned off."
+    default_hints = ("Allow online access in Edit → Preferences → System → Network, or use a service on this machine.",)
+
+
+# -- Authentication ---------------------------------------------------------------------
+
+
+class AuthenticationFailed(MovieDirectorError):
+    category = "Authentication"
+    code = "authentication_failed"
+    title = "Access denied"
+    default_message = "{service} refused the credentials (or none were sent)."
+    default_hints = (
+        "Set the API key in the environment variable named in the service settings (never in the .blend).",
+        "Check that the key is still valid on the server.",
+    )
+
+
+class PermissionDenied(AuthenticationFailed):
+    code = "permission_denied"
+    title = "Forbidden"
+    default_message = "{service} understood the request but does not allow it."
+    default_hints = (
+        "The key may lack access to this model or route: check its permissions on the server.",
+        "A reverse proxy may block this client: check its allow-list and auth header.",
+    )
+
+
+# -- Runtime ----------------------------------------------------------------------------
+
+
+class ServiceError(MovieDirectorError):
+    """The service answered, but with an error of its own."""
+
+    category = "Runtime"
+    code = "server_error"
+    title = "The service reported an error"
+    default_message = "{service} failed while handling the request."
+    default_hints = ("Look at the console window of {service} for the full error.", "Try again; if it repeats, restart {service}.")
+
+
+class RequestRejected(ServiceError):
+    code = "request_rejected"
+    title = "Request rejected"
+    default_message = "{service} rejected the request."
+    default_hints = ("Check the values sent; the message above says which one is wrong.",)
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    title = "Not found"
+    default_message = "{service} does not know this route or item."
+    default_hints = ("{service} may be an older or newer version: run `movie-director check` to see its version.",)
+
+
+class RateLimited(ServiceError):
+    code = "rate_limited"
+    title = "Too many requests"
+    default_message = "{service} asks us to slow down."
+    default_hints = ("Wait a moment and try again.", "Configure a fallback model for busy times.")
+
+
+class MalformedResponse(ServiceError):
+    code = "malformed_response"
+    title = "Unexpected answer"
+    default_message = "{service} sent an answer we could not understand."
+    default_hints = (
+        "Check that the URL points at {service} itself, not at a web page or another program.",
+        "Update {service} and the add-on to versions that work together.",
+    )
+
+
+class JobFailed(ServiceError):
+    code = "job_failed"
+    title = "Generation failed"
+    default_message = "{service} could not finish the job."
+    default_hints = ("Read the message above: it is the service's own reason.", "Check the inputs and models the job uses.")
+
+
+class JobCancelled(ServiceError):
+    code = "job_cancelled"
+    title = "Job cancelled"
+    default_message = "The job on {service} was cancelled."
+    default_hints = ("Submit it again if the cancel was not intended.",)
+
+
+class JobLost(ServiceError):
+    code = "job_lost"
+    title = "Job lost by the service"
+    default_message = "{service} restarted and no longer knows this job."
+    default_hints = ("Submit the job again.", "{service} keeps no history across restarts.")
+
+
+class OperationTimeout(ServiceError):
+    code = "operation_timeout"
+    title = "Job took too long"
+    default_message = "The job on {service} did not finish within the time allowed."
+    default_hints = ("Raise the wait timeout, or check {service}'s console for a stuck job.",)
+
+
+class QueueFull(ServiceError):
+    code = "queue_full"
+    title = "Too much waiting work"
+    default_message = "Too many operations are waiting for {service} to come back."
+    default_hints = ("Wait until {service} is back and the waiting work is sent, or cancel some of it.",)
+
+
+class QueueSuspended(ServiceError):
+    code = "queue_suspended"
+    title = "Service suspended"
+    default_message = "{service} failed too often; new work is refused for a while."
+    default_hints = ("Fix {service}, then press Reconnect to try again at once.",)
+
+
+class PoolTimeout(ServiceError):
+    code = "pool_timeout"
+    title = "All connections busy"
+    default_message = "All connections to {service} stayed busy for too long."
+    default_hints = ("Wait for running requests to finish, or raise the pool size for {service}.",)
+
+
+# -- Version ----------------------------------------------------------------------------
+
+
+class VersionProblem(MovieDirectorError):
+    category = "Version"
+    code = "version_mismatch"
+    title = "Version not supported"
+    default_message = "This version of {service} is not supported."
+    default_hints = ("Update {service} to a supported version.", "Update the Movie Director add-on.")
+
+
+class UnsupportedVersion(VersionProblem):
+    code = "unsupported_version"
+    default_message = "This version of {service} lacks something the add-on needs."
+
+
+ALL_ERRORS: tuple[type[MovieDirectorError], ...] = (
+    ConnectionRefused,
+    Timeout,
+    NameResolutionFailed,
+    TLSFailed,
+    ConnectionLost,
+    WebSocketClosed,
+    ProxyFailed,
+    ConfigError,
+    WrongService,
+    NotAllowedOffline,
+    AuthenticationFailed,
+    PermissionDenied,
+    ServiceError,
+    RequestRejected,
+    NotFound,
+    RateLimited,
+    MalformedResponse,
+    JobFailed,
+    JobCancelled,
+    JobLost,
+    OperationTimeout,
+    QueueFull,
+    QueueSuspended,
+    PoolTimeout,
+    VersionProblem,
+    UnsupportedVersion,
+)
+
+
+# -- Mapping ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    service: str | None
+    start_hint: str | None
+    extra_hints: list[str] = field(default_factory=list)
+
+    def make(self, cls: type[MovieDirectorError], message: str | None = None, cause: BaseException | None = None, **kwargs: Any) -> MovieDirectorError:
+        hints = list(cls.default_hints)
+        if self.start_hint and cls in (ConnectionRefused, Timeout, ConnectionLost):
+            hints.insert(0, self.start_hint)
+        hints.extend(self.extra_hints)
+        return cls(message, service=self.service, hints=hints, cause=cause, **kwargs)
+
+
+def map_exception(exc: BaseException, service: str | None = None, start_hint: str | None = None) -> MovieDirectorError:
+    """Turn any exception met while talking to a service into one of our typed errors.
+
+    ``start_hint`` is the backend's own "how to start me" line, shown first when the
+    service cannot be reached.
+    """
+    if isinstance(exc, MovieDirectorError):
+        return exc
+    context = _Context(service, start_hint)
+    import requests  # local: keeps `import movie_director.errors` cheap
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return response_error(exc.response, service=service, cause=exc)
+    root = _root_cause(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or isinstance(root, ssl.SSLError):
+        return context.make(TLSFailed, cause=exc)
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return context.make(ProxyFailed, cause=exc)
+    if isinstance(root, socket.gaierror) or "NameResolutionError" in _chain_names(exc) or "Name or service not known" in str(exc):
+        return context.make(NameResolutionFailed, cause=exc)
+    if isinstance(root, ConnectionRefusedError) or "Connection refused" in str(exc) or "[Errno 111]" in str(exc):
+        return context.make(ConnectionRefused, cause=exc)
+    if isinstance(exc, (requests.Timeout, socket.timeout, TimeoutError)) or isinstance(root, (socket.timeout, TimeoutError)):
+        return context.make(Timeout, cause=exc)
+    if _is_websocket_closed(exc):
+        return context.make(WebSocketClosed, cause=exc)
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, ConnectionResetError, BrokenPipeError)) or isinstance(
+        root, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+    ):
+        return context.make(ConnectionLost, cause=exc)
+    if isinstance(exc, requests.ConnectionError):
+        return context.make(ConnectionLost if "RemoteDisconnected" in str(exc) else ConnectionRefused, cause=exc)
+    if isinstance(exc, (json.JSONDecodeError, requests.exceptions.InvalidJSONError)):
+        return context.make(MalformedResponse, cause=exc)
+    return context.make(ServiceError, f"{service or 'The service'} failed: {type(exc).__name__}: {exc}", cause=exc)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    current: BaseException = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        nxt = current.__cause__ or current.__context__
+        if nxt is None:
+            # urllib3 stores the socket error in `.reason` and requests wraps it in args[0]
+            nxt = getattr(current, "reason", None) if isinstance(getattr(current, "reason", None), BaseException) else None
+        if nxt is None and current.args and isinstance(current.args[0], BaseException):
+            nxt = current.args[0]
+        if nxt is None:
+            break
+        current = nxt
+    return current
+
+
+def _chain_names(exc: BaseException) -> str:
+    names = []
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            break
+        names.append(type(current).__name__)
+        reason = getattr(current, "reason", None)
+        current = current.__cause__ or current.__context__ or (reason if isinstance(reason, BaseException) else None) or (
+            current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        )
+    return " ".join(names)
+
+
+def _is_websocket_closed(exc: BaseException) -> bool:
+    return type(exc).__name__ in {"WebSocketConnectionClosedException", "WebSocketBadStatusException"} and "Handshake" not in str(exc)
+
+
+def response_error(response: Any, service: str | None = None, cause: BaseException | None = None, expected: str = "JSON") -> MovieDirectorError:
+    """Map an HTTP error response to a typed error carrying the server's own message."""
+    status = int(response.status_code)
+    server_message = server_message_of(response)
+    context = _Context(service, None)
+    details = {"status": status, "url": redact(str(getattr(response, "url", "")))}
+    label = service or "The service"
+    suffix = f": {server_message}" if server_message else "."
+    if status == 401:
+        return context.make(AuthenticationFailed, f"{label} refused the credentials (HTTP 401){suffix}", cause, details=details)
+    if status == 403:
+        return context.make(PermissionDenied, f"{label} does not allow this request (HTTP 403){suffix}", cause, details=details)
+    if status == 404:
+        return context.make(NotFound, f"{label} does not know {getattr(response.request, 'path_url', 'this route')} (HTTP 404){suffix}", cause, details=details)
+    if status == 429:
+        retry_after = response.headers.get("Retry-After")
+        if retry_after:
+            details["retry_after"] = retry_after
+        return context.make(RateLimited, f"{label} is rate limiting requests (HTTP 429){suffix}", cause, details=details)
+    if 400 <= status < 500:
+        return context.make(RequestRejected, f"{label} rejected the request (HTTP {status}){suffix}", cause, details=details)
+    return context.make(ServiceError, f"{label} failed with HTTP {status}{suffix}", cause, details=details)
+
+
+def server_message_of(response: Any, limit: int = 300) -> str:
+    """The server's own error text: a JSON ``error.message``/``detail``/``message``, or short plain text."""
+    content_type = response.headers.get("Content-Type", "")
+    text = ""
+    try:
+        text = response.text or ""
+    except Exception:  # noqa: BLE001 - a broken body must not hide the status
+        return ""
+    if "json" in content_type or text.lstrip().startswith("{"):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        message = _message_in(body)
+        if message:
+            return redact(message[:limit])
+    if "html" in content_type.lower() or text.lstrip().lower().startswith("<!doctype") or text.lstrip().lower().startswith("<html"):
+        return ""
+    return redact(" ".join(text.split())[:limit])
+
+
+def _message_in(body: Any) -> str:
+    if isinstance(body, dict):
+        for key in ("error", "detail", "message"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):
+                inner = _message_in(value)
+                if inner:
+                    return inner
+    return ""
+
+
+def describe_unexpected(payload: Any, service: str | None, expected: str) -> MalformedResponse:
+    """An answer of the wrong shape (HTML page, foreign JSON) where ``expected`` was wanted."""
+    if isinstance(payload, (bytes, str)):
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        kind = "a web page" if "<html" in text[:500].lower() or "<!doctype" in text[:500].lower() else "text"
+    else:
+        kind = "JSON of another shape"
+    return MalformedResponse(
+        f"{service or 'The service'} answered with {kind} where {expected} was expected.",
+        service=service,
+        hints=list(MalformedResponse.default_hints),
+    )

@@ -1,0 +1,14 @@
+"""The built-in `comfyui` backend plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from movie_director.backend import Backend
+from movie_director.hookspecs import hookimpl
+from movie_director_plugins.comfyui.backend import ComfyUIBackend
+
+
+@hookimpl
+def register_backends(register: Callable[[type[Backend]], None]) -> None:
+    register(ComfyUIBackend)
