@@ -227,6 +227,18 @@ class ConfigProblem:
         }
 
 
+class InvalidSetting(ConfigurationProblem):
+    """A value the caller chose is outside what the service accepts; caught before sending.
+
+    ``details`` holds ``field``, ``value`` and ``allowed`` so the UI can point at the field.
+    """
+
+    code = "invalid_setting"
+    title = "Invalid setting"
+    default_message = "A setting for {service} is outside the allowed range."
+    default_hints = ("Change the value named above to one inside the allowed range.",)
+
+
 class WrongService(ConfigurationProblem):
     code = "wrong_service"
     title = "A different program answers"
@@ -386,6 +398,7 @@ ALL_ERRORS: tuple[type[MovieDirectorError], ...] = (
     WebSocketClosed,
     ProxyFailed,
     ConfigError,
+    InvalidSetting,
     WrongService,
     NotAllowedOffline,
     AuthenticationFailed,
