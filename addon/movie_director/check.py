@@ -6,6 +6,7 @@ artist gets the same answer everywhere.
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from movie_director.backend import Backend, Capability, HealthSample, ProbeResul
 from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host
 from movie_director.errors import MovieDirectorError, NotAllowedOffline, WrongService, map_exception
 from movie_director.plugins import PluginManager, get_plugin_manager
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,7 +116,7 @@ def _label(manager: PluginManager, kind: str | None, url: str = "") -> str:
     backend = manager.backends.get(kind or "")
     if backend is not None:
         return backend.display_name or backend.kind
-    return kind or (f"The service at {url}" if url else "The service")
+    return kind or (f"the service at {url}" if url else "the service")
 
 
 def _tcp_reachable(url: str, timeout: float, label: str, manager: PluginManager, kind: str | None) -> None:
@@ -140,7 +143,8 @@ def _probe(url: str, kind: str | None, timeout: float, manager: PluginManager) -
     for backend in backends:
         try:
             result = backend.probe(url, timeout)
-        except MovieDirectorError:
+        except Exception as exc:  # noqa: BLE001 - one broken probe must not stop the others
+            log.debug("probe of %s by %s failed: %r", url, backend.kind, exc)
             result = None
         if result is not None:
             return result

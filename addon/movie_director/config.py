@@ -289,7 +289,7 @@ def _problems_of(error: ValidationError, layer: str, source: str, base: str) -> 
     if error.validator == "additionalProperties":
         properties = error.schema.get("properties", {})
         allowed = sorted(key for key, rule in properties.items() if rule != {"not": {}} and "not" not in rule)
-        extras = [key for key in error.instance if key not in allowed] if isinstance(error.instance, dict) else []
+        extras = [key for key in error.instance if key not in properties] if isinstance(error.instance, dict) else []
         return [
             ConfigProblem(f"{pointer}/{key}", layer, f"unknown key {key!r}", key, "known keys: " + ", ".join(allowed), source)
             for key in extras

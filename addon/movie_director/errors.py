@@ -51,8 +51,9 @@ class MovieDirectorError(Exception):
         details: Mapping[str, Any] | None = None,
     ) -> None:
         self.service = service
-        label = service or "The service"
-        self.message = redact(message or self.default_message.format(service=label))
+        label = service or "the service"
+        text = message or self.default_message.format(service=label)
+        self.message = redact(text[:1].upper() + text[1:])
         self.hints = [redact(hint.format(service=label)) for hint in (hints if hints is not None else self.default_hints)]
         self.cause = cause
         self.fix = fix

@@ -1,0 +1,1 @@
+"""An example backend plugin pack: an HTTP "echo" service and the backend that speaks to it."""
