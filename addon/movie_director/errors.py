@@ -39,6 +39,9 @@ class MovieDirectorError(Exception):
     title: ClassVar[str] = "Something went wrong"
     default_message: ClassVar[str] = "{service} reported a problem."
     default_hints: ClassVar[tuple[str, ...]] = ()
+    #: Likely causes and the command that checks them, for docs/troubleshooting.md.
+    causes: ClassVar[tuple[str, ...]] = ()
+    check: ClassVar[str] = "movie-director doctor"
 
     def __init__(
         self,
@@ -108,6 +111,13 @@ class ConnectionRefused(ConnectionProblem):
         "Check the URL and port in Preferences → Add-ons → Movie Director (or your config file).",
         "Run `movie-director discover` to find services on other ports.",
     )
+    causes = (
+        'The service is not started, or has crashed.',
+        'It listens on another port or only on another address (e.g. started without `--listen`).',
+        'A firewall blocks the port.',
+    )
+    check = 'movie-director check URL'
+
 
 
 class Timeout(ConnectionProblem):
@@ -119,6 +129,13 @@ class Timeout(ConnectionProblem):
         "Raise the timeout for {service} in Preferences (1–300 s).",
         "If {service} is on another machine, check that the network and any VPN allow the connection.",
     )
+    causes = (
+        'The service is busy (loading a model, a long job) and answers late.',
+        'A network or VPN problem drops packets on the way.',
+        'The port accepts connections but the program behind it hangs.',
+    )
+    check = 'movie-director check URL --timeout 30'
+
 
 
 class NameResolutionFailed(ConnectionProblem):
@@ -130,6 +147,12 @@ class NameResolutionFailed(ConnectionProblem):
         "Use the machine's IP address instead of its name.",
         "If the name only works on a VPN, connect the VPN first.",
     )
+    causes = (
+        'A typo in the host name.',
+        'The name only exists on a VPN or in a hosts file of another machine.',
+    )
+    check = 'movie-director doctor'
+
 
 
 class TLSFailed(ConnectionProblem):
@@ -140,6 +163,12 @@ class TLSFailed(ConnectionProblem):
         "If {service} serves plain HTTP, use an http:// URL instead of https://.",
         "For a self-signed certificate, point `ca_bundle` in the service settings at its CA file.",
     )
+    causes = (
+        'An https:// URL for a service that speaks plain HTTP.',
+        'A self-signed or expired certificate.',
+    )
+    check = 'movie-director check URL'
+
 
 
 class ConnectionLost(ConnectionProblem):
@@ -150,6 +179,12 @@ class ConnectionLost(ConnectionProblem):
         "{service} may have stopped or restarted: check its console window.",
         "Work submitted while it was down is queued and sent again when it is back.",
     )
+    causes = (
+        'The service stopped or restarted while answering.',
+        'A proxy or VPN cut the connection.',
+    )
+    check = 'movie-director status'
+
 
 
 class WebSocketClosed(ConnectionProblem):
@@ -160,6 +195,12 @@ class WebSocketClosed(ConnectionProblem):
         "{service} may have restarted; the add-on reconnects by itself.",
         "A reverse proxy in front of {service} must allow WebSocket upgrades on /ws.",
     )
+    causes = (
+        'The service restarted.',
+        'A reverse proxy does not forward WebSocket upgrades or closes idle ones.',
+    )
+    check = 'movie-director status --watch'
+
 
 
 class ProxyFailed(ConnectionProblem):
@@ -170,6 +211,11 @@ class ProxyFailed(ConnectionProblem):
         "Check the HTTP_PROXY / HTTPS_PROXY environment variables.",
         "Local services (127.0.0.1) bypass proxies; for remote ones add the host to NO_PROXY if it needs no proxy.",
     )
+    causes = (
+        'HTTP_PROXY/HTTPS_PROXY point at a proxy that is down or refuses the host.',
+    )
+    check = 'movie-director doctor'
+
 
 
 # -- Configuration ----------------------------------------------------------------------
@@ -199,6 +245,13 @@ class ConfigError(ConfigurationProblem):
         data = super().to_dict()
         data["problems"] = [problem.to_dict() for problem in self.problems]
         return data
+    causes = (
+        'A value of the wrong type or outside its range in the config file, the .blend or an environment variable.',
+        'An unknown key (often a typo).',
+        'A literal secret in a file.',
+    )
+    check = 'movie-director config validate FILE'
+
 
 
 @dataclass(frozen=True)
@@ -238,6 +291,11 @@ class InvalidSetting(ConfigurationProblem):
     title = "Invalid setting"
     default_message = "A setting for {service} is outside the allowed range."
     default_hints = ("Change the value named above to one inside the allowed range.",)
+    causes = (
+        'A job setting (size, frames, steps…) outside what the model or service accepts.',
+    )
+    check = 'movie-director services --json'
+
 
 
 class WrongService(ConfigurationProblem):
@@ -248,6 +306,12 @@ class WrongService(ConfigurationProblem):
         "Another program uses this port: check the port {service} prints when it starts.",
         "Run `movie-director discover` to see what runs on which port.",
     )
+    causes = (
+        'Another program (another web app, another AI tool) uses the configured port.',
+        'The URL points at a web page or a proxy, not at the service.',
+    )
+    check = 'movie-director discover'
+
 
 
 class NotAllowedOffline(ConfigurationProblem):
@@ -255,6 +319,11 @@ class NotAllowedOffline(ConfigurationProblem):
     title = "Online access is off"
     default_message = "{service} is on another machine, and Blender's online access is turned off."
     default_hints = ("Allow online access in Edit → Preferences → System → Network, or use a service on this machine.",)
+    causes = (
+        "Blender's online access is off and the service is on another machine.",
+    )
+    check = 'movie-director doctor'
+
 
 
 # -- Authentication ---------------------------------------------------------------------
@@ -269,6 +338,12 @@ class AuthenticationFailed(MovieDirectorError):
         "Set the API key in the environment variable named in the service settings (never in the .blend).",
         "Check that the key is still valid on the server.",
     )
+    causes = (
+        'No API key was sent: the environment variable named in the settings is not set.',
+        'The key is wrong or was revoked.',
+    )
+    check = 'movie-director check SERVICE'
+
 
 
 class PermissionDenied(AuthenticationFailed):
@@ -279,6 +354,12 @@ class PermissionDenied(AuthenticationFailed):
         "The key may lack access to this model or route: check its permissions on the server.",
         "A reverse proxy may block this client: check its allow-list and auth header.",
     )
+    causes = (
+        'The key has no access to this model or route.',
+        'A reverse proxy blocks the request (e.g. a cross-origin check).',
+    )
+    check = 'movie-director check SERVICE'
+
 
 
 # -- Runtime ----------------------------------------------------------------------------
@@ -292,6 +373,11 @@ class ServiceError(MovieDirectorError):
     title = "The service reported an error"
     default_message = "{service} failed while handling the request."
     default_hints = ("Look at the console window of {service} for the full error.", "Try again; if it repeats, restart {service}.")
+    causes = (
+        'The service raised an error of its own (a bug, out of memory, a missing file).',
+    )
+    check = 'movie-director status'
+
 
 
 class RequestRejected(ServiceError):
@@ -299,6 +385,11 @@ class RequestRejected(ServiceError):
     title = "Request rejected"
     default_message = "{service} rejected the request."
     default_hints = ("Check the values sent; the message above says which one is wrong.",)
+    causes = (
+        'A value in the request is not accepted by the service (its message says which).',
+    )
+    check = 'movie-director check SERVICE --json'
+
 
 
 class NotFound(ServiceError):
@@ -306,6 +397,12 @@ class NotFound(ServiceError):
     title = "Not found"
     default_message = "{service} does not know this route or item."
     default_hints = ("{service} may be an older or newer version: run `movie-director check` to see its version.",)
+    causes = (
+        'The service is a version without this route.',
+        'The item (job, file, model) does not exist on the service.',
+    )
+    check = 'movie-director check SERVICE --json'
+
 
 
 class RateLimited(ServiceError):
@@ -313,6 +410,11 @@ class RateLimited(ServiceError):
     title = "Too many requests"
     default_message = "{service} asks us to slow down."
     default_hints = ("Wait a moment and try again.", "Configure a fallback model for busy times.")
+    causes = (
+        "Too many requests in a short time, or an upstream provider's quota is used up.",
+    )
+    check = 'movie-director llm models'
+
 
 
 class MalformedResponse(ServiceError):
@@ -323,6 +425,13 @@ class MalformedResponse(ServiceError):
         "Check that the URL points at {service} itself, not at a web page or another program.",
         "Update {service} and the add-on to versions that work together.",
     )
+    causes = (
+        'The URL points at a web page or another program.',
+        'A proxy returned its own error page.',
+        'Incompatible versions of the service and the add-on.',
+    )
+    check = 'movie-director check URL --json'
+
 
 
 class JobFailed(ServiceError):
@@ -330,6 +439,12 @@ class JobFailed(ServiceError):
     title = "Generation failed"
     default_message = "{service} could not finish the job."
     default_hints = ("Read the message above: it is the service's own reason.", "Check the inputs and models the job uses.")
+    causes = (
+        "The job's inputs are wrong for the model, or a model or custom node is missing.",
+        'The GPU ran out of memory.',
+    )
+    check = 'movie-director status'
+
 
 
 class JobCancelled(ServiceError):
@@ -337,6 +452,11 @@ class JobCancelled(ServiceError):
     title = "Job cancelled"
     default_message = "The job on {service} was cancelled."
     default_hints = ("Submit it again if the cancel was not intended.",)
+    causes = (
+        'Someone pressed cancel, or the service was interrupted.',
+    )
+    check = 'movie-director status'
+
 
 
 class JobLost(ServiceError):
@@ -344,6 +464,11 @@ class JobLost(ServiceError):
     title = "Job lost by the service"
     default_message = "{service} restarted and no longer knows this job."
     default_hints = ("Submit the job again.", "{service} keeps no history across restarts.")
+    causes = (
+        'The service restarted while the job was queued or running; it keeps no history across restarts.',
+    )
+    check = 'movie-director status'
+
 
 
 class OperationTimeout(ServiceError):
@@ -351,6 +476,12 @@ class OperationTimeout(ServiceError):
     title = "Job took too long"
     default_message = "The job on {service} did not finish within the time allowed."
     default_hints = ("Raise the wait timeout, or check {service}'s console for a stuck job.",)
+    causes = (
+        'The job is longer than the wait allowed.',
+        'The job is stuck on the service.',
+    )
+    check = 'movie-director status'
+
 
 
 class QueueFull(ServiceError):
@@ -358,6 +489,11 @@ class QueueFull(ServiceError):
     title = "Too much waiting work"
     default_message = "Too many operations are waiting for {service} to come back."
     default_hints = ("Wait until {service} is back and the waiting work is sent, or cancel some of it.",)
+    causes = (
+        'The service has been down for long while work kept coming.',
+    )
+    check = 'movie-director status'
+
 
 
 class QueueSuspended(ServiceError):
@@ -365,6 +501,11 @@ class QueueSuspended(ServiceError):
     title = "Service suspended"
     default_message = "{service} failed too often; new work is refused for a while."
     default_hints = ("Fix {service}, then press Reconnect to try again at once.",)
+    causes = (
+        'The service failed five times in a row; the circuit breaker is open for a while.',
+    )
+    check = 'movie-director status'
+
 
 
 class PoolTimeout(ServiceError):
@@ -372,6 +513,11 @@ class PoolTimeout(ServiceError):
     title = "All connections busy"
     default_message = "All connections to {service} stayed busy for too long."
     default_hints = ("Wait for running requests to finish, or raise the pool size for {service}.",)
+    causes = (
+        'Many requests run at once and all connections stay busy.',
+    )
+    check = 'movie-director status --json'
+
 
 
 # -- Version ----------------------------------------------------------------------------
@@ -383,11 +529,21 @@ class VersionProblem(MovieDirectorError):
     title = "Version not supported"
     default_message = "This version of {service} is not supported."
     default_hints = ("Update {service} to a supported version.", "Update the Movie Director add-on.")
+    causes = (
+        'The service is older or newer than the versions the add-on knows.',
+    )
+    check = 'movie-director check URL --json'
+
 
 
 class UnsupportedVersion(VersionProblem):
     code = "unsupported_version"
     default_message = "This version of {service} lacks something the add-on needs."
+    causes = (
+        'The running version lacks an endpoint, node or parameter the add-on uses.',
+    )
+    check = 'movie-director check URL --json'
+
 
 
 ALL_ERRORS: tuple[type[MovieDirectorError], ...] = (
