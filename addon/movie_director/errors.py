@@ -392,6 +392,34 @@ class RequestRejected(ServiceError):
 
 
 
+class WorkflowInvalid(RequestRejected):
+    """A workflow refused before it ran; ``node_errors`` names each bad node and input.
+
+    ``details["node_errors"]`` keeps ComfyUI's own shape (``{node_id: {"class_type",
+    "errors": [{"type", "message", "details", "extra_info"}]}}``), whether the server
+    sent it with a 400 or the add-on found the problem before sending.
+    """
+
+    code = "workflow_invalid"
+    title = "Workflow not accepted"
+    default_message = "{service} cannot run this workflow."
+    default_hints = (
+        "Fix the nodes and inputs listed above, or open the workflow in {service} to see them highlighted.",
+        "Install any missing custom nodes and models, then restart {service}.",
+    )
+    causes = (
+        'A node type from a custom node pack that is not installed.',
+        'A required input left unconnected, or a value outside its allowed range.',
+        'A workflow saved in the UI format instead of the API format.',
+    )
+    check = 'movie-director check SERVICE --json'
+
+    @property
+    def node_errors(self) -> dict[str, Any]:
+        return dict(self.details.get("node_errors") or {})
+
+
+
 class NotFound(ServiceError):
     code = "not_found"
     title = "Not found"
@@ -562,6 +590,7 @@ ALL_ERRORS: tuple[type[MovieDirectorError], ...] = (
     PermissionDenied,
     ServiceError,
     RequestRejected,
+    WorkflowInvalid,
     NotFound,
     RateLimited,
     MalformedResponse,
