@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from movie_director.backend import HealthSample
 from movie_director.errors import InvalidSetting
 from movie_director.progress import ProgressCallback
 
@@ -254,7 +255,13 @@ class Wan2GPTransport(Protocol):
 
     def clear_queue(self) -> None: ...
 
-    def models(self) -> list[str]: ...
+    def models(self) -> list[str]:
+        """The model names ``Wan2GPSettings.model`` may take on this server."""
+        ...
+
+    def health(self) -> HealthSample:
+        """One cheap check (never a generation): is the server up, how busy."""
+        ...
 
     def close(self) -> None: ...
 

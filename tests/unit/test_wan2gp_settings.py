@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from movie_director.backend import HealthSample
 from movie_director.errors import InvalidSetting
 from movie_director_plugins.wan2gp.settings import (
     DEFAULT_LIMITS,
@@ -158,6 +159,9 @@ def test_transport_protocol_is_structural() -> None:
 
         def models(self) -> list[str]:
             return []
+
+        def health(self) -> HealthSample:
+            return HealthSample(ok=True, latency_ms=1.0)
 
         def close(self) -> None: ...
 
