@@ -27,9 +27,9 @@ def test_starts_offline_and_is_ready(proxy: ServerProcess) -> None:
     assert ready.status_code == 200
     assert ready.json()["status"] == "healthy" and ready.json()["db"] == "Not connected"
     assert requests.get(proxy.url + "/health/liveliness", timeout=TIMEOUT).json() == "I'm alive!"
-    log = proxy.log_tail(400)
-    for sign_of_a_fetch in ("raw.githubusercontent.com", "Failed to fetch", "falling back to"):
-        assert sign_of_a_fetch not in log
+    # A failed or skipped fetch is logged as a WARNING; the only expected one is about the admin UI.
+    warnings = [line for line in proxy.log_tail(400).splitlines() if "WARNING" in line]
+    assert [line for line in warnings if "login_throttle.py" not in line] == []
 
 
 def test_models_need_the_master_key(proxy: ServerProcess) -> None:
