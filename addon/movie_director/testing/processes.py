@@ -28,6 +28,10 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
+class GiveUp(RuntimeError):
+    """Raised by a `wait_until` predicate to stop waiting at once (e.g. the server died)."""
+
+
 def wait_until(
     predicate: Callable[[], T],
     timeout: float,
@@ -37,7 +41,7 @@ def wait_until(
     """Poll `predicate` until it returns something truthy; raise TimeoutError at the deadline.
 
     Exceptions raised by the predicate count as "not yet" (a server that is still
-    starting refuses connections).
+    starting refuses connections), except :class:`GiveUp`, which ends the wait.
     """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -46,6 +50,8 @@ def wait_until(
             value = predicate()
             if value:
                 return value
+        except GiveUp:
+            raise
         except Exception as exc:  # noqa: BLE001 - "not ready yet" takes many forms
             last_error = exc
         if time.monotonic() >= deadline:
@@ -144,15 +150,15 @@ class ServerProcess:
         )
         try:
             wait_until(self._ready_or_dead, self._start_timeout, interval=0.05, message=f"{self.name} ready")
-        except Exception:
+        except Exception as exc:
             tail = self.log_tail()
             self.stop()
-            raise RuntimeError(f"{self.name} did not start on port {self.port}:\n{tail}") from None
+            raise RuntimeError(f"{self.name} did not start on port {self.port} ({exc}):\n{tail}") from None
         return self
 
     def _ready_or_dead(self) -> object:
         if self._process is not None and self._process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with code {self._process.returncode}")
+            raise GiveUp(f"{self.name} exited with code {self._process.returncode}")
         return self._ready(self)
 
     def kill(self) -> None:
