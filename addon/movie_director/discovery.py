@@ -1,0 +1,600 @@
+"""Find the backends running on this machine (or, when allowed, on others).
+
+Two stages on one bounded thread pool:
+
+1. **TCP scan** of every candidate (host, port): each backend's ``default_ports`` (so a
+   third-party plugin's ports are scanned too) plus the caller's hosts and port ranges,
+   on IPv4 and IPv6 loopback. Each task connects a chunk of candidates at once with
+   non-blocking sockets, so a dropped port costs one short connect timeout, not one each.
+2. **Identification** of every open port: a small raw-socket sniff (``GET /``, bounded
+   by the probe timeout as a whole, so a port that accepts and never answers costs at most
+   that), then each backend's ``probe``, most specific first, with the time left. The
+   first that says yes names the port; if none does, the port is ``unknown`` and the row
+   says what was seen (status, ``Server`` header, ``<title>``, a banner, or silence).
+
+Results are emitted as they are found (``on_result``) and returned at the end. A
+:class:`DiscoveryRun` can also run in the background, to be polled from a UI timer.
+Hosts that are not loopback are scanned only when the caller allows network access.
+A found service becomes a config entry with :func:`adopt`.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import json
+import logging
+import os
+import re
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from movie_director import __version__
+from movie_director.backend import Backend, Capability, ProbeResult
+from movie_director.capabilities import collect, summary
+from movie_director.config import (
+    DEFAULT_PROFILE,
+    LAYER_FILE,
+    PROFILE_ENV,
+    config_file_candidates,
+    find_config_file,
+    is_loopback_host,
+    load_schema,
+    read_config_file,
+    schema_problems,
+)
+from movie_director.errors import ConfigError, map_exception
+from movie_director.plugins import PluginManager, get_plugin_manager
+from movie_director.registry import service_name, write_atomic
+
+log = logging.getLogger(__name__)
+
+UNKNOWN = "unknown"
+LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "::1")
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_CONNECT_TIMEOUT = 0.5
+DEFAULT_WORKERS = 8
+#: Sockets one scan task opens at once; with DEFAULT_WORKERS this keeps the scan under
+#: 256 open files (macOS's default limit for GUI apps such as Blender).
+CHUNK_SOCKETS = 32
+#: Bytes of an answer the sniff reads at most (enough for headers and a <title>).
+SNIFF_LIMIT = 32 * 1024
+#: How often a waiting sniff looks whether its run was cancelled (seconds).
+_STOP_CHECK = 0.1
+
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY}
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_STATUS_LINE = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One address to try."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    """One open port and what answers there (``kind`` is ``"unknown"`` when no backend claims it).
+
+    ``capabilities`` is ``None`` when they were not asked for or could not be read;
+    ``seen`` says what an unknown port showed.
+    """
+
+    kind: str
+    url: str
+    version: str = ""
+    latency_ms: float = 0.0
+    capabilities: tuple[Capability, ...] | None = None
+    transport: str = ""
+    seen: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def recognized(self) -> bool:
+        return self.kind != UNKNOWN
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``discover --json`` row."""
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "version": self.version,
+            "latency_ms": round(self.latency_ms, 1),
+            "capabilities": None if self.capabilities is None else summary(self.capabilities),
+            "transport": self.transport,
+            "seen": self.seen,
+        }
+
+
+# -- candidates ------------------------------------------------------------------------
+
+
+def parse_ports(spec: str) -> list[int]:
+    """``"7000-9000,8188"`` → sorted ports; a ValueError names the bad part."""
+    ports: set[int] = set()
+    for part in filter(None, (piece.strip() for piece in spec.split(","))):
+        low_text, _, high_text = part.partition("-")
+        try:
+            low = int(low_text)
+            high = int(high_text) if high_text else low
+        except ValueError:
+            raise ValueError(f"{part!r} is not a port or a range such as 7000-9000") from None
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"{part!r} is not a range of ports between 1 and 65535")
+        ports.update(range(low, high + 1))
+    return sorted(ports)
+
+
+def default_ports(manager: PluginManager) -> list[int]:
+    """Every registered backend's default and alternative ports."""
+    return sorted({port for backend in manager.backends.values() for port in backend.default_ports})
+
+
+def _host_literal(host: str) -> str:
+    return host.strip().strip("[]")
+
+
+# -- stage 1: TCP --------------------------------------------------------------------------
+
+
+def connect_scan(candidates: Sequence[Candidate], timeout: float, stop: threading.Event | None = None) -> list[Candidate]:
+    """The candidates that accept a TCP connection within ``timeout`` (all tried at once)."""
+    selector = selectors.DefaultSelector()
+    accepted: list[Candidate] = []
+    sockets: list[socket.socket] = []
+    try:
+        for candidate in candidates:
+            if stop is not None and stop.is_set():
+                break
+            address = _address(candidate)
+            if address is None:
+                continue
+            family, sockaddr = address
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setblocking(False)
+            code = sock.connect_ex(sockaddr)
+            if code == 0:
+                accepted.append(candidate)
+            elif code in _IN_PROGRESS:
+                selector.register(sock, selectors.EVENT_WRITE, candidate)
+        deadline = time.monotonic() + timeout
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (stop is not None and stop.is_set()):
+                break
+            for key, _ in selector.select(remaining):
+                selector.unregister(key.fileobj)
+                if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:  # type: ignore[union-attr]
+                    accepted.append(key.data)
+    finally:
+        selector.close()
+        for sock in sockets:
+            sock.close()
+    return accepted
+
+
+def _address(candidate: Candidate) -> tuple[int, Any] | None:
+    try:
+        infos = socket.getaddrinfo(candidate.host, candidate.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        log.info("discovery: cannot resolve %s: %s", candidate.host, exc)
+        return None
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr
+
+
+# -- stage 2: what answers ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sniff:
+    """What one ``GET /`` on a port showed within the time allowed."""
+
+    silent: bool
+    status: int | None = None
+    server: str = ""
+    title: str = ""
+    banner: str = ""
+    latency_ms: float = 0.0
+
+    def describe(self, timeout: float) -> str:
+        if self.silent:
+            return f"no answer within {timeout:g} s"
+        if self.status is None:
+            return f"not HTTP: {self.banner}" if self.banner else "closed the connection without answering"
+        parts = [f"HTTP {self.status}"]
+        if self.server:
+            parts.append(f"server {self.server}")
+        if self.title:
+            parts.append(f"title “{self.title}”")
+        return ", ".join(parts)
+
+
+def sniff(host: str, port: int, timeout: float, stop: threading.Event | None = None) -> Sniff:
+    """Send ``GET /`` and read the start of the answer, all within ``timeout`` seconds.
+
+    A raw socket rather than requests: requests bounds each read, not the whole answer,
+    so a server trickling bytes could hold it far past the timeout. Reads wait in short
+    slices so that ``stop`` (a cancelled run) is noticed soon.
+    """
+    deadline = time.monotonic() + timeout
+    started = time.perf_counter()
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    request = f"GET / HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: movie-director-connect/{__version__} (discovery)\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    data = b""
+    first_byte = 0.0
+    closed = False
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(request.encode("ascii"))
+            while len(data) < SNIFF_LIMIT and not _enough(data):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (stop is not None and stop.is_set()):
+                    break
+                sock.settimeout(min(remaining, _STOP_CHECK))
+                try:
+                    chunk = sock.recv(8192)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    closed = True
+                    break
+                first_byte = first_byte or time.perf_counter()
+                data += chunk
+    except TimeoutError:
+        pass
+    except OSError:
+        closed = True
+    latency = ((first_byte or time.perf_counter()) - started) * 1000
+    return _parse_answer(data, closed, latency)
+
+
+def _enough(data: bytes) -> bool:
+    if data and not data.startswith(b"HTTP/"[: len(data)]):
+        return True  # not HTTP: the first bytes are the banner
+    head, separator, body = data.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    if b"html" not in head.lower():
+        return True
+    return _TITLE.search(body) is not None
+
+
+def _parse_answer(data: bytes, closed: bool, latency_ms: float) -> Sniff:
+    if not data:
+        return Sniff(silent=not closed, latency_ms=latency_ms)
+    status = _STATUS_LINE.match(data)
+    if status is None:
+        banner = "".join(char if char.isprintable() else "." for char in data[:60].decode("latin-1")).strip()
+        return Sniff(silent=False, banner=banner, latency_ms=latency_ms)
+    head, _, body = data.partition(b"\r\n\r\n")
+    server = ""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"server":
+            server = value.strip().decode("latin-1")[:80]
+    match = _TITLE.search(body)
+    title = " ".join(html.unescape(match.group(1).decode("utf-8", "replace")).split())[:80] if match else ""
+    return Sniff(silent=False, status=int(status.group(1)), server=server, title=title, latency_ms=latency_ms)
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+class DiscoveryRun:
+    """One discovery: :meth:`run` it here, or :meth:`start` it in the background and poll.
+
+    ``on_result`` is called with each result as it is found, in the thread running the
+    discovery (never a Blender thread: the add-on polls :meth:`results` from a timer).
+    """
+
+    def __init__(
+        self,
+        hosts: Iterable[str] = (),
+        ports: Iterable[int] = (),
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = None,
+        allow_network: bool = False,
+        include_default_ports: bool = True,
+        with_capabilities: bool = True,
+        on_result: Callable[[DiscoveryResult], None] | None = None,
+        manager: PluginManager | None = None,
+        workers: int = DEFAULT_WORKERS,
+    ) -> None:
+        self.manager = manager or get_plugin_manager()
+        self.timeout = timeout
+        self.connect_timeout = min(timeout, DEFAULT_CONNECT_TIMEOUT) if connect_timeout is None else connect_timeout
+        self.with_capabilities = with_capabilities
+        self.workers = max(1, workers)
+        self._on_result = on_result
+        wanted_hosts = list(dict.fromkeys([*LOOPBACK_HOSTS, *(_host_literal(host) for host in hosts)]))
+        self.hosts = [host for host in wanted_hosts if allow_network or is_loopback_host(host)]
+        #: Hosts left out because network access is not allowed.
+        self.skipped_hosts = [host for host in wanted_hosts if host not in self.hosts]
+        self.ports = sorted({*(default_ports(self.manager) if include_default_ports else ()), *ports})
+        self.candidates = [Candidate(host, port) for port in self.ports for host in self.hosts]
+        self.error: BaseException | None = None
+        self.elapsed = 0.0
+        self._backends = self.manager.backends_by_specificity()
+        self._results: list[DiscoveryResult] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loopback_seen: set[tuple[int, str, str]] = set()
+        self._parked: dict[int, list[tuple[Candidate, DiscoveryResult]]] = {}
+        if self.skipped_hosts:
+            log.warning("discovery: network access is off, not scanning %s", ", ".join(self.skipped_hosts))
+
+    # -- control -------------------------------------------------------------------------
+
+    def start(self) -> DiscoveryRun:
+        """Run in a background thread and return at once."""
+        self._thread = threading.Thread(target=self._run_quietly, name="md-discovery", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> list[DiscoveryResult]:
+        """Run in this thread; returns every result (raises what went wrong)."""
+        started = time.perf_counter()
+        try:
+            self._scan()
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            self.elapsed = time.perf_counter() - started
+            self._done.set()
+        return self.results()
+
+    def _run_quietly(self) -> None:
+        try:
+            self.run()
+        except Exception:  # kept in self.error for the poller
+            log.exception("discovery failed")
+
+    def cancel(self) -> None:
+        """Stop soon: no new connection or probe starts; running probes end within the timeout."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> list[DiscoveryResult]:
+        """Block until done (or ``timeout``); raise the run's error if it failed."""
+        self._done.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.results()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def results(self) -> list[DiscoveryResult]:
+        """The results found so far (a copy; safe from any thread)."""
+        with self._lock:
+            return list(self._results)
+
+    # -- work ------------------------------------------------------------------------------
+
+    def _chunks(self) -> list[list[Candidate]]:
+        """Chunks hold every host of their ports, so both loopback twins of a port scan together."""
+        ports_per_chunk = max(1, CHUNK_SOCKETS // max(1, len(self.hosts)))
+        return [
+            [Candidate(host, port) for port in self.ports[start : start + ports_per_chunk] for host in self.hosts]
+            for start in range(0, len(self.ports), ports_per_chunk)
+        ]
+
+    def _scan(self) -> None:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="md-discovery") as pool:
+            scans = {pool.submit(connect_scan, chunk, self.connect_timeout, self._stop) for chunk in self._chunks()}
+            probes: dict[Future[DiscoveryResult], Candidate] = {}
+            while (scans or probes) and not self._stop.is_set():
+                done, _ = wait([*scans, *probes], timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    if future in scans:
+                        scans.remove(future)
+                        for candidate in future.result():
+                            probes[pool.submit(self._identify, candidate)] = candidate
+                    else:
+                        candidate = probes.pop(future)
+                        self._publish(candidate, future.result(), in_flight=probes.values())
+            for future in [*scans, *probes]:
+                future.cancel()
+
+    def _identify(self, candidate: Candidate) -> DiscoveryResult:
+        deadline = time.monotonic() + self.timeout
+        seen = sniff(candidate.host, candidate.port, self.timeout, self._stop)
+        if not seen.silent:
+            for backend in self._backends:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    break
+                started = time.perf_counter()
+                try:
+                    probe = backend.probe(candidate.url, remaining)
+                except Exception as exc:  # noqa: BLE001 - a plugin's probe failing means "not mine"
+                    log.debug("discovery: %s probe of %s failed: %s", backend.kind, candidate.url, exc)
+                    continue
+                if probe is not None:
+                    return self._recognized(backend, probe, candidate, (time.perf_counter() - started) * 1000)
+        return DiscoveryResult(UNKNOWN, candidate.url, latency_ms=seen.latency_ms, seen=seen.describe(self.timeout))
+
+    def _recognized(self, backend: Backend, probe: ProbeResult, candidate: Candidate, elapsed_ms: float) -> DiscoveryResult:
+        kind = probe.kind or backend.kind
+        url = probe.url or candidate.url
+        details = dict(probe.details)
+        capabilities = None
+        if self.with_capabilities:
+            owner = self.manager.backends.get(kind, backend)
+            try:
+                capabilities = collect(owner, _one_shot_service(url, kind, probe.transport, self.timeout, self.manager))
+            except Exception as exc:  # noqa: BLE001 - plugin code; the port is still recognised
+                error = map_exception(exc, service=owner.display_name or kind)
+                details["capabilities_error"] = error.message
+        return DiscoveryResult(
+            kind=kind,
+            url=url,
+            version=probe.version,
+            latency_ms=probe.latency_ms or elapsed_ms,
+            capabilities=capabilities,
+            transport=probe.transport,
+            details=details,
+        )
+
+    def _publish(self, candidate: Candidate, result: DiscoveryResult, in_flight: Iterable[Candidate]) -> None:
+        """Emit ``result``, once per service: a loopback port answering on both IPv4 and IPv6 is one row (IPv4's)."""
+        is_ipv6_loopback = candidate.loopback and ":" in candidate.host
+        if is_ipv6_loopback and any(other.port == candidate.port and other.loopback and ":" not in other.host for other in in_flight):
+            self._parked.setdefault(candidate.port, []).append((candidate, result))
+            return
+        self._emit(candidate, result)
+        for parked_candidate, parked_result in self._parked.pop(candidate.port, []):
+            self._emit(parked_candidate, parked_result)
+
+    def _emit(self, candidate: Candidate, result: DiscoveryResult) -> None:
+        if candidate.loopback:
+            key = (candidate.port, result.kind, result.version)
+            if key in self._loopback_seen:
+                return
+            self._loopback_seen.add(key)
+        with self._lock:
+            self._results.append(result)
+        if self._on_result is not None:
+            self._on_result(result)
+
+
+def _one_shot_service(url: str, kind: str, transport: str, timeout: float, manager: PluginManager) -> Any:
+    from movie_director.check import adhoc_service
+
+    overrides: dict[str, Any] = {"timeout": max(timeout, 1.0), "connect_timeout": min(timeout, 2.0), "retries": 0}
+    if transport in _transports():
+        overrides["transport"] = transport
+    return adhoc_service(url, kind, manager, **overrides)
+
+
+def _transports() -> list[str]:
+    return list(load_schema("service")["properties"]["transport"]["enum"])
+
+
+def discover(hosts: Iterable[str] = (), ports: Iterable[int] = (), **options: Any) -> list[DiscoveryResult]:
+    """Scan and identify; blocks until done (see :class:`DiscoveryRun` for the options)."""
+    return DiscoveryRun(hosts, ports, **options).run()
+
+
+def start_discovery(hosts: Iterable[str] = (), ports: Iterable[int] = (), **options: Any) -> DiscoveryRun:
+    """Start a discovery in the background; poll ``results()`` and ``done``, or ``cancel()``."""
+    return DiscoveryRun(hosts, ports, **options).start()
+
+
+# -- adopting a found service ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Adopted:
+    """Where a found service was written: the service name, the file, the profile, the entry."""
+
+    name: str
+    path: Path
+    profile: str
+    entry: Mapping[str, Any]
+
+
+def service_entry(result: DiscoveryResult) -> dict[str, Any]:
+    """The config-file entry for a found service (no secrets: a key is set up separately)."""
+    entry: dict[str, Any] = {"kind": result.kind, "url": result.url, "enabled": True}
+    if result.transport in _transports():
+        entry["transport"] = result.transport
+    return entry
+
+
+def adopt(
+    result: DiscoveryResult,
+    path: Path | str | None = None,
+    name: str | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Adopted:
+    """Write ``result`` as a service of the active profile into the config file, atomically.
+
+    The file is ``path``, else the one in force (``MOVIE_DIRECTOR_CONFIG`` or the first
+    that exists), else a new ``~/.movie-director/config.yaml``. A service already
+    configured at the same URL and kind keeps its name and settings (the URL and
+    transport are refreshed); otherwise the entry gets a free name (``comfyui``,
+    ``comfyui-8189``…).
+    """
+    if not result.recognized:
+        raise ConfigError(
+            f"Nothing the add-on knows answers at {result.url} ({result.seen}), so it cannot be added as a service.",
+            hints=["Start the service, then run discovery again."],
+        )
+    environ = os.environ if environ is None else environ
+    target = Path(path) if path is not None else (find_config_file(environ) or config_file_candidates()[0])
+    data = read_config_file(target) if target.is_file() else {}
+    profile = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
+    profiles = data["profiles"] = data.get("profiles") or {}
+    profile_body = profiles[profile] = profiles.get(profile) or {}
+    services = profile_body["services"] = profile_body.get("services") or {}
+    entry = service_entry(result)
+    existing = name or next(
+        (key for key, value in {**(data.get("services") or {}), **services}.items() if _same_service(value, entry)),
+        None,
+    )
+    chosen = existing or service_name(result.kind, result.url, [*(data.get("services") or {}), *services])
+    merged = {**(services.get(chosen) or {}), **entry}
+    problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=f"/profiles/{profile}/services/{chosen}")
+    if problems:
+        raise ConfigError(problems=problems)
+    services[chosen] = merged
+    write_atomic(target, _dump(data, target))
+    log.info("adopted %s at %s as %r into profile %s of %s", result.kind, result.url, chosen, profile, target)
+    return Adopted(chosen, target, profile, merged)
+
+
+def _same_service(existing: Any, entry: Mapping[str, Any]) -> bool:
+    return isinstance(existing, dict) and existing.get("kind") == entry["kind"] and str(existing.get("url", "")).rstrip("/") == entry["url"]
+
+
+def _dump(data: Mapping[str, Any], path: Path) -> str:
+    if path.suffix.lower() == ".json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
+    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True)
+
+
+__all__ = [
+    "UNKNOWN",
+    "Adopted",
+    "Candidate",
+    "DiscoveryResult",
+    "DiscoveryRun",
+    "Sniff",
+    "adopt",
+    "connect_scan",
+    "default_ports",
+    "discover",
+    "parse_ports",
+    "service_entry",
+    "sniff",
+    "start_discovery",
+]

@@ -1,0 +1,359 @@
+"""Discovery against loopback fakes: candidates, the sniff, probe order, dedup, background runs, adopt."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from movie_director.backend import Backend, Capability, ProbeResult
+from movie_director.capabilities import IMAGE_GENERATE, standard
+from movie_director.config import load_config, validate_file
+from movie_director.discovery import (
+    UNKNOWN,
+    Candidate,
+    DiscoveryResult,
+    DiscoveryRun,
+    adopt,
+    connect_scan,
+    discover,
+    parse_ports,
+    service_entry,
+    sniff,
+    start_discovery,
+)
+from movie_director.errors import ConfigError
+from movie_director.http import probe_session
+from movie_director.plugins import PluginManager
+from movie_director.testing.processes import free_port, wait_until
+
+
+class _Connection:
+    def close(self) -> None:
+        pass
+
+
+class _HeaderBackend(Backend):
+    """Claims a port whose ``GET /`` carries ``X-Service: <service>``."""
+
+    service = ""
+
+    def probe(self, url: str, timeout: float) -> ProbeResult | None:
+        with probe_session(url, timeout) as session:
+            response = session.get(url + "/")
+        if response.headers.get("X-Service") == self.service:
+            return ProbeResult(self.kind, url, version=response.headers.get("X-Version", ""), latency_ms=1.5, transport="http")
+        return None
+
+    def connect(self, service: Any) -> _Connection:
+        return _Connection()
+
+    def capabilities(self, connection: Any) -> list[Capability]:
+        return [standard(IMAGE_GENERATE, id="model-a"), Capability("alpha.node", "A"), Capability("alpha.node", "B")]
+
+
+class Alpha(_HeaderBackend):
+    kind = "alpha"
+    service = "alpha"
+    probe_priority = 10
+
+
+class Generic(Backend):
+    """Claims anything with an X-Service header: asked last, like the generic Gradio backend."""
+
+    kind = "generic"
+    probe_priority = -10
+
+    def probe(self, url: str, timeout: float) -> ProbeResult | None:
+        with probe_session(url, timeout) as session:
+            response = session.get(url + "/")
+        return ProbeResult("generic", url) if "X-Service" in response.headers else None
+
+    def connect(self, service: Any) -> _Connection:
+        raise ConnectionRefusedError("capabilities unavailable")
+
+
+class Raising(Backend):
+    """A broken third-party probe: asked first, must not stop the others."""
+
+    kind = "raising"
+    probe_priority = 100
+
+    def probe(self, url: str, timeout: float) -> ProbeResult | None:
+        raise RuntimeError("plugin bug")
+
+
+def make_manager(*backends: type[Backend]) -> PluginManager:
+    manager = PluginManager(entry_points=[])
+    manager.backends.update({backend.kind: backend() for backend in backends})
+    return manager
+
+
+def handler_for(headers: dict[str, str], body: bytes = b"<html><head><title>Hello &amp; welcome</title></head></html>") -> type:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        server_version = "FakeServer/1.0"
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+class _Servers:
+    """Loopback servers started by one test and closed after it."""
+
+    def __init__(self) -> None:
+        self._closers: list[Any] = []
+
+    def http(self, headers: dict[str, str], host: str = "127.0.0.1", port: int = 0) -> int:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        server_class = type("Server", (http.server.ThreadingHTTPServer,), {"address_family": family, "daemon_threads": True})
+        server = server_class((host, port), handler_for(headers))
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        self._closers += [server.server_close, server.shutdown]
+        return int(server.server_address[1])
+
+    def silent(self, host: str = "127.0.0.1") -> int:
+        """Accepts connections (the kernel does) and never answers."""
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.bind((host, 0))
+        sock.listen(8)
+        self._closers.append(sock.close)
+        return int(sock.getsockname()[1])
+
+    def banner(self, text: bytes) -> int:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.sendall(text)
+                self.request.recv(1024)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        self._closers += [server.server_close, server.shutdown]
+        return int(server.server_address[1])
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
+
+
+@pytest.fixture
+def servers() -> Iterator[_Servers]:
+    started = _Servers()
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def by_url(results: list[DiscoveryResult]) -> dict[str, DiscoveryResult]:
+    return {result.url: result for result in results}
+
+
+# -- candidates ------------------------------------------------------------------------
+
+
+def test_port_specs() -> None:
+    assert parse_ports("7000-7002, 8188,7001") == [7000, 7001, 7002, 8188]
+    assert parse_ports("") == []
+    for bad in ("80-70", "0", "65536", "http", "1-2-3"):
+        with pytest.raises(ValueError, match="port"):
+            parse_ports(bad)
+
+
+def test_candidates_are_every_backends_ports_plus_the_callers_on_both_loopbacks() -> None:
+    Alpha.default_ports = (8188, 8189)
+    Generic.default_ports = (7863,)
+    try:
+        run = DiscoveryRun(["localhost", "[::1]"], [9000], manager=make_manager(Alpha, Generic))
+    finally:
+        Alpha.default_ports = Generic.default_ports = ()
+    assert run.ports == [7863, 8188, 8189, 9000]
+    assert run.hosts == ["127.0.0.1", "::1", "localhost"]
+    assert Candidate("::1", 8188) in run.candidates and Candidate("127.0.0.1", 9000) in run.candidates
+    assert Candidate("::1", 8188).url == "http://[::1]:8188"
+
+
+def test_other_hosts_are_scanned_only_when_network_access_is_allowed() -> None:
+    manager = make_manager(Alpha)
+    offline = DiscoveryRun(["192.0.2.10"], [8188], manager=manager)  # TEST-NET: never contacted here
+    assert offline.skipped_hosts == ["192.0.2.10"]
+    assert all(candidate.loopback for candidate in offline.candidates)
+    online = DiscoveryRun(["192.0.2.10"], [8188], manager=manager, allow_network=True)
+    assert Candidate("192.0.2.10", 8188) in online.candidates and online.skipped_hosts == []
+
+
+def test_connect_scan_finds_listeners_on_both_families(servers: _Servers) -> None:
+    v4 = servers.silent("127.0.0.1")
+    v6 = servers.silent("::1")
+    closed = free_port()
+    found = connect_scan([Candidate("127.0.0.1", v4), Candidate("::1", v6), Candidate("127.0.0.1", closed)], 0.5)
+    assert Candidate("127.0.0.1", v4) in found and Candidate("::1", v6) in found
+    assert Candidate("127.0.0.1", closed) not in found
+
+
+# -- the sniff ------------------------------------------------------------------------------
+
+
+def test_sniff_reports_status_server_and_title(servers: _Servers) -> None:
+    port = servers.http({})
+    seen = sniff("127.0.0.1", port, 2.0)
+    assert (seen.silent, seen.status, seen.title) == (False, 200, "Hello & welcome")
+    assert seen.server.startswith("FakeServer/1.0")
+    assert seen.describe(2.0) == f"HTTP 200, server {seen.server}, title “Hello & welcome”"
+
+
+def test_sniff_of_a_silent_port_and_of_a_non_http_banner(servers: _Servers) -> None:
+    assert sniff("127.0.0.1", servers.silent(), 0.2).describe(0.2) == "no answer within 0.2 s"
+    banner = sniff("127.0.0.1", servers.banner(b"SSH-2.0-OpenSSH_9.6\r\n"), 2.0)
+    assert banner.describe(2.0) == "not HTTP: SSH-2.0-OpenSSH_9.6.."
+
+
+# -- identification ---------------------------------------------------------------------
+
+
+def test_each_open_port_gets_one_answer_most_specific_probe_first(servers: _Servers) -> None:
+    alpha = servers.http({"X-Service": "alpha", "X-Version": "2.1"})
+    beta = servers.http({"X-Service": "beta"})
+    unrelated = servers.http({})
+    silent = servers.silent()
+    events: list[DiscoveryResult] = []
+    results = discover(
+        ports=[alpha, beta, unrelated, silent],
+        timeout=0.5,
+        manager=make_manager(Raising, Alpha, Generic),
+        include_default_ports=False,
+        on_result=events.append,
+    )
+    found = by_url(results)
+    assert len(results) == 4 and events == results
+    assert found[f"http://127.0.0.1:{alpha}"].kind == "alpha"  # Generic would claim it too, but is asked last
+    assert found[f"http://127.0.0.1:{alpha}"].version == "2.1"
+    assert found[f"http://127.0.0.1:{beta}"].kind == "generic"
+    assert found[f"http://127.0.0.1:{unrelated}"].kind == UNKNOWN
+    assert "title “Hello & welcome”" in found[f"http://127.0.0.1:{unrelated}"].seen
+    assert found[f"http://127.0.0.1:{silent}"].seen == "no answer within 0.5 s"
+
+
+def test_results_carry_capabilities_and_their_summary(servers: _Servers) -> None:
+    alpha = servers.http({"X-Service": "alpha"})
+    beta = servers.http({"X-Service": "beta"})
+    found = by_url(discover(ports=[alpha, beta], timeout=1.0, manager=make_manager(Alpha, Generic), include_default_ports=False))
+    row = found[f"http://127.0.0.1:{alpha}"].to_row()
+    assert row == {
+        "kind": "alpha",
+        "url": f"http://127.0.0.1:{alpha}",
+        "version": "",
+        "latency_ms": 1.5,
+        "capabilities": {"alpha.node": 2, "image.generate": 1},
+        "transport": "http",
+        "seen": "",
+    }
+    generic = found[f"http://127.0.0.1:{beta}"]
+    assert generic.capabilities is None  # connect failed: recognised all the same, with the reason
+    assert "not running" in generic.details["capabilities_error"]
+    quick = discover(ports=[alpha], timeout=1.0, manager=make_manager(Alpha), include_default_ports=False, with_capabilities=False)
+    assert quick[0].capabilities is None and quick[0].to_row()["capabilities"] is None
+
+
+def test_ipv6_only_services_are_found_and_dual_stack_ones_reported_once(servers: _Servers) -> None:
+    only_v6 = servers.http({"X-Service": "alpha"}, host="::1")
+    both = wait_until(lambda: _dual_stack(servers), timeout=10, message="a port free on both loopbacks")
+    results = discover(ports=[only_v6, both], timeout=1.0, manager=make_manager(Alpha), include_default_ports=False, with_capabilities=False)
+    urls = sorted(result.url for result in results)
+    assert f"http://[::1]:{only_v6}" in urls
+    assert [url for url in urls if url.endswith(f":{both}")] == [f"http://127.0.0.1:{both}"]  # IPv4's row wins
+
+
+def _dual_stack(servers: _Servers) -> int:
+    port = servers.http({"X-Service": "alpha"})
+    try:
+        servers.http({"X-Service": "alpha"}, host="::1", port=port)
+    except OSError:
+        return 0  # taken on ::1: try another port
+    return port
+
+
+def test_background_run_is_polled_and_can_be_cancelled(servers: _Servers) -> None:
+    alpha = servers.http({"X-Service": "alpha"})
+    run = start_discovery(ports=[alpha], timeout=1.0, manager=make_manager(Alpha), include_default_ports=False)
+    wait_until(lambda: run.done, timeout=10, message="discovery done")
+    assert [result.kind for result in run.results()] == ["alpha"]
+    assert run.error is None and run.elapsed > 0
+    silent_ports = [servers.silent() for _ in range(3)]
+    slow = start_discovery(ports=silent_ports, timeout=1.0, manager=make_manager(Alpha), include_default_ports=False)
+    slow.cancel()
+    assert slow.wait(timeout=10) == slow.results()
+    assert slow.done and slow.error is None
+
+
+def test_a_failing_run_keeps_its_error_for_the_poller(servers: _Servers) -> None:
+    def explode(result: DiscoveryResult) -> None:
+        raise RuntimeError("listener bug")
+
+    run = start_discovery(ports=[servers.http({})], timeout=0.5, manager=make_manager(Alpha), include_default_ports=False, on_result=explode)
+    with pytest.raises(RuntimeError, match="listener bug"):
+        run.wait(timeout=10)
+    assert run.done
+
+
+# -- adopt ------------------------------------------------------------------------------
+
+
+FOUND = DiscoveryResult("comfyui", "http://127.0.0.1:8189", "0.3.64", 3.0, transport="websocket")
+
+
+def test_adopt_writes_a_valid_entry_into_the_active_profile(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("active_profile: Studio\nservices:\n  comfyui:\n    url: http://127.0.0.1:8188\n", encoding="utf-8")
+    adopted = adopt(FOUND, path=path, environ={})
+    assert (adopted.name, adopted.profile) == ("comfyui-8189", "Studio")
+    assert adopted.entry == {"kind": "comfyui", "url": "http://127.0.0.1:8189", "enabled": True, "transport": "websocket"}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert data["services"] == {"comfyui": {"url": "http://127.0.0.1:8188"}}  # the rest of the file is kept
+    assert data["profiles"]["Studio"]["services"]["comfyui-8189"] == adopted.entry
+    assert validate_file(path) == []
+    kinds = {"comfyui": Backend}
+    config = load_config(file=path, environ={}, kinds=kinds)
+    assert config.service("comfyui-8189").url == "http://127.0.0.1:8189"
+    again = adopt(FOUND, path=path, environ={})
+    assert again.name == "comfyui-8189"  # adopting twice changes nothing
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["config.yaml"]  # written atomically, no temp left
+
+
+def test_adopt_finds_the_file_in_force_and_keeps_a_json_file_json(tmp_path: Path) -> None:
+    path = tmp_path / "movie-director.json"
+    path.write_text(json.dumps({"services": {"studio": {"kind": "comfyui", "url": "http://127.0.0.1:8189", "timeout": 60}}}), encoding="utf-8")
+    adopted = adopt(FOUND, environ={"MOVIE_DIRECTOR_CONFIG": str(path)})
+    assert (adopted.name, adopted.path, adopted.profile) == ("studio", path, "Local")  # same URL: its name is kept
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["profiles"]["Local"]["services"]["studio"]["url"] == FOUND.url
+    assert "auth" not in json.dumps(data)
+
+
+def test_only_recognised_services_can_be_adopted(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Nothing the add-on knows"):
+        adopt(DiscoveryResult(UNKNOWN, "http://127.0.0.1:9000", seen="HTTP 200"), path=tmp_path / "c.yaml", environ={})
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_service_entry_keeps_only_transports_the_schema_knows() -> None:
+    assert "transport" not in service_entry(DiscoveryResult("gradio", "http://127.0.0.1:7863", transport="sse_v3"))
+    assert service_entry(DiscoveryResult("wan2gp", "http://127.0.0.1:8000", transport="mcp"))["transport"] == "mcp"
