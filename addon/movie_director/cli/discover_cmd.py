@@ -1,0 +1,107 @@
+"""``movie-director discover``: which backends run where, found by scanning ports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from urllib.parse import urlsplit
+
+from movie_director.capabilities import summary
+from movie_director.cli.output import print_error, print_json
+from movie_director.config import Config, load_config
+from movie_director.discovery import (
+    DEFAULT_TIMEOUT,
+    DiscoveryResult,
+    DiscoveryRun,
+    parse_ports,
+)
+from movie_director.errors import ConfigError
+from movie_director.registry import open_registry, registry_path
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    parser = subcommands.add_parser(
+        "discover",
+        help="scan ports for ComfyUI, Wan2GP, LiteLLM and other backends",
+        description=(
+            "Scan every backend's default ports (plus --ports) on 127.0.0.1 and ::1 (plus --hosts and the hosts "
+            "of configured services), name what answers, and remember it for `movie-director services`. Exit 0."
+        ),
+    )
+    parser.add_argument("--hosts", type=_hosts, default=[], metavar="H,...", help="more hosts to scan (names or addresses)")
+    parser.add_argument("--ports", type=_ports, default=[], metavar="SPEC", help="more ports, e.g. 7000-9000,8188")
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S", help=f"seconds to identify one port (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)
+
+
+def _hosts(text: str) -> list[str]:
+    return [host.strip() for host in text.split(",") if host.strip()]
+
+
+def _ports(text: str) -> list[int]:
+    try:
+        return parse_ports(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0.05 <= value <= 60:
+        raise argparse.ArgumentTypeError("the timeout must be from 0.05 to 60 seconds")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    config = _config_or_none()
+    hosts, ports = list(args.hosts), list(args.ports)
+    if config is not None:
+        for service in config.enabled_services():
+            parts = urlsplit(service.url)
+            hosts.append(parts.hostname or "")
+            ports.append(service.port)
+    discovery = DiscoveryRun(
+        [host for host in hosts if host], ports, timeout=args.timeout, allow_network=True, on_result=None if args.json else _print_row
+    )
+    results = discovery.run()
+    if config is not None:
+        _remember(config, results, [candidate.url for candidate in discovery.candidates])
+    if args.json:
+        print_json([result.to_row() for result in results])
+    else:
+        known = sum(result.recognized for result in results)
+        print(
+            f"{known} service(s) and {len(results) - known} unknown port(s) found in {discovery.elapsed:.2f} s "
+            f"({len(discovery.ports)} ports on {', '.join(discovery.hosts)})."
+        )
+    return 0
+
+
+def _print_row(result: DiscoveryResult) -> None:
+    if result.recognized:
+        capabilities = ", ".join(f"{name}×{count}" for name, count in summary(result.capabilities or ()).items())
+        print(f"✓ {result.kind:<10} {result.url:<28} {result.version or '-':<10} {result.latency_ms:6.1f} ms  {capabilities}", flush=True)
+    else:
+        print(f"? {result.kind:<10} {result.url:<28} {result.seen}", flush=True)
+
+
+def _config_or_none() -> Config | None:
+    try:
+        return load_config()
+    except ConfigError as error:
+        print("Scanning without the configured services: the configuration is invalid.", file=sys.stderr)
+        print_error(error)
+        return None
+
+
+def _remember(config: Config, results: list[DiscoveryResult], scanned: list[str]) -> None:
+    """Record the results in the registry file the ``services`` command lists."""
+    try:
+        registry = open_registry(config)
+    except ConfigError as error:
+        print("Not updating the service registry:", file=sys.stderr)
+        print_error(error)
+        return
+    registry.record_discovery(results, scanned)
+    registry.save(registry_path(config))
