@@ -77,6 +77,17 @@ def _build(name: str) -> None:
         _run([sys.executable, "-m", "venv", str(target)])
         _run([str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)])
     (target / READY_MARKER).write_text("ok\n", encoding="utf-8")
+    _prune_stale(name, keep=target)
+
+
+def _prune_stale(name: str, keep: Path) -> None:
+    """Remove environments of ``name`` built from older requirements."""
+    for old in keep.parent.glob(f"{name}-*"):
+        if old != keep and old.name != f"{keep.name}.txt":
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
 
 
 def _run(argv: list[str]) -> None:
