@@ -1,0 +1,101 @@
+"""``movie-director llm chat|models``: talk to the LiteLLM proxy from a shell, as the add-on does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from movie_director.check import adhoc_service
+from movie_director.cli.output import print_json, table
+from movie_director.config import load_config
+from movie_director.errors import ConfigError
+from movie_director.plugins import get_plugin_manager
+from movie_director_plugins.litellm.client import ChatResult, LiteLLMClient, as_messages
+
+LLM_KINDS = ("litellm", "openai")
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
+    llm = subcommands.add_parser("llm", help="chat with a LiteLLM proxy (or an OpenAI-compatible server), list its models")
+    llm.set_defaults(handler=lambda args: llm.print_help() or 0)
+    commands = llm.add_subparsers(dest="llm_command", metavar="COMMAND")
+
+    chat = commands.add_parser("chat", help="send one prompt and print the answer", description="Exit 0 on an answer, 1 on an error.")
+    chat.add_argument("prompt", help="the user message")
+    chat.add_argument("--model", action="append", metavar="M", help="model to use; repeat for a fallback order (default: the service's models)")
+    chat.add_argument("--system", metavar="TEXT", help="a system message sent before the prompt")
+    chat.add_argument("--stream", action="store_true", help="print the answer as it arrives")
+    _add_service_options(chat)
+    chat.set_defaults(handler=run_chat)
+
+    models = commands.add_parser("models", help="list the models the key may use")
+    _add_service_options(models)
+    models.set_defaults(handler=run_models)
+
+
+def _add_service_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="server URL, e.g. http://127.0.0.1:4000 (default: the configured service)")
+    parser.add_argument("--kind", choices=LLM_KINDS, default="litellm", help="server kind for --url (default litellm)")
+    parser.add_argument("--service", default="litellm", help="configured service name (default litellm)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _client(args: argparse.Namespace) -> LiteLLMClient:
+    manager = get_plugin_manager()
+    service = adhoc_service(args.url, args.kind, manager) if args.url else load_config().service(args.service)
+    if service.kind not in LLM_KINDS:
+        raise ConfigError(
+            f"The service {service.name!r} is a {service.kind} service, not an LLM server.",
+            hints=["Name a litellm or openai service with --service, or give its address with --url."],
+        )
+    return manager.backend(service.kind).connect(service)  # type: ignore[return-value]
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    messages = as_messages(args.prompt, args.system)
+    first_token_ms = None
+    with _client(args) as client:
+        if args.stream:
+            started = time.perf_counter()
+            stream = client.stream_chat(messages, args.model)
+            for delta in stream:
+                first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
+                if not args.json:
+                    sys.stdout.write(delta)
+                    sys.stdout.flush()
+            result = stream.result()
+            if not args.json:
+                print()
+        else:
+            result = client.chat(messages, args.model)
+            if not args.json:
+                print(result.text)
+    if args.json:
+        print_json({**result.to_dict(), **({"time_to_first_token_ms": round(first_token_ms, 1)} if first_token_ms else {})})
+    else:
+        print(summary(result), file=sys.stderr)
+    return 0
+
+
+def summary(result: ChatResult) -> str:
+    """One line for people: which model answered, tokens, cost, and which models failed first."""
+    usage = result.usage
+    line = f"— {result.model} · {usage.prompt_tokens} in / {usage.completion_tokens} out tokens"
+    if usage.cost_usd is not None:
+        line += f" · est. ${usage.cost_usd:.6f}"
+    if result.failed:
+        line += f" (after {', '.join(attempt.model for attempt in result.failed)} failed)"
+    return line
+
+
+def run_models(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        entries = client.models()
+    if args.json:
+        print_json([entry.to_dict() for entry in entries])
+    else:
+        rows = [[entry.id, entry.mode, str(entry.max_input_tokens or ""), str(entry.max_output_tokens or "")] for entry in entries]
+        table(rows, ["MODEL", "MODE", "MAX IN", "MAX OUT"])
+    return 0
+
