@@ -1,0 +1,616 @@
+"""``ServiceManager``: pools, health checks, reconnection and the operation queue, together.
+
+The one object the CLI, the demo and the Blender layer hold::
+
+    manager = ServiceManager(load_config(), allow_remote=bpy.app.online_access)
+    manager.start()
+    handle = manager.submit("comfyui", "comfyui.submit", {"workflow": graph})
+    ...                                   # a bpy.app.timers tick:
+    snapshot = manager.snapshot()         # immutable, never blocks on I/O
+    for event in manager.drain_events():  # status / state / operation changes
+        ...
+    manager.close()                       # joins every thread it started
+
+How the parts meet:
+
+- Each enabled service gets a :class:`~movie_director.pool.ConnectionPool` of what its
+  backend's ``connect`` returns, a :class:`~movie_director.health.HealthTracker`, a
+  :class:`~movie_director.reconnect.Reconnector` and a
+  :class:`~movie_director.history.ServiceHistory`.
+- One :class:`~movie_director.health.HealthScheduler` runs the checks. While a service
+  is connected the next check comes after its health interval; while not, after the
+  reconnect backoff: the checks are the reconnect attempts.
+- Every submitted operation is first committed to the persisted queue, then run by one
+  replay loop per service (on a bounded executor) while the service is connected, in
+  order. A connection error puts the operation back at the head of the queue and
+  triggers a check; the loop resumes when a check finds the service back.
+- Services on other machines are never contacted when ``allow_remote`` is false
+  (Blender passes ``bpy.app.online_access``): their snapshot says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from movie_director import events as ev
+from movie_director.backend import Backend, Connection, HealthSample, Status
+from movie_director.clock import SYSTEM_CLOCK, Clock
+from movie_director.config import Config, ServiceConfig
+from movie_director.errors import (
+    ConfigError,
+    ConnectionProblem,
+    MovieDirectorError,
+    NotAllowedOffline,
+    PoolTimeout,
+    QueueSuspended,
+    map_exception,
+)
+from movie_director.events import Event, EventBus, Subscriber
+from movie_director.health import HealthScheduler, HealthTracker, system_status
+from movie_director.history import HistoryStore, HistorySummary, ServiceHistory
+from movie_director.operations import Operation, OperationContext, OpState, executor_for
+from movie_director.opqueue import DEFAULT_MAX_SIZE, OperationHandle, OperationQueue
+from movie_director.pool import ConnectionPool, PoolClosed, is_connection_error
+from movie_director.reconnect import BREAKER_OPEN_S, BREAKER_THRESHOLD, Backoff, CircuitBreaker, ConnState, Reconnector
+from movie_director.store import Database, database_path
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE = "__maintenance__"
+QUEUED_OPS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class ManagerOptions:
+    """Tuning knobs; the defaults are the product spec's."""
+
+    #: Threads running health checks (one scheduler thread hands them out).
+    check_workers: int = 8
+    #: Threads running queued operations (one replay loop per service at a time).
+    op_workers: int = 4
+    queue_max: int = DEFAULT_MAX_SIZE
+    breaker_threshold: int = BREAKER_THRESHOLD
+    breaker_open_s: float = BREAKER_OPEN_S
+    #: After this many attempts lost to connection errors, an operation fails for good.
+    op_max_attempts: int = 10
+    #: How long a health check waits for a free pooled connection before skipping a turn.
+    check_acquire_timeout: float = 2.0
+    #: Pool idle eviction, history flush to the database, operation expiry.
+    maintenance_interval: float = 60.0
+    #: False: observe only (``movie-director status``): never run queued operations.
+    replay: bool = True
+
+
+@dataclass(frozen=True)
+class ServiceSnapshot:
+    """Everything the UI shows about one service, frozen at one instant."""
+
+    name: str
+    kind: str
+    display_name: str
+    url: str
+    critical: bool
+    contacted: bool
+    state: str
+    status: str
+    latency_ms: float | None
+    last_check: float | None
+    last_error: Mapping[str, Any] | None
+    next_reconnect_in: float | None
+    backend_queue_depth: float | None
+    queued_ops: int
+    queued: tuple[Mapping[str, Any], ...]
+    history: HistorySummary
+    capabilities: int | None
+    health_interval: float
+    version: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    pool: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "display_name": self.display_name,
+            "url": self.url,
+            "critical": self.critical,
+            "contacted": self.contacted,
+            "state": self.state,
+            "status": self.status,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
+            "last_check": self.last_check,
+            "last_error": dict(self.last_error) if self.last_error else None,
+            "next_reconnect_in": None if self.next_reconnect_in is None else round(self.next_reconnect_in, 1),
+            "backend_queue_depth": self.backend_queue_depth,
+            "queued_ops": self.queued_ops,
+            "queued": [dict(item) for item in self.queued],
+            "history": self.history.to_dict(),
+            "capabilities": self.capabilities,
+            "health_interval": self.health_interval,
+            "version": self.version,
+            "metrics": dict(self.metrics),
+            "pool": dict(self.pool),
+        }
+
+
+@dataclass(frozen=True)
+class SystemSnapshot:
+    status: str
+    services: tuple[ServiceSnapshot, ...]
+    taken_at: float
+
+    def service(self, name: str) -> ServiceSnapshot:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "taken_at": self.taken_at, "services": [service.to_dict() for service in self.services]}
+
+
+class _Service:
+    """Runtime state of one service (mutable; read through snapshots only)."""
+
+    def __init__(self, config: ServiceConfig, backend: Backend | None, blocked: MovieDirectorError | None) -> None:
+        self.config = config
+        self.backend = backend
+        self.name = config.name
+        self.label = (backend.display_name or backend.kind) if backend else config.name
+        if backend and config.name != backend.kind:
+            self.label = f"{self.label} ({config.name})"
+        self.blocked = blocked
+        self.lock = threading.Lock()
+        self.pool: ConnectionPool[Connection] | None = None
+        self.tracker = HealthTracker()
+        self.reconnector: Reconnector
+        self.history = ServiceHistory(config.name)
+        self.last_sample: HealthSample | None = None
+        self.capabilities: int | None = None
+        self.queued_ops = 0
+        self.queued: tuple[Mapping[str, Any], ...] = ()
+        self.replaying = False
+        self.kick_again = False
+
+    @property
+    def critical(self) -> bool:
+        return bool(self.backend and self.backend.critical)
+
+
+class ServiceManager:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        config: Config,
+        plugins: Any = None,
+        *,
+        allow_remote: bool = True,
+        options: ManagerOptions | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if plugins is None:
+            from movie_director.plugins import get_plugin_manager
+
+            plugins = get_plugin_manager()
+        self.config = config
+        self.options = options or ManagerOptions()
+        self.clock = clock
+        self.allow_remote = allow_remote
+        self.events = EventBus()
+        self._database = Database(database_path(config.data_dir))
+        self.queue = OperationQueue(self._database, config.data_dir, max_size=self.options.queue_max, clock=clock)
+        self._history_store = HistoryStore(self._database)
+        self._services: dict[str, _Service] = {}
+        for service_config in config.enabled_services():
+            self._services[service_config.name] = self._make_service(service_config, plugins.backends)
+        workers = max(1, min(16, self.options.check_workers, len(self._services) + 1))
+        self._scheduler = HealthScheduler(self._run_scheduled, max_workers=workers, clock=clock)
+        self._ops: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._checked = threading.Condition()
+        self._system_status = Status.UNKNOWN
+        self._started = self._closed = False
+
+    def _make_service(self, config: ServiceConfig, backends: Mapping[str, Backend]) -> _Service:
+        backend = backends.get(config.kind)
+        blocked: MovieDirectorError | None = None
+        if backend is None:
+            blocked = ConfigError(
+                f"No installed plugin provides the kind {config.kind!r} of the service {config.name!r}.",
+                service=config.name,
+                hints=["Install the plugin pack that provides it, then run `movie-director plugins`."],
+            )
+        elif not self.allow_remote and not config.is_loopback:
+            blocked = NotAllowedOffline(service=backend.display_name or config.name)
+        service = _Service(config, backend, blocked)
+        service.reconnector = Reconnector(
+            Backoff(cap=config.backoff_cap),
+            CircuitBreaker(self.options.breaker_threshold, self.options.breaker_open_s, self.clock),
+            self.clock,
+        )
+        if backend is not None and blocked is None:
+            service.pool = ConnectionPool(
+                lambda: backend.connect(config),
+                name=service.label,
+                max_size=config.pool_max or backend.pool_max,
+                min_size=min(config.pool_min if config.pool_min is not None else backend.pool_min, config.pool_max or backend.pool_max),
+                validate=backend.is_usable,
+                clock=self.clock,
+            )
+        service.history.load_minutes(self._history_store.load(config.name, self.clock.time()))
+        return service
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> ServiceManager:
+        """Recover operations of crashed processes, then check every service at once."""
+        with self._lock:
+            if self._started:
+                return self
+            self._started = True
+            self._ops = ThreadPoolExecutor(max_workers=max(1, self.options.op_workers), thread_name_prefix="md-ops")
+        self.queue.recover_orphans()
+        for service in self._services.values():
+            self._refresh_queue(service)
+            if service.pool is not None:
+                self._scheduler.check_now(service.name)
+        self._scheduler.set_due(MAINTENANCE, self.options.maintenance_interval)
+        self._scheduler.start()
+        return self
+
+    def close(self) -> None:
+        """Stop checks and replays, close every connection, save history, join every thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            ops = self._ops
+        self._scheduler.close()
+        if ops is not None:
+            ops.shutdown(wait=True, cancel_futures=True)
+        for service in self._services.values():
+            if service.pool is not None:
+                service.pool.close()
+        self._save_history(include_open=True)
+        self.queue.close()
+        self._database.close()
+        self.events.close()
+        with self._checked:
+            self._checked.notify_all()
+
+    def __enter__(self) -> ServiceManager:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- public API ----------------------------------------------------------------------
+
+    @property
+    def service_names(self) -> list[str]:
+        return list(self._services)
+
+    def snapshot(self) -> SystemSnapshot:
+        """Immutable view of every service; cheap (no I/O), safe from any thread."""
+        now = self.clock.time()
+        services = tuple(self._snapshot_of(service, now) for service in self._services.values())
+        return SystemSnapshot(self._system_status.value, services, now)
+
+    def drain_events(self, max_items: int | None = None) -> list[Event]:
+        """Events since the last drain, oldest first; never blocks (for a UI timer)."""
+        return self.events.drain(max_items)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` on the ``md-events`` thread; returns an unsubscribe function."""
+        return self.events.subscribe(callback)
+
+    def check_now(self, name: str) -> None:
+        """Run a health check of ``name`` as soon as a worker is free."""
+        service = self._service(name)
+        if service.pool is not None:
+            self._scheduler.check_now(name)
+
+    def reconnect_now(self, name: str) -> None:
+        """The "Reconnect" button: reset backoff and breaker, drop stale connections, try at once."""
+        service = self._service(name)
+        if service.pool is None:
+            return
+        service.reconnector.reconnect_now()
+        service.pool.clear()
+        self._scheduler.check_now(name)
+
+    def submit(
+        self,
+        name: str,
+        op_type: str,
+        payload: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        ttl: float | None = None,
+    ) -> OperationHandle:
+        """Persist an operation and run it in order as soon as ``name`` is connected.
+
+        Raises ``QueueFull`` (too much waiting work), ``QueueSuspended`` (the breaker
+        is open: press Reconnect), ``NotAllowedOffline`` or ``ConfigError`` (unknown
+        service or operation type).
+        """
+        service = self._service(name)
+        if service.blocked is not None:
+            raise service.blocked
+        executor_for(op_type)
+        if service.reconnector.suspended:
+            raise QueueSuspended(
+                f"{service.label} failed {service.reconnector.breaker.failures} times in a row; new work is refused for a while.",
+                service=service.label,
+                details={"retry_in": round(service.reconnector.breaker.retry_in(), 1)},
+            )
+        operation = self.queue.enqueue(name, op_type, payload, idempotency_key=idempotency_key, ttl=ttl, label=service.label)
+        self._refresh_queue(service)
+        self._kick(service)
+        return self.queue.handle(operation.id)
+
+    @contextmanager
+    def acquire(self, name: str, timeout: float | None = None) -> Iterator[Connection]:
+        """A pooled connection for direct calls (live jobs, uploads); a connection error triggers a check."""
+        service = self._service(name)
+        if service.blocked is not None or service.pool is None:
+            raise service.blocked or ConfigError(f"{name} cannot be used.")
+        try:
+            with service.pool.acquire(service.config.timeout if timeout is None else timeout) as connection:
+                yield connection
+        except Exception as exc:
+            if is_connection_error(exc):
+                self._suspect(service)
+            raise
+
+    def history(self, name: str) -> ServiceHistory:
+        return self._service(name).history
+
+    def pool(self, name: str) -> ConnectionPool[Connection] | None:
+        return self._service(name).pool
+
+    def wait_checked(self, timeout: float) -> bool:
+        """Block until every contactable service has had at least one check (CLI start-up)."""
+        deadline = time.monotonic() + timeout
+        with self._checked:
+            while not self._closed:
+                if all(service.last_sample is not None for service in self._services.values() if service.pool is not None):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._checked.wait(remaining)
+        return False
+
+    # -- health checks (check worker threads) ----------------------------------------------
+
+    def _run_scheduled(self, key: str) -> None:
+        if key == MAINTENANCE:
+            self._maintain()
+            self._scheduler.set_due(MAINTENANCE, self.options.maintenance_interval)
+        else:
+            self._check(self._services[key])
+
+    def _check(self, service: _Service) -> None:
+        assert service.pool is not None and service.backend is not None
+        self._publish_state(service, *service.reconnector.begin_attempt())
+        sample = self._sample(service)
+        if sample is not None:
+            self._record(service, sample)
+        self._refresh_queue(service)
+        self._scheduler.set_due(service.name, service.reconnector.next_check_in(service.config.health_interval))
+        if service.reconnector.state is ConnState.CONNECTED and service.queued_ops:
+            self._kick(service)
+        with self._checked:
+            self._checked.notify_all()
+
+    def _sample(self, service: _Service) -> HealthSample | None:
+        assert service.pool is not None and service.backend is not None
+        started = time.perf_counter()
+        try:
+            with service.pool.acquire(timeout=self.options.check_acquire_timeout) as connection:
+                return service.backend.health(connection)
+        except PoolTimeout:
+            return None  # every connection busy with work: alive enough, check next turn
+        except PoolClosed:
+            return None
+        except Exception as exc:  # noqa: BLE001 - plugin code may raise anything; it becomes a typed error
+            error = map_exception(exc, service=service.label, start_hint=service.backend.start_hint)
+            return HealthSample(ok=False, latency_ms=(time.perf_counter() - started) * 1000, timestamp=self.clock.time(), error=error.to_dict())
+
+    def _record(self, service: _Service, sample: HealthSample) -> None:
+        reachable = sample.ok or (sample.error or {}).get("category") != "Connection"
+        with service.lock:
+            old_status, status = service.tracker.record(sample)
+            service.last_sample = sample
+        service.history.record(sample, status)
+        if reachable:
+            old_state, state = service.reconnector.on_success()
+        else:
+            old_state, state = service.reconnector.on_failure()
+            if old_state is ConnState.CONNECTED and service.pool is not None:
+                service.pool.clear()  # a restarted server makes every idle connection stale
+        if old_status is not status:
+            self.events.publish(Event(ev.STATUS, service.name, old_status.value, status.value, sample.timestamp, sample.error))
+        self._publish_state(service, old_state, state, sample.error)
+        if state is ConnState.CONNECTED and old_state is not ConnState.CONNECTED:
+            self._on_connected(service)
+        self._update_system_status()
+
+    def _on_connected(self, service: _Service) -> None:
+        """Warm the pool to its minimum and count what the service can do."""
+        assert service.pool is not None and service.backend is not None
+        try:
+            service.pool.fill()
+            with service.pool.acquire(timeout=self.options.check_acquire_timeout) as connection:
+                count = len(service.backend.capabilities(connection))
+        except Exception as exc:  # noqa: BLE001 - capabilities are informative; never fail the check
+            log.info("capabilities of %s unavailable: %s", service.label, exc)
+            return
+        with service.lock:
+            service.capabilities = count
+
+    def _publish_state(self, service: _Service, old: ConnState, new: ConnState, error: Mapping[str, Any] | None = None) -> None:
+        if old is new:
+            return
+        next_in = service.reconnector.next_attempt_in()
+        details = {"attempt": service.reconnector.failed_attempts, "next_attempt_in": next_in}
+        self.events.publish(Event(ev.STATE, service.name, old.value, new.value, self.clock.time(), error if new is not ConnState.CONNECTED else None, details))
+
+    def _update_system_status(self) -> None:
+        with self._lock:
+            old = self._system_status
+            self._system_status = system_status(
+                (service.tracker.status, service.critical) for service in self._services.values() if service.pool is not None
+            )
+            new = self._system_status
+        if old is not new:
+            self.events.publish(Event(ev.SYSTEM, None, old.value, new.value, self.clock.time()))
+
+    def _suspect(self, service: _Service) -> None:
+        """A call found the connection broken: confirm with a check now (once)."""
+        if service.reconnector.state is ConnState.CONNECTED:
+            self._scheduler.check_now(service.name)
+
+    # -- replay (op worker threads) ----------------------------------------------------------
+
+    def _kick(self, service: _Service) -> None:
+        """Start the replay loop of ``service`` unless it runs (then it loops once more)."""
+        if not self.options.replay or service.reconnector.state is not ConnState.CONNECTED:
+            return
+        with self._lock:
+            if self._closed or self._ops is None:
+                return
+            if service.replaying:
+                service.kick_again = True
+                return
+            service.replaying = True
+            service.kick_again = False
+            self._ops.submit(self._replay, service)
+
+    def _replay(self, service: _Service) -> None:
+        try:
+            while not self._closed and service.reconnector.state is ConnState.CONNECTED:
+                self._publish_expired(self.queue.expire())
+                operation = self.queue.claim_next(service.name)
+                if operation is None or not self._execute(service, operation):
+                    break
+        except Exception:  # noqa: BLE001 - the queue must keep going after a database hiccup
+            log.exception("replay of %s stopped", service.label)
+        finally:
+            with self._lock:
+                service.replaying = False
+                again = service.kick_again
+            self._refresh_queue(service)
+            if again:
+                self._kick(service)
+
+    def _execute(self, service: _Service, operation: Operation) -> bool:
+        """Run one claimed operation; ``False`` when the service went away (stop replaying)."""
+        assert service.pool is not None and service.backend is not None
+        try:
+            executor = executor_for(operation.op_type)
+            with service.pool.acquire(timeout=service.config.timeout) as connection:
+                result = executor(OperationContext(service.config, service.backend, connection, operation))
+        except (PoolClosed, PoolTimeout) as exc:
+            self.queue.requeue(operation.id, map_exception(exc, service=service.label))
+            return False
+        except Exception as exc:  # noqa: BLE001 - executors are plugin code; sorted by map_exception
+            error = map_exception(exc, service=service.label, start_hint=service.backend.start_hint)
+            if isinstance(error, ConnectionProblem) and operation.attempts < self.options.op_max_attempts:
+                self.queue.requeue(operation.id, error)
+                self._suspect(service)
+                return False
+            self._publish_operation(self.queue.fail(operation.id, error))
+            return True
+        service.history.record_request(self.clock.time())
+        self._publish_operation(self.queue.complete(operation.id, result))
+        return True
+
+    def _publish_operation(self, operation: Operation) -> None:
+        details = {"id": operation.id, "op_type": operation.op_type, "attempts": operation.attempts}
+        self.events.publish(Event(ev.OPERATION, operation.service, OpState.RUNNING.value, operation.state.value, self.clock.time(), operation.error, details))
+
+    def _publish_expired(self, expired: list[Operation]) -> None:
+        for operation in expired:
+            details = {"id": operation.id, "op_type": operation.op_type, "attempts": operation.attempts}
+            self.events.publish(Event(ev.OPERATION, operation.service, OpState.QUEUED.value, operation.state.value, self.clock.time(), None, details))
+
+    def _refresh_queue(self, service: _Service) -> None:
+        pending = self.queue.pending(service.name, limit=QUEUED_OPS_SHOWN)
+        depth = self.queue.depth(service.name) if len(pending) >= QUEUED_OPS_SHOWN else len(pending)
+        with service.lock:
+            service.queued_ops = depth
+            service.queued = tuple(operation.summary() for operation in pending)
+
+    # -- maintenance (a check worker, every minute) ------------------------------------------
+
+    def _maintain(self) -> None:
+        for service in self._services.values():
+            if service.pool is not None:
+                service.pool.evict_idle()
+            self._refresh_queue(service)
+        self._publish_expired(self.queue.expire())
+        self._save_history(include_open=False)
+        self._history_store.prune(self.clock.time())
+
+    def _save_history(self, include_open: bool) -> None:
+        for service in self._services.values():
+            buckets = service.history.take_unsaved(include_open)
+            if buckets:
+                try:
+                    self._history_store.save(service.name, buckets)
+                except Exception:  # noqa: BLE001 - history is best effort; a locked database must not stop checks
+                    log.warning("could not save the health history of %s", service.label, exc_info=True)
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    def _service(self, name: str) -> _Service:
+        try:
+            return self._services[name]
+        except KeyError:
+            known = ", ".join(self._services) or "none"
+            raise ConfigError(f"There is no enabled service named {name!r} (enabled: {known}).") from None
+
+    def _snapshot_of(self, service: _Service, now: float) -> ServiceSnapshot:
+        with service.lock:
+            sample = service.last_sample
+            status = service.tracker.status
+            queued_ops, queued, capabilities = service.queued_ops, service.queued, service.capabilities
+        error = service.blocked.to_dict() if service.blocked is not None else (dict(sample.error) if sample and sample.error else None)
+        metrics = dict(sample.metrics) if sample and sample.metrics else {}
+        backend = service.backend
+        return ServiceSnapshot(
+            name=service.name,
+            kind=service.config.kind,
+            display_name=service.label,
+            url=service.config.url,
+            critical=service.critical,
+            contacted=service.pool is not None,
+            state=service.reconnector.state.value,
+            status=status.value,
+            latency_ms=sample.latency_ms if sample else None,
+            last_check=sample.timestamp if sample else None,
+            last_error=error,
+            next_reconnect_in=service.reconnector.next_attempt_in() if service.pool is not None else None,
+            backend_queue_depth=metrics.get("queue_depth"),
+            queued_ops=queued_ops,
+            queued=queued,
+            history=service.history.summary(now),
+            capabilities=capabilities,
+            health_interval=service.config.health_interval,
+            version=sample.version if sample else "",
+            metrics=metrics,
+            pool=service.pool.stats().to_dict() if service.pool is not None else {},
+        )
+
+
+__all__ = ["ManagerOptions", "ServiceManager", "ServiceSnapshot", "SystemSnapshot"]

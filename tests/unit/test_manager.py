@@ -1,0 +1,291 @@
+"""The ServiceManager with an in-process fake backend: checks, reconnection, replay, snapshots, close.
+
+The manager runs on a fake clock, so planned checks never come by themselves: each
+test drives them with ``check_now`` and polls for the outcome (no sleeping).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from movie_director.backend import Status
+from movie_director.clock import FakeClock
+from movie_director.errors import ConfigError, JobFailed, NotAllowedOffline, QueueFull, QueueSuspended
+from movie_director.events import OPERATION, STATE, STATUS, SYSTEM
+from movie_director.manager import ManagerOptions, ServiceManager
+from movie_director.operations import OperationContext, register_operation, unregister_operation
+from movie_director.reconnect import ConnState
+from movie_director.testing.fake_backend import ECHO, FakeBackend, fake_config, fake_plugins
+from movie_director.testing.processes import wait_until
+
+URL = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def backend():
+    return FakeBackend()
+
+
+def make_manager(tmp_path, backend, names=None, options=None, **kwargs) -> ServiceManager:
+    config = fake_config(tmp_path, names, health_interval=30.0)
+    return ServiceManager(config, fake_plugins(backend), options=options or ManagerOptions(), clock=FakeClock(), **kwargs)
+
+
+def checks_of(backend, url=URL) -> int:
+    return backend.service_at(url).checks
+
+
+def check(manager, backend, name="fake", url=URL) -> None:
+    """Run one more check of ``name`` and wait for its result."""
+    samples = manager.snapshot().service(name).history.samples
+    manager.check_now(name)
+    wait_until(lambda: manager.snapshot().service(name).history.samples > samples, 10, message="a check")
+
+
+def test_start_checks_every_service_and_snapshots_say_what_it_found(tmp_path, backend):
+    with make_manager(tmp_path, backend) as manager:
+        assert manager.wait_checked(10)
+        wait_until(lambda: manager.snapshot().service("fake").capabilities == 1, 10, message="capabilities")
+        snapshot = manager.snapshot()
+        service = snapshot.service("fake")
+        assert snapshot.status == "online"
+        assert (service.state, service.status, service.latency_ms, service.version) == ("connected", "online", 5.0, "1.0")
+        assert service.last_error is None and service.next_reconnect_in is None
+        assert service.backend_queue_depth == 0.0 and service.queued_ops == 0
+        assert service.history.samples == 1
+        assert service.pool["idle"] >= 1  # warmed to pool_min
+        assert service.to_dict()["display_name"] == "Fake"
+        kinds = [(event.kind, event.old, event.new) for event in manager.drain_events()]
+        assert (STATE, "unknown", "connected") in kinds
+        assert (STATUS, "unknown", "online") in kinds
+        assert (SYSTEM, "unknown", "online") in kinds
+        assert manager.drain_events() == []
+        with pytest.raises(KeyError):
+            snapshot.service("nope")
+
+
+def test_loss_is_detected_work_is_queued_and_replayed_in_order_when_it_returns(tmp_path, backend):
+    server = backend.service_at(URL)
+    with make_manager(tmp_path, backend) as manager:
+        manager.wait_checked(10)
+        server.up = False
+        statuses = []
+        for _ in range(3):
+            check(manager, backend)
+            statuses.append(manager.snapshot().service("fake").status)
+        assert statuses == ["degraded", "degraded", "offline"]
+        service = manager.snapshot().service("fake")
+        assert service.state == "failed" and service.last_error["code"] == "connection_refused"
+        assert 0 < service.next_reconnect_in <= 5.0  # loopback cap
+        assert manager.snapshot().status == "degraded"  # the fake kind is not critical
+
+        handles = [manager.submit("fake", ECHO, {"n": n}, idempotency_key=f"op-{n}") for n in range(20)]
+        assert all(handle.state.value == "queued" for handle in handles)
+        assert manager.snapshot().service("fake").queued_ops == 20
+        assert len(manager.snapshot().service("fake").queued) == 20
+        assert server.received == []
+
+        server.up = True
+        check(manager, backend)
+        results = [handle.wait(10) for handle in handles]
+        assert [result["echo"]["n"] for result in results] == list(range(20))
+        assert server.received == [f"op-{n}" for n in range(20)]
+        wait_until(lambda: manager.snapshot().service("fake").queued_ops == 0, 10, message="queue drained")
+        assert manager.snapshot().service("fake").state == "connected"
+        events = manager.drain_events()
+        assert sum(event.kind == OPERATION and event.new == "done" for event in events) == 20
+        assert any(event.kind == STATUS and event.new == "offline" and event.error for event in events)
+
+
+def test_the_breaker_suspends_new_work_until_reconnect_now(tmp_path, backend):
+    server = backend.service_at(URL)
+    with make_manager(tmp_path, backend, options=ManagerOptions(breaker_threshold=2)) as manager:
+        manager.wait_checked(10)
+        server.up = False
+        check(manager, backend)
+        check(manager, backend)
+        service = manager.snapshot().service("fake")
+        assert service.state == "suspended" and service.next_reconnect_in == 300
+        with pytest.raises(QueueSuspended) as caught:
+            manager.submit("fake", ECHO, {})
+        assert caught.value.details["retry_in"] == 300
+        server.up = True
+        before = checks_of(backend)
+        manager.reconnect_now("fake")
+        wait_until(lambda: checks_of(backend) > before and manager.snapshot().service("fake").state == "connected", 10, message="reconnected")
+        assert manager.submit("fake", ECHO, {"after": True}).wait(10)["echo"] == {"after": True}
+
+
+def test_an_operation_that_loses_the_connection_goes_back_to_the_head(tmp_path, backend):
+    server = backend.service_at(URL)
+    calls: list[int] = []
+
+    def flaky(ctx: OperationContext) -> int:
+        calls.append(ctx.operation.attempts)
+        if len(calls) == 1:
+            server.up = False  # the server dies while the first one runs
+            raise ConnectionResetError("Connection reset by peer")
+        return ctx.operation.attempts
+
+    register_operation("test.flaky", flaky, replace=True)
+    try:
+        with make_manager(tmp_path, backend) as manager:
+            manager.wait_checked(10)
+            first = manager.submit("fake", "test.flaky", {})
+            second = manager.submit("fake", ECHO, {}, idempotency_key="second")
+            wait_until(lambda: manager.snapshot().service("fake").state != "connected", 10, message="loss noticed")
+            assert first.state.value == "queued" and second.state.value == "queued"
+            server.up = True
+            check(manager, backend)
+            assert first.wait(10) == 2 and second.wait(10)["duplicate"] is False
+            assert calls == [1, 2]
+    finally:
+        unregister_operation("test.flaky")
+
+
+def test_a_failing_operation_fails_alone(tmp_path, backend):
+    def refuse(ctx: OperationContext) -> None:
+        raise JobFailed("The workflow failed: node 3 has no model.", service="Fake")
+
+    register_operation("test.refuse", refuse, replace=True)
+    try:
+        with make_manager(tmp_path, backend) as manager:
+            manager.wait_checked(10)
+            bad = manager.submit("fake", "test.refuse", {})
+            good = manager.submit("fake", ECHO, {"n": 1})
+            with pytest.raises(JobFailed, match="node 3"):
+                bad.wait(10)
+            assert good.wait(10)["echo"] == {"n": 1}
+    finally:
+        unregister_operation("test.refuse")
+
+
+def test_submit_refuses_what_it_cannot_run(tmp_path, backend):
+    with make_manager(tmp_path, backend, options=ManagerOptions(queue_max=1, replay=False)) as manager:
+        with pytest.raises(ConfigError, match="no.such.op"):
+            manager.submit("fake", "no.such.op", {})
+        with pytest.raises(ConfigError, match="nope"):
+            manager.submit("nope", ECHO, {})
+        manager.submit("fake", ECHO, {})
+        with pytest.raises(QueueFull):
+            manager.submit("fake", ECHO, {})
+
+
+def test_remote_services_are_not_contacted_when_online_access_is_off(tmp_path, backend):
+    names = {"local": URL, "studio": "http://gpu-box.example:8188"}
+    with make_manager(tmp_path, backend, names=names, allow_remote=False) as manager:
+        assert manager.wait_checked(10)
+        studio = manager.snapshot().service("studio")
+        assert (studio.contacted, studio.status, studio.state) == (False, "unknown", "unknown")
+        assert studio.last_error["code"] == "online_access_disabled"
+        assert "gpu-box.example:8188" not in backend.services
+        with pytest.raises(NotAllowedOffline):
+            manager.submit("studio", ECHO, {})
+        manager.check_now("studio")
+        manager.reconnect_now("studio")
+        assert manager.pool("studio") is None
+        assert manager.snapshot().service("local").status == "online"
+
+
+def test_a_service_of_an_uninstalled_kind_says_so(tmp_path, backend):
+    config = fake_config(tmp_path)
+    config.services["other"] = type(config.services["fake"])(name="other", kind="nonexistent", url="http://127.0.0.1:1")
+    with ServiceManager(config, fake_plugins(backend), clock=FakeClock()) as manager:
+        other = manager.snapshot().service("other")
+        assert other.last_error["code"] == "config_invalid" and "nonexistent" in other.last_error["message"]
+
+
+def test_queued_work_survives_a_restart_of_the_manager(tmp_path, backend):
+    server = backend.service_at(URL)
+    server.up = False
+    with make_manager(tmp_path, backend) as first:
+        first.wait_checked(10)
+        ids = [first.submit("fake", ECHO, {"n": n}, idempotency_key=f"k{n}").id for n in range(3)]
+    server.up = True
+    with make_manager(tmp_path, backend) as second:
+        assert [second.queue.handle(op_id).wait(10)["echo"]["n"] for op_id in ids] == [0, 1, 2]
+        assert server.received == ["k0", "k1", "k2"]
+
+
+def test_minute_history_survives_a_restart_of_the_manager(tmp_path, backend):
+    with make_manager(tmp_path, backend) as first:
+        first.wait_checked(10)
+    with make_manager(tmp_path, backend) as second:
+        assert second.history("fake").buckets(60)[0]["checks"] >= 1
+        assert second.snapshot().service("fake").history.uptime_pct == 100.0
+
+
+def test_acquire_lends_a_pooled_connection_and_reports_broken_ones(tmp_path, backend):
+    with make_manager(tmp_path, backend) as manager:
+        manager.wait_checked(10)
+        with manager.acquire("fake") as connection:
+            assert not connection.closed
+        before = checks_of(backend)
+        with pytest.raises(ConnectionResetError):
+            with manager.acquire("fake"):
+                raise ConnectionResetError("reset")
+        wait_until(lambda: checks_of(backend) > before, 10, message="a confirming check")
+
+
+def test_subscribers_get_events_on_the_event_thread(tmp_path, backend):
+    seen: list[tuple[str, str]] = []
+    with make_manager(tmp_path, backend) as manager:
+        manager.subscribe(lambda event: seen.append((event.kind, threading.current_thread().name)))
+        manager.wait_checked(10)
+        backend.service_at(URL).up = False
+        check(manager, backend)
+        wait_until(lambda: any(kind == STATUS for kind, _ in seen), 10, message="an event")
+    assert {name for _, name in seen} == {"md-events"}
+
+
+def test_close_leaves_no_thread_or_socket_behind(tmp_path, backend):
+    threads_before = set(threading.enumerate())
+    fds_before = len(os.listdir("/proc/self/fd"))
+    names = {f"svc{n}": f"http://127.0.0.1:{9000 + n}" for n in range(4)}
+    manager = make_manager(tmp_path, backend, names=names)
+    manager.subscribe(lambda event: None)
+    manager.start()
+    assert manager.wait_checked(10)
+    handles = [manager.submit(name, ECHO, {}) for name in names]
+    for handle in handles:
+        handle.wait(10)
+    assert len(os.listdir("/proc/self/fd")) > fds_before
+    manager.close()
+    manager.close()  # twice is harmless
+    assert all(connection.closed for connection in backend.connections)
+    assert set(threading.enumerate()) == threads_before
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+def test_system_status_follows_the_critical_service(tmp_path):
+    class CriticalBackend(FakeBackend):
+        critical = True
+
+    backend = CriticalBackend()
+    with make_manager(tmp_path, backend) as manager:
+        manager.wait_checked(10)
+        backend.service_at(URL).up = False
+        for _ in range(3):
+            check(manager, backend)
+        assert manager.snapshot().status == Status.OFFLINE.value
+        assert manager.snapshot().service("fake").critical
+
+
+def test_an_operation_already_received_is_not_sent_twice(tmp_path, backend):
+    server = backend.service_at(URL)
+    server.receive("k-1")  # reached the server before the cut
+    with make_manager(tmp_path, backend) as manager:
+        manager.wait_checked(10)
+        assert manager.submit("fake", ECHO, {}, idempotency_key="k-1").wait(10)["duplicate"] is True
+    assert server.received == ["k-1"]
+
+
+def test_state_machine_is_exposed_in_snapshots(tmp_path, backend):
+    with make_manager(tmp_path, backend) as manager:
+        manager.wait_checked(10)
+        assert manager.snapshot().service("fake").state == ConnState.CONNECTED.value
+        assert manager.service_names == ["fake"]
+        assert manager.pool("fake").stats().max_size == FakeBackend.pool_max
