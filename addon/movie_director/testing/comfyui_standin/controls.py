@@ -55,7 +55,7 @@ class Controls:
         }
 
 
-def _number(value: Any, name: str, kind: type[int] | type[float]) -> Any:
+def _number(value: Any, name: str, kind: type[int | float]) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"{name} must be a non-negative number")
     if kind is int and (value != int(value) or value < 1):

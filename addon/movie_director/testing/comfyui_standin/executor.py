@@ -152,7 +152,7 @@ class Executor:
         run = PromptRun(self, prompt_id, prompt, extra_data)
         try:
             success = run.execute(outputs)
-        except Exception:  # noqa: BLE001 - e.g. a dependency cycle; the worker must survive
+        except Exception:  # e.g. a dependency cycle: log it, the worker must survive
             log.exception("stand-in could not execute prompt %s", prompt_id)
             success = False
         status = {"status_str": "success" if success else "error", "completed": success, "messages": run.messages}
@@ -248,9 +248,7 @@ class PromptRun:
         signature = self.signatures[node_id]
         hit = self.cache.get(signature)
         if hit is not None:
-            if self.client_id is not None:
-                executed = {"node": node_id, "display_node": node_id, "output": hit.ui, "prompt_id": self.prompt_id}
-                self.hub.send_sync("executed", executed, self.client_id)
+            self._send_executed(node_id, hit.ui)
             self.progress.finish(node_id)
             return
         inputs: dict[str, Any] | None = None
@@ -268,14 +266,13 @@ class PromptRun:
             context = RunningNode(self, node_id)
             context.compute()
             result = self._spec(node_id).run(context, **inputs)
-            if result.ui and self.client_id is not None:
-                executed = {"node": node_id, "display_node": node_id, "output": result.ui, "prompt_id": self.prompt_id}
-                self.hub.send_sync("executed", executed, self.client_id)
+            if result.ui:
+                self._send_executed(node_id, result.ui)
             self.cache.put(signature, Entry(result.values, result.ui or None))
         except Interrupted:
             log.info("Processing interrupted")
             raise NodeFailure(node_id, None) from None
-        except Exception as ex:
+        except Exception as ex:  # noqa: BLE001 - any node failure is an execution_error, as in ComfyUI
             log.error("!!! Exception during processing !!! %s", ex)
             shown = {name: [format_value(value)] for name, value in (inputs or {}).items()}
             error = {
@@ -287,6 +284,11 @@ class PromptRun:
             raise NodeFailure(node_id, error) from None
         self.progress.finish(node_id)
         self.executed.append(node_id)
+
+    def _send_executed(self, node_id: str, output: dict[str, Any] | None) -> None:
+        if self.client_id is not None:
+            executed = {"node": node_id, "display_node": node_id, "output": output, "prompt_id": self.prompt_id}
+            self.hub.send_sync("executed", executed, self.client_id)
 
     def _inputs(self, node_id: str) -> dict[str, Any]:
         """Declared inputs only: literals as sent, links resolved from the cache."""

@@ -105,7 +105,6 @@ UnidentifiedImageError.__module__ = "PIL"
 class NodeContext(Protocol):
     """What a running node may use: the executor implements it."""
 
-    node_id: str
     folders: Folders
     prompt: dict[str, Any]
     extra_pnginfo: dict[str, Any] | None

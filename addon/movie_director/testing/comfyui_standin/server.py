@@ -170,10 +170,11 @@ class ComfyServer:
 
     async def post_queue(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if "clear" in body and body["clear"]:
+        if "clear" in body and body["clear"]:  # noqa: RUF019 - `in` first, so any JSON value works as in ComfyUI
             self.queue.wipe()
-        for prompt_id in body.get("delete", []):
-            self.queue.delete(prompt_id)
+        if "delete" in body:
+            for prompt_id in body["delete"]:
+                self.queue.delete(prompt_id)
         return web.Response(status=200)
 
     async def get_prompt(self, request: web.Request) -> web.Response:
@@ -185,7 +186,7 @@ class ComfyServer:
         if "number" in body:
             number: float = float(body["number"])
         else:
-            number = -self.number if body.get("front") else self.number
+            number = -self.number if "front" in body and body["front"] else self.number  # noqa: RUF019
             self.number += 1
         if "prompt" not in body:
             error = {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided", "extra_info": {}}
@@ -218,10 +219,11 @@ class ComfyServer:
 
     async def post_history(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if "clear" in body and body["clear"]:
+        if "clear" in body and body["clear"]:  # noqa: RUF019 - `in` first, so any JSON value works as in ComfyUI
             self.queue.wipe_history()
-        for prompt_id in body.get("delete", []):
-            self.queue.delete_history(prompt_id)
+        if "delete" in body:
+            for prompt_id in body["delete"]:
+                self.queue.delete_history(prompt_id)
         return web.Response(status=200)
 
     async def interrupt(self, request: web.Request) -> web.Response:
@@ -300,9 +302,9 @@ class ComfyServer:
         try:
             payload = await request.json()
             if not isinstance(payload, dict):
-                raise ValueError("the body must be a JSON object")
+                raise TypeError("the body must be a JSON object")
             self.controls.update(payload)
-        except ValueError as error:  # JSONDecodeError is a ValueError
+        except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
             return web.json_response({"error": str(error)}, status=400)
         if payload.get("drop_websockets"):
             self.hub.abort_all()

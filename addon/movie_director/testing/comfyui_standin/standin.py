@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 import threading
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -80,7 +80,7 @@ class StandIn:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> StandIn:
+    def start(self) -> Self:
         """Bind, serve, start the worker; returns once the port accepts connections."""
         self.folders.prepare()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -139,7 +139,7 @@ class StandIn:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -92,7 +92,8 @@ class _Checker:
                 else:
                     self._check_literal(name, inputs, config, spec.validated_inputs, errors)
         if spec.validated_inputs:
-            present = {name: inputs[name] for name in spec.validated_inputs if name in inputs and not isinstance(inputs[name], list)}
+            literals = [name for name in spec.validated_inputs if name in inputs and not isinstance(inputs[name], list)]
+            present = {name: inputs[name] for name in literals}
             verdict = spec.validate(self.folders, **present)
             if verdict is not True:
                 for name in present:
@@ -119,7 +120,7 @@ class _Checker:
             return True
         try:
             return self.check(source_id).valid
-        except Exception as ex:
+        except Exception as ex:  # noqa: BLE001 - ComfyUI turns any error into a validation reason
             reason = _error(
                 "exception_during_inner_validation", "Exception when validating inner node", str(ex),
                 input_name=name, input_config=config, exception_message=str(ex), exception_type=type_name(type(ex)),
@@ -139,7 +140,7 @@ class _Checker:
         if isinstance(kind, str) and kind in CONVERTERS:
             try:
                 value = inputs[name] = CONVERTERS[kind](value)
-            except Exception as ex:
+            except Exception as ex:  # noqa: BLE001 - whatever int()/float() raise, as in ComfyUI
                 errors.append(
                     _error("invalid_input_type", f"Failed to convert an input value to a {kind} value", f"{name}, {value}, {ex}",
                            input_name=name, input_config=config, received_value=value, exception_message=str(ex))
@@ -158,7 +159,10 @@ class _Checker:
             listed = f"(list of length {len(choices)})" if len(choices) > 20 else str(choices)
             shown = None if len(choices) > 20 else config
             details = f"{name}: '{value}' not in {listed}"
-            errors.append(_error("value_not_in_list", "Value not in list", details, input_name=name, input_config=shown, received_value=value))
+            errors.append(
+                _error("value_not_in_list", "Value not in list", details,
+                       input_name=name, input_config=shown, received_value=value)
+            )  # fmt: skip
 
 
 def validate_prompt(prompt: Any, targets: list[str] | None, folders: Folders) -> Verdict:
@@ -185,7 +189,7 @@ def validate_prompt(prompt: Any, targets: list[str] | None, folders: Folders) ->
     for output in outputs:
         try:
             checked = checker.check(output)
-        except Exception as ex:
+        except Exception as ex:  # noqa: BLE001 - ComfyUI turns any error into a validation reason
             reason = _error("exception_during_validation", "Exception when validating node", str(ex),
                             exception_type=type_name(type(ex)), traceback=traceback.format_tb(ex.__traceback__))  # fmt: skip
             checked = checker.validated[output] = _Checked(False, [reason])
