@@ -1,12 +1,127 @@
-"""Gradio app backend (protocol work in progress)."""
+"""The generic ``gradio`` backend: any Gradio app added by URL, its endpoints as capabilities.
+
+A voice-cloning tool on 7865 or an audio generator on 7863 is "a Gradio app": the user
+adds its URL, sees what it can do and calls endpoints by name with keyword arguments.
+Specific kinds built on Gradio (Wan2GP) probe first; this one claims the rest.
+"""
 
 from __future__ import annotations
 
-from movie_director.backend import Backend
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
+from movie_director.config import ServiceConfig
+from movie_director.errors import MovieDirectorError, map_exception
+from movie_director.http import probe_session
+from movie_director.progress import ProgressCallback
+from movie_director_plugins.gradio.api import is_gradio_config
+
+START_HINT = "Start the Gradio app (e.g. python app.py); it prints the URL it serves on."
+
+
+def probe_config(url: str, timeout: float) -> tuple[Mapping[str, Any], float] | None:
+    """(Gradio ``/config``, latency ms) when ``url`` serves a Gradio app, else None.
+
+    Raises our typed errors only when nothing answers at all.
+    """
+    session = probe_session(url, timeout)
+    started = time.perf_counter()
+    try:
+        response = session.get(url.rstrip("/") + "/config")
+    except Exception as exc:  # noqa: BLE001 - map_exception sorts them
+        raise map_exception(exc, service="Gradio app", start_hint=START_HINT) from exc
+    finally:
+        session.close()
+    latency = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        return None
+    try:
+        config = response.json()
+    except ValueError:
+        return None
+    return (config, latency) if is_gradio_config(config) else None
+
+
+def label_of(service: ServiceConfig) -> str:
+    """How messages name the app: its configured name, or "The Gradio app at URL"."""
+    return service.name if service.name not in ("", "gradio") else f"The Gradio app at {service.url.rstrip('/')}"
+
+
+class GradioConnection:
+    """What the pool holds for a Gradio service: its transport (sessions are per job)."""
+
+    def __init__(self, service: ServiceConfig) -> None:
+        from movie_director_plugins.gradio.transport import GradioTransport
+
+        self.service = service
+        self.transport = GradioTransport(service, label=label_of(service), start_hint=START_HINT)
+
+    def call(
+        self,
+        endpoint: str,
+        arguments: Mapping[str, Any] | None = None,
+        out_dir: Path | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call ``endpoint`` by name with keyword arguments; see ``GradioTransport.call``."""
+        return self.transport.call(endpoint, arguments, out_dir=out_dir, on_progress=on_progress, timeout=timeout)
+
+    def cancel(self) -> None:
+        """Cancel the jobs this connection started (never anyone else's)."""
+        self.transport.cancel_all()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __repr__(self) -> str:
+        return f"<GradioConnection {self.service.url}>"
 
 
 class GradioBackend(Backend):
+    """Any Gradio 4/5/6 app, found by its ``/config`` (``protocol``, ``version``, ``api_prefix``)."""
+
     kind = "gradio"
     display_name = "Gradio app"
     default_url = ""
-    default_ports = (7863,)
+    default_ports = (7860, 7861, 7863, 7865)
+    probe_priority = 0
+    start_hint = START_HINT
+    pool_max = 4
+    pool_min = 1
+
+    def probe(self, url: str, timeout: float) -> ProbeResult | None:
+        found = probe_config(url, timeout)
+        if found is None:
+            return None
+        config, latency = found
+        details = {
+            "title": config.get("title", ""),
+            "protocol": config.get("protocol", ""),
+            "api_prefix": config.get("api_prefix", ""),
+            "components": len(config.get("components", ())),
+            "events": len(config.get("dependencies", ())),
+        }
+        return ProbeResult(kind=self.kind, url=url.rstrip("/"), version=str(config.get("version", "")), latency_ms=latency, details=details, transport="gradio")
+
+    def connect(self, service: ServiceConfig) -> GradioConnection:
+        return GradioConnection(service)
+
+    def health(self, connection: GradioConnection) -> HealthSample:  # type: ignore[override]
+        started = time.perf_counter()
+        try:
+            latency, metrics, version = connection.transport.health()
+        except MovieDirectorError as error:
+            return HealthSample(ok=False, latency_ms=(time.perf_counter() - started) * 1000, error=error.to_dict())
+        return HealthSample(ok=True, latency_ms=latency, metrics=metrics, version=version)
+
+    def capabilities(self, connection: GradioConnection) -> list[Capability]:  # type: ignore[override]
+        app = connection.transport.app(check=False)
+        return [
+            Capability("gradio.endpoint", id=endpoint.api_name, details=endpoint.to_dict())
+            for endpoint in app.endpoints.values()
+            if endpoint.documented
+        ]

@@ -1,0 +1,163 @@
+"""``movie-director gradio endpoints URL`` and ``movie-director gradio call URL ENDPOINT key=value …``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from movie_director.check import adhoc_service
+from movie_director.cli.output import print_json, table
+from movie_director.config import ServiceConfig, load_config
+from movie_director.errors import InvalidSetting
+from movie_director.progress import Phase, Progress
+from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
+
+EXIT_INTERRUPTED = 130
+
+
+class ProgressPrinter:
+    """A one-line progress bar on stderr (queue position, then steps); plain lines when piped."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self._last = ""
+
+    def __call__(self, event: Progress) -> None:
+        text = event.describe()
+        if text == self._last:
+            return
+        self._last = text
+        if not self.live:
+            print(text, file=self.stream, flush=True)
+            return
+        width = shutil.get_terminal_size((80, 20)).columns
+        bar = ""
+        if event.fraction is not None and event.phase is Phase.RUNNING:
+            filled = int(20 * max(0.0, min(1.0, event.fraction)))
+            bar = "[" + "#" * filled + "-" * (20 - filled) + "] "
+        line = (bar + text)[: width - 1]
+        self.stream.write("\r" + line.ljust(width - 1))
+        if event.phase is Phase.DONE:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the bar's line (after an error or Ctrl-C) so the next message starts clean."""
+        if self.live and self._last:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def service_for(target: str, kind: str, **overrides: Any) -> ServiceConfig:
+    """A URL → an ad-hoc service of ``kind``; anything else → the configured service of that name."""
+    if "://" in target:
+        return adhoc_service(target, kind, **overrides)
+    from movie_director.config import with_overrides
+
+    service = load_config().service(target)
+    return with_overrides(service, **overrides) if overrides else service
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
+    parser = subcommands.add_parser("gradio", help="list and call the endpoints of any Gradio app")
+    actions = parser.add_subparsers(dest="gradio_command", metavar="ACTION", required=True)
+    endpoints = actions.add_parser("endpoints", help="the app's callable endpoints with their parameters")
+    endpoints.add_argument("target", help="the app's URL (http://127.0.0.1:7865) or a configured service name")
+    endpoints.add_argument("--all", action="store_true", help="include endpoints the app hides from its API page")
+    endpoints.add_argument("--json", action="store_true", help="machine-readable output")
+    endpoints.set_defaults(handler=run_endpoints)
+    call = actions.add_parser("call", help="call one endpoint by name with key=value arguments")
+    call.add_argument("target", help="the app's URL or a configured service name")
+    call.add_argument("endpoint", help="endpoint name, e.g. generate (see `gradio endpoints`)")
+    call.add_argument("arguments", nargs="*", metavar="KEY=VALUE", help="values are JSON when they parse as JSON; files are local paths")
+    call.add_argument("--out", type=Path, default=Path("."), help="folder for result files (default: here)")
+    call.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the result (default 600)")
+    call.add_argument("--json", action="store_true", help="machine-readable output")
+    call.set_defaults(handler=run_call)
+
+
+def _connection(target: str) -> Any:
+    from movie_director_plugins.gradio.backend import GradioConnection
+
+    return GradioConnection(service_for(target, "gradio"))
+
+
+def run_endpoints(args: argparse.Namespace) -> int:
+    connection = _connection(args.target)
+    try:
+        app = connection.transport.app()
+        listed = [e for e in app.endpoints.values() if args.all or e.documented]
+    finally:
+        connection.close()
+    if args.json:
+        print_json({"app": app.summary(), "endpoints": [e.to_dict() for e in listed]})
+        return 0
+    print(f"{app.title or 'Gradio app'} at {app.url} (Gradio {app.version}): {len(listed)} endpoint(s)")
+    table([[f"/{e.api_name}", _signature(e)] for e in listed], ["endpoint", "parameters"])
+    return 0
+
+
+def _signature(endpoint: Endpoint) -> str:
+    parts = []
+    for parameter in endpoint.parameters:
+        kind = "file" if parameter.file_shape else parameter.python_type or parameter.component
+        parts.append(f"{parameter.name}: {kind}" + ("" if parameter.required else f" = {parameter.default!r}"))
+    return ", ".join(parts) or "-"
+
+
+def parse_arguments(endpoint: Endpoint, pairs: list[str]) -> dict[str, Any]:
+    """``["steps=4", "prompt=a cat"]`` → typed keyword arguments for ``endpoint``."""
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidSetting(
+                f"{pair!r} is not KEY=VALUE.",
+                hints=[f"Write arguments as name=value, e.g. {endpoint.parameters[0].name if endpoint.parameters else 'text'}=hello."],
+                details={"field": pair, "value": pair, "allowed": "KEY=VALUE"},
+            )
+        arguments[key] = parse_value(endpoint.parameter(key), raw)
+    return arguments
+
+
+def parse_value(parameter: Parameter | None, raw: str) -> Any:
+    """Strings stay strings for text and file parameters; other types are parsed."""
+    if parameter is not None and (parameter.file_shape or parameter.python_type in ("str", "filepath") or parameter.python_type.startswith("Literal[")):
+        return raw
+    if parameter is not None and parameter.python_type in ("int", "float", "bool"):
+        return coerce(parameter, raw)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def run_call(args: argparse.Namespace) -> int:
+    connection = _connection(args.target)
+    printer = ProgressPrinter()
+    try:
+        endpoint = connection.transport.app().endpoint(args.endpoint, service=connection.transport.label)
+        result = connection.call(endpoint.api_name, parse_arguments(endpoint, args.arguments), out_dir=args.out, on_progress=printer, timeout=args.timeout)
+    except KeyboardInterrupt:
+        printer.finish()
+        print("Interrupted: the call was cancelled on the server.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BaseException:
+        printer.finish()
+        raise
+    finally:
+        connection.close()
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    for path in result.files:
+        print(path)
+    data = result.data
+    if not (isinstance(data, str) and data in map(str, result.files)):
+        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    return 0
