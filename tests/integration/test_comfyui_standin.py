@@ -439,7 +439,7 @@ def test_interrupt_inside_a_node_targeted_and_global(comfy: ServerProcess) -> No
 
 
 def test_interrupt_between_nodes_lands_at_the_next_node(comfy: ServerProcess) -> None:
-    control(comfy, node_delay=0.4)
+    control(comfy, node_delay=0.6)  # the interrupt must land while node 11 works
     client = f"between-{unique()}"
     ws = connect(comfy, client)
     receive(ws)
@@ -457,6 +457,21 @@ def test_interrupt_between_nodes_lands_at_the_next_node(comfy: ServerProcess) ->
     assert data(frames[1])["nodes"]["12"]["state"] == "running"
     interrupted = data(frames[3])
     assert (interrupted["node_id"], interrupted["node_type"], sorted(interrupted["executed"])) == ("12", "ImageBlur", ["1", "10", "11"])
+    ws.close()
+
+
+def test_steps_control_shortens_the_sampler(comfy: ServerProcess) -> None:
+    control(comfy, steps=3)
+    client = f"steps-{unique()}"
+    ws = connect(comfy, client)
+    receive(ws)
+    prompt_id = queued(comfy, sampler(steps=500, prefix=f"steps_{client}"), client_id=client)
+    frames = collect(ws, finished(prompt_id))
+    progress = [data(frame) for frame in frames if is_type("progress")(frame)]
+    assert [(step["value"], step["max"], step["node"]) for step in progress] == [(1, 3, "3"), (2, 3, "3"), (3, 3, "3")]
+    saved = first(frames, "executed", node="9")["output"]["images"][0]
+    image = requests.get(comfy.url + "/view", params={"filename": saved["filename"]}, timeout=TIMEOUT).content
+    assert image.startswith(PNG) and struct.unpack(">II", image[16:24]) == (64, 64)
     ws.close()
 
 
