@@ -199,10 +199,11 @@ class PromptRun:
         except NodeFailure as failure:
             self._report(failure)
             return False
+        else:
+            self.add_message("execution_success", {"prompt_id": self.prompt_id}, broadcast=False)
+            return True
         finally:
             self.hub.last_node_id = None
-        self.add_message("execution_success", {"prompt_id": self.prompt_id}, broadcast=False)
-        return True
 
     def history_result(self) -> dict[str, Any]:
         """`outputs` and `meta` for every node of the prompt that has a cached UI dict."""
