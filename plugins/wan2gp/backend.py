@@ -1,12 +1,117 @@
-"""Wan2GP backend (protocol work in progress)."""
+"""The ``wan2gp`` backend: Wan2GP's video generation through its web UI or its headless mode.
+
+Both transports take the same :class:`~movie_director_plugins.wan2gp.settings.Wan2GPSettings`
+and return the same result; which one a service uses comes from ``ServiceConfig.transport``
+(``webui`` | ``mcp`` | ``auto``), and ``auto`` asks the address which one it serves.
+"""
 
 from __future__ import annotations
 
-from movie_director.backend import Backend
+import importlib
+import time
+from pathlib import Path
+from types import ModuleType
+
+from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
+from movie_director.config import ServiceConfig
+from movie_director.errors import ConfigError, MovieDirectorError, WrongService
+from movie_director.progress import ProgressCallback
+from movie_director_plugins.wan2gp.settings import SERVICE, GenerationResult, Wan2GPSettings, Wan2GPTransport
+
+START_HINT = "Start Wan2GP: python wgp.py (web UI on port 7860), or headless: python wgp.py --mcp --mcp-transport streamable-http --mcp-port 8765."
+TRANSPORTS = ("webui", "mcp")
+
+
+def transport_module(name: str) -> ModuleType:
+    """``webui`` or ``mcp``: a module with ``probe(url, timeout)`` and ``connect(service)``."""
+    if name not in TRANSPORTS:
+        raise ConfigError(
+            f"Wan2GP has no transport named {name!r}.",
+            hints=[f"Set transport to one of: auto, {', '.join(TRANSPORTS)}."],
+            details={"field": "transport", "value": name, "allowed": ", ".join(("auto", *TRANSPORTS))},
+        )
+    try:
+        return importlib.import_module(f"movie_director_plugins.wan2gp.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"movie_director_plugins.wan2gp.{name}":
+            raise
+        raise ConfigError(f"The Wan2GP {name} transport is not installed.", hints=["Update the Movie Director add-on."]) from exc
+
+
+def _available_modules() -> list[ModuleType]:
+    modules = []
+    for name in TRANSPORTS:
+        try:
+            modules.append(transport_module(name))
+        except ConfigError:
+            continue
+    return modules
 
 
 class Wan2GPBackend(Backend):
+    """Wan2GP (deepbeepmeep), web UI on 7860 or headless MCP server."""
+
     kind = "wan2gp"
     display_name = "Wan2GP"
     default_url = "http://127.0.0.1:7860"
     default_ports = (7860,)
+    probe_priority = 10  # before the generic "gradio" kind, which would claim the web UI
+    start_hint = START_HINT
+    pool_max = 2
+    pool_min = 1
+    health_interval = 30.0
+
+    def probe(self, url: str, timeout: float) -> ProbeResult | None:
+        """The web UI (by its events, not its port) or the headless MCP server at ``url``."""
+        errors: list[MovieDirectorError] = []
+        for module in _available_modules():
+            try:
+                found = module.probe(url, timeout)
+            except MovieDirectorError as error:
+                errors.append(error)
+                continue
+            if found is not None:
+                return found
+        if errors and len(errors) == len(_available_modules()):
+            raise errors[0]
+        return None
+
+    def connect(self, service: ServiceConfig) -> Wan2GPTransport:
+        """The transport the service asks for; with ``auto``, the one its address serves."""
+        name = service.transport or "auto"
+        if name == "auto":
+            found = self.probe(service.url, service.connect_timeout)
+            if found is None:
+                raise WrongService(f"Something answers at {service.url}, but it is neither Wan2GP's web UI nor its headless server.", service=SERVICE)
+            name = found.transport
+        transport: Wan2GPTransport = transport_module(name).connect(service)
+        return transport
+
+    def health(self, connection: Wan2GPTransport) -> HealthSample:  # type: ignore[override]
+        started = time.perf_counter()
+        try:
+            return connection.health()
+        except MovieDirectorError as error:
+            return HealthSample(ok=False, latency_ms=(time.perf_counter() - started) * 1000, error=error.to_dict())
+
+    def capabilities(self, connection: Wan2GPTransport) -> list[Capability]:  # type: ignore[override]
+        own = getattr(connection, "capabilities", None)
+        if callable(own):
+            return list(own())
+        from movie_director_plugins.wan2gp.settings import DEFAULT_LIMITS
+
+        details = {"transport": connection.name}
+        return [Capability("video.generate", id=model, limits=DEFAULT_LIMITS, details=details) for model in connection.models()] or [
+            Capability("video.generate", limits=DEFAULT_LIMITS, details=details)
+        ]
+
+    def generate(
+        self,
+        connection: Wan2GPTransport,
+        settings: Wan2GPSettings,
+        out_dir: Path,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> GenerationResult:
+        """One video generation on ``connection`` (see ``Wan2GPTransport.generate``)."""
+        return connection.generate(settings, out_dir, on_progress=on_progress, timeout=timeout)

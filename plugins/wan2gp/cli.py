@@ -1,0 +1,122 @@
+"""``movie-director wan2gp generate --prompt TEXT …`` and ``movie-director wan2gp models``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from movie_director.cli.output import print_json
+from movie_director.errors import InvalidSetting
+from movie_director.plugins import get_plugin_manager
+from movie_director_plugins.gradio.cli import EXIT_INTERRUPTED, ProgressPrinter, service_for
+from movie_director_plugins.gradio.cli import parse_value as _parse_value
+from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
+    parser = subcommands.add_parser("wan2gp", help="generate videos with Wan2GP (web UI or headless)")
+    actions = parser.add_subparsers(dest="wan2gp_command", metavar="ACTION", required=True)
+    generate = actions.add_parser("generate", help="one video; Ctrl-C aborts it on the server")
+    generate.add_argument("--prompt", required=True, help="what the video shows")
+    generate.add_argument("--negative-prompt", default="", help="what it must not show")
+    generate.add_argument("--model", help="model name (see `wan2gp models`); default: the one Wan2GP has loaded")
+    generate.add_argument("--resolution", default="832x480", help="WIDTHxHEIGHT, one of the model's (default 832x480)")
+    generate.add_argument("--frames", type=int, default=81, help="video length in frames, 5–257 (default 81)")
+    generate.add_argument("--seed", type=int, default=-1, help="-1 for random (default)")
+    generate.add_argument("--steps", type=int, default=30, help="inference steps, 1–150 (default 30)")
+    generate.add_argument("--guidance", type=float, default=5.0, help="guidance scale (default 5.0)")
+    generate.add_argument("--image", type=Path, help="start image")
+    generate.add_argument("--end-image", type=Path, help="end image")
+    generate.add_argument("--ref-image", type=Path, action="append", default=[], help="reference image (repeatable)")
+    generate.add_argument("--video-guide", type=Path, help="control video")
+    generate.add_argument("--audio-guide", type=Path, help="audio to follow")
+    generate.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="any other Wan2GP setting by its save_inputs name")
+    _target_arguments(generate)
+    generate.add_argument("--out", type=Path, default=Path("."), help="folder for the video (default: here)")
+    generate.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the video (default 3600)")
+    generate.add_argument("--json", action="store_true", help="machine-readable output")
+    generate.set_defaults(handler=run_generate)
+    models = actions.add_parser("models", help="the models this Wan2GP offers")
+    _target_arguments(models)
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.set_defaults(handler=run_models)
+
+
+def _target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="Wan2GP's URL (default: the configured wan2gp service, http://127.0.0.1:7860)")
+    parser.add_argument("--service", default="wan2gp", help="a configured service name (default wan2gp)")
+    parser.add_argument("--transport", choices=("auto", "webui", "mcp"), help="web UI or headless MCP (default: the service's, auto)")
+
+
+def connect(args: argparse.Namespace) -> Wan2GPTransport:
+    overrides = {"transport": args.transport} if args.transport else {}
+    service = service_for(args.url or args.service, "wan2gp", **overrides)
+    return get_plugin_manager().backend("wan2gp").connect(service)
+
+
+def settings_from(args: argparse.Namespace) -> Wan2GPSettings:
+    return Wan2GPSettings(
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        resolution=args.resolution,
+        video_length=args.frames,
+        seed=args.seed,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        model=args.model,
+        image_start=args.image,
+        image_end=args.end_image,
+        image_refs=list(args.ref_image),
+        video_guide=args.video_guide,
+        audio_guide=args.audio_guide,
+        extra=_extra(args.extra),
+    )
+
+
+def _extra(pairs: list[str]) -> dict[str, Any]:
+    extra = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise InvalidSetting(f"--set {pair!r} is not NAME=VALUE.", details={"field": "--set", "value": pair, "allowed": "NAME=VALUE"})
+        extra[name] = _parse_value(None, raw)
+    return extra
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    settings.validate()  # the range errors come before any connection
+    transport = connect(args)
+    printer = ProgressPrinter()
+    try:
+        result = transport.generate(settings, args.out, on_progress=printer, timeout=args.timeout)
+    except KeyboardInterrupt:
+        printer.finish()
+        print("Aborted: Wan2GP was told to stop the generation.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BaseException:
+        printer.finish()
+        raise
+    finally:
+        transport.close()
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        for path in result.files:
+            print(path)
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    transport = connect(args)
+    try:
+        models = transport.models()
+    finally:
+        transport.close()
+    if args.json:
+        print_json({"transport": transport.name, "models": models})
+    else:
+        print("\n".join(models) or "(Wan2GP lists no models)")
+    return 0
