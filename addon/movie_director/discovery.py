@@ -43,6 +43,8 @@ from movie_director.config import (
     DEFAULT_PROFILE,
     LAYER_FILE,
     PROFILE_ENV,
+    AuthRef,
+    ServiceConfig,
     config_file_candidates,
     find_config_file,
     is_loopback_host,
@@ -321,8 +323,11 @@ class DiscoveryRun:
         on_result: Callable[[DiscoveryResult], None] | None = None,
         manager: PluginManager | None = None,
         workers: int = DEFAULT_WORKERS,
+        auth: Mapping[str, AuthRef] | None = None,
     ) -> None:
         self.manager = manager or get_plugin_manager()
+        #: Credentials (env references) by kind, for reading a found service's capabilities.
+        self.auth = dict(auth or {})
         self.timeout = timeout
         self.connect_timeout = min(timeout, DEFAULT_CONNECT_TIMEOUT) if connect_timeout is None else connect_timeout
         self.with_capabilities = with_capabilities
@@ -447,7 +452,8 @@ class DiscoveryRun:
         if self.with_capabilities:
             owner = self.manager.backends.get(kind, backend)
             try:
-                capabilities = collect(owner, _one_shot_service(url, kind, probe.transport, self.timeout, self.manager))
+                service = _one_shot_service(url, kind, probe.transport, self.timeout, self.manager, self.auth.get(kind))
+                capabilities = collect(owner, service)
             except Exception as exc:  # noqa: BLE001 - plugin code; the port is still recognised
                 error = map_exception(exc, service=owner.display_name or kind)
                 details["capabilities_error"] = error.message
@@ -483,13 +489,26 @@ class DiscoveryRun:
             self._on_result(result)
 
 
-def _one_shot_service(url: str, kind: str, transport: str, timeout: float, manager: PluginManager) -> Any:
+def _one_shot_service(url: str, kind: str, transport: str, timeout: float, manager: PluginManager, auth: AuthRef | None) -> ServiceConfig:
     from movie_director.check import adhoc_service
 
-    overrides: dict[str, Any] = {"timeout": max(timeout, 1.0), "connect_timeout": min(timeout, 2.0), "retries": 0}
+    overrides: dict[str, Any] = {"timeout": max(timeout, 1.0), "connect_timeout": min(timeout, 2.0), "retries": 0, "auth": auth}
     if transport in _transports():
         overrides["transport"] = transport
     return adhoc_service(url, kind, manager, **overrides)
+
+
+def auth_by_kind(services: Iterable[ServiceConfig]) -> dict[str, AuthRef]:
+    """The credentials reference of the first configured service of each kind.
+
+    A found LiteLLM proxy on another port most likely takes the key already set up for
+    the configured one; the reference names an environment variable, never the secret.
+    """
+    found: dict[str, AuthRef] = {}
+    for service in services:
+        if service.auth is not None:
+            found.setdefault(service.kind, service.auth)
+    return found
 
 
 def _transports() -> list[str]:
@@ -590,6 +609,7 @@ __all__ = [
     "DiscoveryRun",
     "Sniff",
     "adopt",
+    "auth_by_kind",
     "connect_scan",
     "default_ports",
     "discover",

@@ -9,19 +9,23 @@ import socketserver
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
-from movie_director.backend import Backend, Capability, ProbeResult
+from movie_director import plugins
+from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.capabilities import IMAGE_GENERATE, standard
-from movie_director.config import load_config, validate_file
+from movie_director.check import adhoc_service
+from movie_director.cli import main
+from movie_director.config import AuthRef, load_config, validate_file
 from movie_director.discovery import (
     UNKNOWN,
     Candidate,
     DiscoveryResult,
     DiscoveryRun,
     adopt,
+    auth_by_kind,
     connect_scan,
     discover,
     parse_ports,
@@ -44,6 +48,7 @@ class _HeaderBackend(Backend):
     """Claims a port whose ``GET /`` carries ``X-Service: <service>``."""
 
     service = ""
+    connected: ClassVar[list[Any]] = []
 
     def probe(self, url: str, timeout: float) -> ProbeResult | None:
         with probe_session(url, timeout) as session:
@@ -53,7 +58,11 @@ class _HeaderBackend(Backend):
         return None
 
     def connect(self, service: Any) -> _Connection:
+        self.connected.append(service)
         return _Connection()
+
+    def health(self, connection: Any) -> HealthSample:
+        return HealthSample(True, 2.0, metrics={"queue_depth": 2})
 
     def capabilities(self, connection: Any) -> list[Capability]:
         return [standard(IMAGE_GENERATE, id="model-a"), Capability("alpha.node", "A"), Capability("alpha.node", "B")]
@@ -150,7 +159,8 @@ class _Servers:
         return int(server.server_address[1])
 
     def close(self) -> None:
-        for closer in reversed(self._closers):
+        closers, self._closers = self._closers, []
+        for closer in reversed(closers):
             closer()
 
 
@@ -357,3 +367,97 @@ def test_only_recognised_services_can_be_adopted(tmp_path: Path) -> None:
 def test_service_entry_keeps_only_transports_the_schema_knows() -> None:
     assert "transport" not in service_entry(DiscoveryResult("gradio", "http://127.0.0.1:7863", transport="sse_v3"))
     assert service_entry(DiscoveryResult("wan2gp", "http://127.0.0.1:8000", transport="mcp"))["transport"] == "mcp"
+
+
+# -- credentials and the command line -------------------------------------------------
+
+
+def test_capabilities_are_read_with_the_credentials_configured_for_the_kind(servers: _Servers) -> None:
+    alpha = servers.http({"X-Service": "alpha"})
+    manager = make_manager(Alpha, Generic)
+    configured = [
+        adhoc_service("http://127.0.0.1:1", "alpha", manager, auth=AuthRef("ALPHA_KEY")),
+        adhoc_service("http://127.0.0.1:2", "alpha", manager, auth=AuthRef("OTHER_KEY")),
+        adhoc_service("http://127.0.0.1:3", "generic", manager),
+    ]
+    assert auth_by_kind(configured) == {"alpha": AuthRef("ALPHA_KEY")}
+    Alpha.connected.clear()
+    discover(ports=[alpha], timeout=1.0, manager=manager, include_default_ports=False, auth=auth_by_kind(configured))
+    assert [service.auth for service in Alpha.connected] == [AuthRef("ALPHA_KEY")]
+    assert Alpha.connected[0].retries == 0  # one-shot: no retry loop inside discovery
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI in this process with the fake backends, an empty config file and a private data dir."""
+    config = tmp_path / "config.yaml"
+    config.write_text("{}\n", encoding="utf-8")
+    monkeypatch.setenv("MOVIE_DIRECTOR_CONFIG", str(config))
+    monkeypatch.setenv("MOVIE_DIRECTOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(plugins, "_manager", make_manager(Alpha, Generic))
+    return tmp_path / "data" / "registry.json"
+
+
+def test_discover_command_prints_rows_and_remembers_services(servers: _Servers, cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alpha, unrelated = servers.http({"X-Service": "alpha", "X-Version": "2.1"}), servers.http({})
+    assert main(["discover", "--ports", f"{alpha},{unrelated}", "--timeout", "1", "--json"]) == 0
+    rows = {row["url"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[f"http://127.0.0.1:{alpha}"]["kind"] == "alpha"
+    assert rows[f"http://127.0.0.1:{unrelated}"]["kind"] == UNKNOWN
+    assert {"kind", "url", "version", "latency_ms", "capabilities"} <= set(rows[f"http://127.0.0.1:{alpha}"])
+    saved = json.loads(cli.read_text(encoding="utf-8"))
+    assert [(entry["name"], entry["url"]) for entry in saved["instances"]] == [("alpha", f"http://127.0.0.1:{alpha}")]
+    assert main(["discover", "--ports", str(alpha), "--timeout", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"✓ alpha      http://127.0.0.1:{alpha}" in out and "alpha.node×2, image.generate×1" in out
+    assert "1 service(s) and 0 unknown port(s) found" in out
+
+
+def test_services_command_checks_what_discovery_registered(servers: _Servers, cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alpha = servers.http({"X-Service": "alpha", "X-Version": "2.1"})
+    main(["discover", "--ports", str(alpha), "--timeout", "1", "--json"])
+    capsys.readouterr()
+    assert main(["services", "--json", "--timeout", "2"]) == 0
+    [service] = json.loads(capsys.readouterr().out)
+    [instance] = service["instances"]
+    assert (service["kind"], instance["status"], instance["queue_depth"], instance["version"]) == ("alpha", "online", 2, "2.1")
+    assert instance["error"] is None and len(instance["capabilities"]) == 3
+    assert main(["services"]) == 0
+    assert f"  alpha  http://127.0.0.1:{alpha}  online" in capsys.readouterr().out
+    servers.close()
+    assert main(["services", "--timeout", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "offline" in out and "✗ alpha: " in out
+
+
+def test_discover_command_scans_configured_services_and_survives_bad_files(
+    servers: _Servers, cli: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alpha = servers.http({"X-Service": "alpha"})
+    config = cli.parent.parent / "config.yaml"
+    config.write_text(f"services:\n  mine:\n    kind: alpha\n    url: http://127.0.0.1:{alpha}\n", encoding="utf-8")
+    assert main(["discover", "--json"]) == 0  # no --ports: the configured port is scanned
+    assert [row["kind"] for row in json.loads(capsys.readouterr().out)] == ["alpha"]
+    assert [entry["name"] for entry in json.loads(cli.read_text(encoding="utf-8"))["instances"]] == ["mine"]
+    cli.write_text(json.dumps({"version": "9.9", "instances": []}), encoding="utf-8")
+    assert main(["discover", "--json"]) == 0
+    assert "Not updating the service registry" in capsys.readouterr().err
+    assert json.loads(cli.read_text(encoding="utf-8"))["version"] == "9.9"  # a newer file is left alone
+    config.write_text("services:\n  mine:\n    kind: alpha\n    timeout: -1\n", encoding="utf-8")
+    assert main(["discover", "--ports", str(alpha), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "configuration is invalid" in captured.err
+    assert [row["kind"] for row in json.loads(captured.out)] == ["alpha"]
+
+
+@pytest.mark.parametrize(("option", "message"), [("--ports=9-1", "not a range of ports"), ("--timeout=0", "from 0.05 to 60"), ("--timeout=x", "invalid")])
+def test_discover_command_refuses_bad_options(cli: Path, option: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["discover", option])
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_services_command_without_any_service(cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["services", "--no-check"]) == 0
+    assert "No services are registered" in capsys.readouterr().out

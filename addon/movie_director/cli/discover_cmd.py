@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from urllib.parse import urlsplit
 
 from movie_director.capabilities import summary
 from movie_director.cli.output import print_error, print_json
@@ -13,6 +12,7 @@ from movie_director.discovery import (
     DEFAULT_TIMEOUT,
     DiscoveryResult,
     DiscoveryRun,
+    auth_by_kind,
     parse_ports,
 )
 from movie_director.errors import ConfigError
@@ -58,11 +58,15 @@ def run(args: argparse.Namespace) -> int:
     hosts, ports = list(args.hosts), list(args.ports)
     if config is not None:
         for service in config.enabled_services():
-            parts = urlsplit(service.url)
-            hosts.append(parts.hostname or "")
+            hosts.append(service.host)
             ports.append(service.port)
     discovery = DiscoveryRun(
-        [host for host in hosts if host], ports, timeout=args.timeout, allow_network=True, on_result=None if args.json else _print_row
+        [host for host in hosts if host],
+        ports,
+        timeout=args.timeout,
+        allow_network=True,
+        on_result=None if args.json else _print_row,
+        auth=auth_by_kind(config.services.values()) if config is not None else None,
     )
     results = discovery.run()
     if config is not None:
