@@ -495,10 +495,8 @@ class ChatStream:
         try:
             for event in iter_events(self._response.iter_content(chunk_size=None)):
                 if event.data == "[DONE]":
-                    saw_done = True
-                    break
-                delta = self._absorb(event.data)
-                if delta:
+                    saw_done = True  # read on to the end of the body: only then is the connection reused
+                elif not saw_done and (delta := self._absorb(event.data)):
                     self._parts.append(delta)
                     yield delta
         except MovieDirectorError:

@@ -412,6 +412,14 @@ def test_bytes_split_anywhere_on_the_wire_give_the_same_text() -> None:
         assert stream.finish_reason == "stop"
 
 
+def test_a_finished_stream_gives_its_connection_back_to_the_pool() -> None:
+    with FakeOpenAI(chunk_delay=0.0, reply="one two") as fake, LiteLLMClient(ServiceConfig("t", "openai", fake.url, retries=0)) as llm:
+        assert "".join(llm.stream_chat("hi", "up-model")) == "one two"
+        assert "".join(llm.stream_chat("hi", "up-model")) == "one two"
+        assert llm.chat("hi", "up-model").text == "one two"
+    assert len({request["peer"] for request in fake.requests}) == 1
+
+
 def test_a_connection_cut_mid_stream_is_connection_lost_with_the_partial_text() -> None:
     with FakeOpenAI(chunk_delay=0.0, cut_after=3) as fake, LiteLLMClient(ServiceConfig("t", "openai", fake.url, retries=0)) as llm:
         received = []

@@ -45,6 +45,7 @@ class FakeOpenAI:
         self.chunk_delay = chunk_delay
         self.cut_after = cut_after
         self.stream_bytes = stream_bytes
+        #: What clients sent: method, path, JSON body, and ``peer`` (a new one means a new connection).
         self.requests: list[dict[str, Any]] = []
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer((LOOPBACK, port), _handler_for(self))
@@ -91,7 +92,7 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             """Quiet: tests read ``fake.requests`` instead."""
 
         def do_GET(self) -> None:
-            fake.requests.append({"method": "GET", "path": self.path})
+            fake.requests.append({"method": "GET", "path": self.path, "peer": self.client_address})
             if self.path.rstrip("/") == "/v1/models":
                 self._json(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "fake"}]})
             else:
@@ -100,7 +101,7 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            fake.requests.append({"method": "POST", "path": self.path, "body": body})
+            fake.requests.append({"method": "POST", "path": self.path, "body": body, "peer": self.client_address})
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error", "code": "404"}})
             elif body.get("stream"):
