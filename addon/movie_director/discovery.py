@@ -558,8 +558,9 @@ def adopt(
     The file is ``path``, else the one in force (``MOVIE_DIRECTOR_CONFIG`` or the first
     that exists), else a new ``~/.movie-director/config.yaml``. A service already
     configured at the same URL and kind keeps its name and settings (the URL and
-    transport are refreshed); otherwise the entry gets a free name (``comfyui``,
-    ``comfyui-8189``…).
+    transport are refreshed); otherwise the entry gets the first name the file does not
+    use yet (``comfyui``, ``comfyui-8189``…): so the first ComfyUI adopted replaces the
+    built-in default ``comfyui`` entry, which only guessed the default port.
     """
     if not result.recognized:
         raise ConfigError(

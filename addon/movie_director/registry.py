@@ -282,14 +282,16 @@ class Registry:
                     rest = instance.sources - {SOURCE_CONFIG}
                     changes[name] = replace(instance, sources=rest) if rest else None
             for service in wanted.values():
-                known = current.get(service.name) or _by_url(current, service.kind, service.url)
+                # What is known at this URL (under this name, else found by discovery) is this
+                # service now; what the name held at another URL is stale.
+                here = [instance for instance in current.values() if _same_address(instance, service.kind, service.url)]
+                known = next((i for i in here if i.name == service.name), None) or next((i for i in here if i.name not in wanted), None)
                 if known is not None and known.name != service.name:
                     changes[known.name] = None
-                base = known if known is not None and known.kind == service.kind else Instance(service.name, service.kind, service.url)
+                base = known or Instance(service.name, service.kind, service.url)
                 changes[service.name] = replace(
                     base,
                     name=service.name,
-                    url=service.url,
                     priority=service.priority,
                     tags=tuple(service.tags),
                     sources=base.sources | {SOURCE_CONFIG},
@@ -397,9 +399,12 @@ class Registry:
         return len(loaded)
 
 
+def _same_address(instance: Instance, kind: str, url: str) -> bool:
+    return instance.kind == kind and instance.url.rstrip("/").lower() == url.rstrip("/").lower()
+
+
 def _by_url(instances: Mapping[str, Instance], kind: str, url: str) -> Instance | None:
-    key = url.rstrip("/").lower()
-    return next((instance for instance in instances.values() if instance.kind == kind and instance.url.rstrip("/").lower() == key), None)
+    return next((instance for instance in instances.values() if _same_address(instance, kind, url)), None)
 
 
 def _persisted(instance: Instance) -> dict[str, Any]:

@@ -157,6 +157,30 @@ def test_config_and_discovery_meet_under_the_configured_name() -> None:
     assert registry.get("disabled") is None
 
 
+def test_a_configured_service_moved_to_another_url_takes_over_what_was_found_there() -> None:
+    manager = PluginManager(entry_points=[])
+    default = adhoc_service("http://127.0.0.1:8188", "comfyui", manager)
+    registry = Registry()
+    registry.sync_config([default])
+    registry.record_discovery([DiscoveryResult("comfyui", "http://127.0.0.1:8189", "0.3.64", 3.0, capabilities=(IMAGE,))])
+    assert [instance.name for instance in registry.instances()] == ["comfyui", "comfyui-8189"]
+    registry.update_health("comfyui", Status.OFFLINE)
+    registry.sync_config([replace(default, url="http://127.0.0.1:8189")])  # e.g. after adopting the found one
+    [instance] = registry.instances()
+    assert (instance.name, instance.url, instance.status, instance.capabilities) == ("comfyui", "http://127.0.0.1:8189", Status.ONLINE, (IMAGE,))
+    registry.sync_config([replace(default, url="http://127.0.0.1:8190")])
+    assert registry.get("comfyui").capabilities == () and registry.get("comfyui").status is Status.UNKNOWN  # stale state dropped
+
+
+def test_two_configured_names_for_one_url_each_keep_their_instance() -> None:
+    manager = PluginManager(entry_points=[])
+    first = replace(adhoc_service("http://127.0.0.1:8188", "comfyui", manager), name="first")
+    registry = Registry()
+    registry.sync_config([first, replace(first, name="second")])
+    registry.sync_config([first, replace(first, name="second")])
+    assert [instance.name for instance in registry.instances()] == ["first", "second"]
+
+
 def test_service_names_follow_the_config_pattern() -> None:
     assert service_name("comfyui", "http://127.0.0.1:8188", []) == "comfyui"
     assert service_name("comfyui", "http://[::1]:8189", ["comfyui"]) == "comfyui-8189"
