@@ -82,6 +82,12 @@ def webui(wan2gp_webui_server: ServerProcess) -> Iterator[WebUITransport]:
     transport = connect(adhoc_service(wan2gp_webui_server.url, "wan2gp"))
     yield transport
     transport.close()
+
+
+@pytest.fixture
+def slow_or_failing(wan2gp_webui_server: ServerProcess) -> Iterator[Any]:
+    """Change the shared stand-in's simulation for one test, and put it back."""
+    yield lambda **changes: control(wan2gp_webui_server.url, **changes)
     control(wan2gp_webui_server.url, step_seconds=0.08, fail_at_step=None)
 
 
@@ -159,8 +165,10 @@ def test_progress_comes_in_order(webui: WebUITransport, tmp_path: Path) -> None:
     assert any("Loading model" in e.message for e in events)
 
 
-def test_abort_mid_job_stops_it_on_the_server(webui: WebUITransport, wan2gp_webui_server: ServerProcess, tmp_path: Path) -> None:
-    control(wan2gp_webui_server.url, step_seconds=0.5)
+def test_abort_mid_job_stops_it_on_the_server(
+    webui: WebUITransport, wan2gp_webui_server: ServerProcess, slow_or_failing: Any, tmp_path: Path
+) -> None:
+    slow_or_failing(step_seconds=0.5)
     running = threading.Event()
     outcome: dict[str, BaseException] = {}
 
@@ -188,8 +196,8 @@ def test_abort_mid_job_stops_it_on_the_server(webui: WebUITransport, wan2gp_webu
     assert "Aborted" in status[4]
 
 
-def test_gr_error_is_surfaced_with_the_apps_message(webui: WebUITransport, wan2gp_webui_server: ServerProcess, tmp_path: Path) -> None:
-    control(wan2gp_webui_server.url, fail_at_step=2)
+def test_gr_error_is_surfaced_with_the_apps_message(webui: WebUITransport, slow_or_failing: Any, tmp_path: Path) -> None:
+    slow_or_failing(fail_at_step=2)
     with pytest.raises(JobFailed) as caught:
         webui.generate(Wan2GPSettings(prompt="doomed", num_inference_steps=6), tmp_path, timeout=60)
     assert "An error happened while denoising step" in caught.value.message
