@@ -83,7 +83,7 @@ class Instance:
     latency_ms: float | None = None
     priority: int = 0
     tags: tuple[str, ...] = ()
-    capabilities: tuple[Capability, ...] = ()
+    capabilities: tuple[Capability, ...] = field(default=(), repr=False)  # hundreds for ComfyUI: not in logs
     sources: frozenset[str] = frozenset()
     updated_at: float = field(default_factory=time.time)
     #: How routing orders instances: status, then queue depth, then latency, then priority.
