@@ -178,6 +178,8 @@ class _Service:
         self.queued: tuple[Mapping[str, Any], ...] = ()
         self.replaying = False
         self.kick_again = False
+        #: An operation just lost the connection: replay waits for the next check's verdict.
+        self.suspect = False
 
     @property
     def critical(self) -> bool:
@@ -431,6 +433,7 @@ class ServiceManager:
         with service.lock:
             old_status, status = service.tracker.record(sample)
             service.last_sample = sample
+            service.suspect = False
         service.history.record(sample, status)
         if reachable:
             old_state, state = service.reconnector.on_success()
@@ -476,7 +479,9 @@ class ServiceManager:
             self.events.publish(Event(ev.SYSTEM, None, old.value, new.value, self.clock.time()))
 
     def _suspect(self, service: _Service) -> None:
-        """A call found the connection broken: confirm with a check now (once)."""
+        """A call found the connection broken: hold the replay and confirm with a check now."""
+        with service.lock:
+            service.suspect = True
         if service.reconnector.state is ConnState.CONNECTED:
             self._scheduler.check_now(service.name)
 
@@ -484,7 +489,7 @@ class ServiceManager:
 
     def _kick(self, service: _Service) -> None:
         """Start the replay loop of ``service`` unless it runs (then it loops once more)."""
-        if not self.options.replay or service.reconnector.state is not ConnState.CONNECTED:
+        if not self.options.replay or service.suspect or service.reconnector.state is not ConnState.CONNECTED:
             return
         with self._lock:
             if self._closed or self._ops is None:
@@ -498,7 +503,7 @@ class ServiceManager:
 
     def _replay(self, service: _Service) -> None:
         try:
-            while not self._closed and service.reconnector.state is ConnState.CONNECTED:
+            while not self._closed and not service.suspect and service.reconnector.state is ConnState.CONNECTED:
                 self._publish_expired(self.queue.expire())
                 operation = self.queue.claim_next(service.name)
                 if operation is None or not self._execute(service, operation):

@@ -1,0 +1,92 @@
+"""``movie-director status``: table, JSON, watch mode and exit codes, on fake services."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+
+import pytest
+
+from movie_director.cli import main
+from movie_director.cli import status_cmd
+from movie_director.manager import ServiceManager
+from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
+
+
+class CriticalFake(FakeBackend):
+    critical = True
+
+
+@pytest.fixture
+def fakes(tmp_path, monkeypatch):
+    """Point the command at two fake services (one down) instead of the configured ones."""
+    backend = CriticalFake()
+    config = fake_config(tmp_path, {"comfy": "http://127.0.0.1:9001", "llm": "http://127.0.0.1:9002"})
+    backend.service_at("http://127.0.0.1:9002").up = False
+    monkeypatch.setattr(status_cmd, "load_config", lambda: config)
+    monkeypatch.setattr(status_cmd, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(backend)))
+    return backend
+
+
+def test_the_table_has_one_row_per_service_and_says_why_one_is_down(fakes, capsys):
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["service", "state", "status"]
+    assert lines[1].split()[:3] == ["comfy", "connected", "online"]
+    assert lines[2].split()[:3] == ["llm", "disconnected", "degraded"]
+    assert "llm: Fake is not running" in out
+    assert lines[-1] == "system: degraded"
+
+
+def test_json_output(fakes, capsys):
+    assert main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [service["name"] for service in data["services"]] == ["comfy", "llm"]
+    assert data["services"][1]["last_error"]["code"] == "connection_refused"
+
+
+def test_exit_code_3_when_a_critical_service_is_offline(fakes, monkeypatch, capsys):
+    fakes.service_at("http://127.0.0.1:9001").up = False
+    monkeypatch.setattr(status_cmd, "EXIT_SYSTEM_OFFLINE", 3)
+    original = status_cmd.ServiceManager
+
+    def offline_after_three(*args, **kwargs):
+        manager = original(*args, **kwargs)
+        for service in manager._services.values():  # noqa: SLF001 - fast-forward the rule table
+            service.tracker.consecutive_failures = 2
+        return manager
+
+    monkeypatch.setattr(status_cmd, "ServiceManager", offline_after_three)
+    assert main(["status"]) == 3
+    assert capsys.readouterr().out.splitlines()[-1] == "system: offline"
+
+
+def test_watch_prints_changes_and_json_lines(fakes):
+    manager = status_cmd.ServiceManager(status_cmd.load_config())
+    with manager:
+        manager.wait_checked(10)
+        stream = io.StringIO()
+        status_cmd.watch(manager, interval=0.01, duration=0.05, as_json=False, stream=stream)
+        text = stream.getvalue()
+        assert "comfy: unknown → connected" in text and "llm: unknown → degraded" in text
+        assert text.count("system:") >= 1
+        stream = io.StringIO()
+        status_cmd.watch(manager, interval=0.01, duration=0.03, as_json=True, stream=stream)
+        lines = stream.getvalue().splitlines()
+        assert len(lines) >= 2 and all(json.loads(line)["services"] for line in lines)
+
+
+def test_watch_redraws_in_place_on_a_terminal(fakes):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    manager = status_cmd.ServiceManager(status_cmd.load_config())
+    with manager:
+        manager.wait_checked(10)
+        stream = Terminal()
+        status_cmd.watch(manager, interval=0.01, duration=0.05, as_json=False, stream=stream)
+        table_lines = status_cmd.render(manager.snapshot()).count("\n")
+        assert f"\x1b[{table_lines}F{status_cmd.CLEAR_BELOW}" in stream.getvalue()
