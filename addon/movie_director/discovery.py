@@ -39,6 +39,7 @@ from typing import Any
 from movie_director import __version__
 from movie_director.backend import Backend, Capability, ProbeResult
 from movie_director.capabilities import collect, summary
+from movie_director.check import adhoc_service
 from movie_director.config import (
     DEFAULT_PROFILE,
     LAYER_FILE,
@@ -346,7 +347,6 @@ class DiscoveryRun:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._done = threading.Event()
-        self._thread: threading.Thread | None = None
         self._loopback_seen: set[tuple[int, str, str]] = set()
         self._parked: dict[int, list[tuple[Candidate, DiscoveryResult]]] = {}
         if self.skipped_hosts:
@@ -356,8 +356,7 @@ class DiscoveryRun:
 
     def start(self) -> DiscoveryRun:
         """Run in a background thread and return at once."""
-        self._thread = threading.Thread(target=self._run_quietly, name="md-discovery", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._run_quietly, name="md-discovery", daemon=True).start()
         return self
 
     def run(self) -> list[DiscoveryResult]:
@@ -490,8 +489,6 @@ class DiscoveryRun:
 
 
 def _one_shot_service(url: str, kind: str, transport: str, timeout: float, manager: PluginManager, auth: AuthRef | None) -> ServiceConfig:
-    from movie_director.check import adhoc_service
-
     overrides: dict[str, Any] = {"timeout": max(timeout, 1.0), "connect_timeout": min(timeout, 2.0), "retries": 0, "auth": auth}
     if transport in _transports():
         overrides["transport"] = transport
