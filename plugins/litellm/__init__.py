@@ -7,14 +7,17 @@ from collections.abc import Callable
 
 from movie_director.backend import Backend
 from movie_director.hookspecs import hookimpl
+from movie_director.operations import register_operation
 from movie_director_plugins.litellm import cli
 from movie_director_plugins.litellm.backend import LiteLLMBackend, OpenAICompatibleBackend
+from movie_director_plugins.litellm.operations import CHAT, chat_operation
 
 
 @hookimpl
 def register_backends(register: Callable[[type[Backend]], None]) -> None:
     register(LiteLLMBackend)
     register(OpenAICompatibleBackend)
+    register_operation(CHAT, chat_operation, replace=True)
 
 
 @hookimpl

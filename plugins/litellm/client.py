@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,9 +61,14 @@ T = TypeVar("T")
 Messages = str | Sequence[Mapping[str, Any]]
 
 
-def default_key_env(service_name: str) -> str:
-    """The variable read when a service names none: ``MOVIE_DIRECTOR_<SERVICE>_API_KEY``."""
-    return f"MOVIE_DIRECTOR_{service_name.upper().replace('-', '_')}_API_KEY"
+def default_key_env(service: ServiceConfig) -> str:
+    """The variable read when a service names none.
+
+    ``MOVIE_DIRECTOR_<SERVICE>_API_KEY`` (what the config's environment layer sets), else
+    the kind's ``MOVIE_DIRECTOR_LITELLM_API_KEY`` when only that one is set.
+    """
+    own, of_kind = (f"MOVIE_DIRECTOR_{name.upper().replace('-', '_')}_API_KEY" for name in (service.name, service.kind))
+    return of_kind if of_kind in os.environ and own not in os.environ else own
 
 
 def as_messages(messages: Messages, system: str | None = None) -> list[Mapping[str, Any]]:
@@ -156,7 +162,7 @@ class LiteLLMClient:
         self.service = service
         self.label = label
         self.start_hint = start_hint
-        self.key = service.auth or AuthRef(default_key_env(service.name))
+        self.key = service.auth or AuthRef(default_key_env(service))
         root = service.url.rstrip("/")
         self.base_url = root.removesuffix("/v1")
         self.api_url = self.base_url + "/v1"

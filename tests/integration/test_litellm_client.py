@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from movie_director.check import check_service
 from movie_director.cli import main
-from movie_director.config import ServiceConfig
+from movie_director.config import Config, ServiceConfig
 from movie_director.errors import AuthenticationFailed, ConnectionLost, NotFound
+from movie_director.manager import ServiceManager
 from movie_director.testing.fake_openai import FakeOpenAI
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
-from movie_director.testing.processes import ServerProcess
+from movie_director.testing.processes import ServerProcess, wait_until
 from movie_director.testing.pytest_plugin import BackendServers
 from movie_director_plugins.litellm.backend import LiteLLMBackend, OpenAICompatibleBackend
 from movie_director_plugins.litellm.client import LiteLLMClient
+from movie_director_plugins.litellm.operations import CHAT
 from movie_director_plugins.litellm.usage import UsageMeter
 
 KEY_ENV = "MOVIE_DIRECTOR_LITELLM_API_KEY"
@@ -137,3 +140,14 @@ def test_proxy_killed_mid_stream_then_restarted(backend_servers: BackendServers)
             assert llm.chat("hi", "mock-gpt").text == "hello"  # same client, same pool
             upstream.chunk_delay = 0.0
             assert "".join(llm.stream_chat("tell me", "upstream-gpt")) == upstream.reply
+
+
+def test_chat_queued_through_the_service_manager_shows_on_the_dashboard(litellm_server: ServerProcess, tmp_path: Path) -> None:
+    config = Config({"story": service(litellm_server.url, name="story", models=("mock-gpt",))}, "Local", ("Local",), None, tmp_path)
+    with ServiceManager(config) as manager:
+        wait_until(lambda: manager.snapshot().service("story").state == "connected", 30, message="connected")
+        result = manager.submit("story", CHAT, {"prompt": "hi"}).wait(30)
+        assert (result["text"], result["model"]) == ("hello", "mock-gpt")
+        manager.check_now("story")
+        metrics = wait_until(lambda: manager.snapshot().service("story").metrics if manager.snapshot().service("story").metrics.get("calls") else None, 30, message="usage in metrics")
+    assert metrics["tokens_total"] == 30.0 and metrics["cost_usd"] > 0 and metrics["models_available"] == 4.0

@@ -195,7 +195,16 @@ def test_a_named_variable_and_header_auth_are_used(monkeypatch: pytest.MonkeyPat
     with LiteLLMClient(service(auth=AuthRef("STUDIO_LLM_KEY", "header", "x-api-key"))) as llm:
         llm.chat("hi", "mock-gpt")
     assert responses.calls[0].request.headers["x-api-key"] == "sk-studio-key-987654"
-    assert default_key_env("my-proxy") == "MOVIE_DIRECTOR_MY_PROXY_API_KEY"
+
+
+def test_a_service_without_auth_reads_its_own_variable_else_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    story = ServiceConfig("my-story", "litellm", URL)
+    assert default_key_env(story) == "MOVIE_DIRECTOR_LITELLM_API_KEY"  # only the kind's is set
+    monkeypatch.setenv("MOVIE_DIRECTOR_MY_STORY_API_KEY", "sk-story-key-5678")
+    assert default_key_env(story) == "MOVIE_DIRECTOR_MY_STORY_API_KEY"
+    monkeypatch.delenv("MOVIE_DIRECTOR_LITELLM_API_KEY")
+    monkeypatch.delenv("MOVIE_DIRECTOR_MY_STORY_API_KEY")
+    assert default_key_env(story) == "MOVIE_DIRECTOR_MY_STORY_API_KEY"  # named in the hint when neither is set
 
 
 @responses.activate
