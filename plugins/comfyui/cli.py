@@ -1,0 +1,169 @@
+"""``movie-director comfyui run WORKFLOW.json``: queue, watch, download — Ctrl-C interrupts on the server.
+
+Progress goes to stderr (a redrawn bar on a terminal, one line per node otherwise) so
+that stdout carries only the output paths, or one JSON document with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, TextIO
+
+from movie_director.check import adhoc_service
+from movie_director.cli.output import print_error, print_json
+from movie_director.config import ServiceConfig, load_config
+from movie_director.errors import ConfigError, MovieDirectorError, OperationTimeout
+from movie_director_plugins.comfyui.client import LABEL, ComfyUIClient
+from movie_director_plugins.comfyui.jobs import Job, JobProgress, JobState
+
+EXIT_JOB_FAILED = 1
+CANCEL_WAIT = 10.0
+REDRAW_INTERVAL = 0.1
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("comfyui", help="run workflows on ComfyUI", description="Work with a ComfyUI server directly.")
+    commands = parser.add_subparsers(dest="comfyui_command", metavar="COMMAND")
+    parser.set_defaults(handler=lambda args: parser.print_help() or 2)
+    run = commands.add_parser(
+        "run",
+        help="queue a workflow (API format), show its progress, download its outputs",
+        description="Queue WORKFLOW on ComfyUI, show progress on stderr, write the outputs to --out and print their paths. "
+        "Ctrl-C interrupts the job on the server. Exit 0 on success, 1 when the job fails or is cancelled.",
+    )
+    run.add_argument("workflow", help="workflow saved with Workflow → Export (API) in ComfyUI")
+    run.add_argument("--url", help="ComfyUI address (default: the configured comfyui service)")
+    run.add_argument("--out", default=".", help="directory for the outputs (default: the current one)")
+    run.add_argument("--json", action="store_true", help="print one JSON document instead of paths")
+    run.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds (the job keeps running)")
+    run.add_argument("--prompt-id", help="prompt id to use; running again with the same id never queues the job twice")
+    run.add_argument("--no-validate", action="store_true", help="send without checking the nodes against the server's node list")
+    run.set_defaults(handler=run_workflow)
+
+
+def run_workflow(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    with ComfyUIClient(_service(args.url)) as client:
+        try:
+            job = client.submit(args.workflow, prompt_id=args.prompt_id, validate=not args.no_validate)
+            bar = ProgressBar(sys.stderr)
+            try:
+                follow(job, bar, args.timeout)
+            except KeyboardInterrupt:
+                bar.close()
+                _interrupt(job)
+                raise
+            finally:
+                bar.close()
+            files = job.outputs()
+            paths = client.download(files, args.out)
+        except MovieDirectorError as error:
+            if not args.json:
+                raise
+            print_json({"ok": False, "prompt_id": getattr(error, "details", {}).get("prompt_id"), "error": error.to_dict()})
+            return EXIT_JOB_FAILED
+    if args.json:
+        print_json(
+            {
+                "ok": True,
+                "prompt_id": job.prompt_id,
+                "status": job.status.value,
+                "outputs": [{"path": str(path), **file.to_dict()} for file, path in zip(files, paths)],
+                "elapsed_s": round(time.monotonic() - started, 3),
+            }
+        )
+    else:
+        for path in paths:
+            print(path)
+    return 0
+
+
+def follow(job: Job, bar: ProgressBar, timeout: float | None) -> None:
+    """Redraw ``bar`` on every change until the job ends; raise its error (or OperationTimeout)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    version = -1
+    while not job.done:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            break
+        version = job.wait_for_change(version, REDRAW_INTERVAL if remaining is None else min(REDRAW_INTERVAL, remaining))
+        bar.update(job.progress)
+    bar.update(job.progress)
+    job.wait(0 if timeout is not None else None)
+
+
+def _interrupt(job: Job) -> None:
+    print(f"Interrupting job {job.prompt_id} on {LABEL}…", file=sys.stderr)
+    try:
+        job.cancel()
+        job.wait(CANCEL_WAIT)
+    except OperationTimeout:
+        print(f"{LABEL} did not confirm the interrupt within {CANCEL_WAIT:g} s.", file=sys.stderr)
+    except MovieDirectorError as error:
+        if job.status is not JobState.CANCELLED:
+            print_error(error)
+
+
+def _service(url: str | None) -> ServiceConfig:
+    if url:
+        return adhoc_service(url, "comfyui")
+    config = load_config()
+    services = [service for service in config.enabled_services() if service.kind == "comfyui"]
+    services.sort(key=lambda service: service.name != "comfyui")
+    if not services:
+        raise ConfigError("No ComfyUI service is configured.", hints=["Pass --url http://127.0.0.1:8188, or add a comfyui service to your config file."])
+    return services[0]
+
+
+class ProgressBar:
+    """Overall bar plus the running node's steps, on one redrawn line (or a line per change)."""
+
+    def __init__(self, stream: TextIO, width: int = 28) -> None:
+        self.stream = stream
+        self.width = width
+        self.tty = stream.isatty()
+        self._last_key: Any = None
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def update(self, progress: JobProgress) -> None:
+        line = render(progress, self.width)
+        if self.tty:
+            now = time.monotonic()
+            if now - self._last_draw < REDRAW_INTERVAL and not progress.state.terminal:
+                return
+            self._last_draw = now
+            self.stream.write("\r" + line.ljust(78)[:120])
+            self._drawn = True
+        else:
+            key = (progress.state, progress.node)
+            if key == self._last_key:
+                return
+            self._last_key = key
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def render(progress: JobProgress, width: int = 28) -> str:
+    """``[#######.....]  42%  node 3/7 KSampler 12/20``."""
+    filled = round(progress.fraction * width)
+    text = f"[{'#' * filled}{'.' * (width - filled)}] {progress.fraction:4.0%}"
+    if progress.state is JobState.QUEUED:
+        ahead = progress.queue_position
+        return text + ("  queued" + (f" ({ahead} ahead)" if ahead else ""))
+    if progress.state is JobState.RUNNING and progress.node is not None:
+        position = f" {min(progress.nodes_done + 1, progress.nodes_total)}/{progress.nodes_total}" if progress.nodes_total else ""
+        steps = f" {progress.value:.0f}/{progress.max:.0f}" if progress.max else ""
+        return text + f"  node{position} {progress.node_type or progress.node}{steps}"
+    return text + f"  {progress.state.value}"
+
+
+__all__ = ["ProgressBar", "add_parser", "follow", "render", "run_workflow"]
