@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
+from movie_director.capabilities import LLM_CHAT, standard
 from movie_director.config import ServiceConfig
 from movie_director.errors import ConnectionProblem, MovieDirectorError, ServiceError
 from movie_director.http import call, probe_session
@@ -129,8 +130,8 @@ class OpenAICompatibleBackend(LiteLLMBackend):
 
 
 def capability_of(entry: ModelEntry) -> Capability:
-    """``llm.chat`` / ``llm.embeddings`` / ``llm.<mode>`` for one model, with its token limit and prices."""
-    name = {"chat": "llm.chat", "embedding": "llm.embeddings"}.get(entry.mode, f"llm.{entry.mode}")
+    """``llm.chat`` / ``llm.embeddings`` / ``llm.<mode>`` for one model: the standard limits narrowed by its own, and its prices."""
+    name = {"chat": LLM_CHAT, "embedding": "llm.embeddings"}.get(entry.mode, f"llm.{entry.mode}")
     limits = {"max_tokens": (1.0, float(entry.max_output_tokens))} if entry.max_output_tokens else {}
     details = {key: value for key, value in entry.to_dict().items() if key != "id"}
-    return Capability(name, entry.id, limits=limits, details=details)
+    return standard(name, entry.id, limits, details)

@@ -8,6 +8,7 @@ import pytest
 import responses
 
 from movie_director.backend import Capability
+from movie_director.capabilities import LLM_CHAT, STANDARD, Limit, limits_of, standard
 from movie_director.config import ServiceConfig
 from movie_director.errors import ConnectionRefused
 from movie_director.plugins import get_plugin_manager
@@ -141,7 +142,7 @@ def test_openai_health_and_capabilities_come_from_the_model_list() -> None:
         capabilities = backend.capabilities(connection)
         connection.close()
     assert sample.ok and sample.metrics["models_available"] == 1.0
-    assert capabilities == [Capability("llm.chat", "up-model", details={"mode": "chat"})]
+    assert capabilities == [standard(LLM_CHAT, "up-model", details={"mode": "chat"})]
     assert not backend.is_usable(connection)
 
 
@@ -154,15 +155,11 @@ def test_capabilities_list_chat_and_embedding_models_with_limits(client: LiteLLM
     responses.get(URL + "/v1/model/info", json={"data": [{"model_name": "mock-gpt", "model_info": info}, {"model_name": "mock-embed", "model_info": {"mode": "embedding"}}]})
     backend = LiteLLMBackend()
     assert backend.is_usable(client)
-    assert backend.capabilities(client) == [
-        Capability(
-            "llm.chat",
-            "mock-gpt",
-            limits={"max_tokens": (1.0, 16384.0)},
-            details={"mode": "chat", "max_input_tokens": 128000, "max_output_tokens": 16384, "input_usd_per_million_tokens": 0.15, "output_usd_per_million_tokens": 0.6},
-        ),
-        Capability("llm.embeddings", "mock-embed", details={"mode": "embedding"}),
-    ]
+    chat, embeddings = backend.capabilities(client)
+    assert (chat.name, chat.id, embeddings) == ("llm.chat", "mock-gpt", Capability("llm.embeddings", "mock-embed", details={"mode": "embedding"}))
+    assert chat.details == {"mode": "chat", "max_input_tokens": 128000, "max_output_tokens": 16384, "input_usd_per_million_tokens": 0.15, "output_usd_per_million_tokens": 0.6}
+    assert limits_of(chat)["max_tokens"] == Limit(1, 16384, int)  # the model's own limit narrows the standard one
+    assert limits_of(chat)["temperature"] == STANDARD[LLM_CHAT]["temperature"]
 
 
 def test_other_modes_keep_their_name() -> None:
