@@ -164,18 +164,21 @@ def connect_scan(candidates: Sequence[Candidate], timeout: float, stop: threadin
     selector = selectors.DefaultSelector()
     accepted: list[Candidate] = []
     sockets: list[socket.socket] = []
+    addresses: dict[str, tuple[int, tuple[Any, ...]] | None] = {}
     try:
         for candidate in candidates:
             if stop is not None and stop.is_set():
                 break
-            address = _address(candidate)
+            if candidate.host not in addresses:
+                addresses[candidate.host] = _address(candidate.host)
+            address = addresses[candidate.host]
             if address is None:
                 continue
             family, sockaddr = address
             sock = socket.socket(family, socket.SOCK_STREAM)
             sockets.append(sock)
             sock.setblocking(False)
-            code = sock.connect_ex(sockaddr)
+            code = sock.connect_ex((sockaddr[0], candidate.port, *sockaddr[2:]))
             if code == 0:
                 accepted.append(candidate)
             elif code in _IN_PROGRESS:
@@ -196,14 +199,15 @@ def connect_scan(candidates: Sequence[Candidate], timeout: float, stop: threadin
     return accepted
 
 
-def _address(candidate: Candidate) -> tuple[int, Any] | None:
+def _address(host: str) -> tuple[int, tuple[Any, ...]] | None:
+    """The family and socket address of ``host`` (its first address), once per host and chunk."""
     try:
-        infos = socket.getaddrinfo(candidate.host, candidate.port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
     except OSError as exc:
-        log.info("discovery: cannot resolve %s: %s", candidate.host, exc)
+        log.info("discovery: cannot resolve %s: %s", host, exc)
         return None
     family, _, _, _, sockaddr = infos[0]
-    return family, sockaddr
+    return family, tuple(sockaddr)
 
 
 # -- stage 2: what answers ---------------------------------------------------------------
@@ -409,10 +413,17 @@ class DiscoveryRun:
         ]
 
     def _scan(self) -> None:
+        chunks = iter(self._chunks())
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="md-discovery") as pool:
-            scans = {pool.submit(connect_scan, chunk, self.connect_timeout, self._stop) for chunk in self._chunks()}
+            # Scans are fed a few at a time (the pool runs no more anyway), so that a
+            # probe queued behind them waits for a few chunks, not for the whole range.
+            scans: set[Future[list[Candidate]]] = set()
             probes: dict[Future[DiscoveryResult], Candidate] = {}
-            while (scans or probes) and not self._stop.is_set():
+            while not self._stop.is_set():
+                while len(scans) < self.workers and (chunk := next(chunks, None)) is not None:
+                    scans.add(pool.submit(connect_scan, chunk, self.connect_timeout, self._stop))
+                if not (scans or probes):
+                    break
                 done, _ = wait([*scans, *probes], timeout=0.1, return_when=FIRST_COMPLETED)
                 for future in done:
                     if future in scans:
