@@ -24,6 +24,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -163,8 +164,7 @@ class LiteLLMClient:
         self.label = label
         self.start_hint = start_hint
         self.key = service.auth or AuthRef(default_key_env(service))
-        root = service.url.rstrip("/")
-        self.base_url = root.removesuffix("/v1")
+        self.base_url = service.url.rstrip("/").removesuffix("/v1")
         self.api_url = self.base_url + "/v1"
         self.session = build_session(replace(service, auth=self.key), pool_size, RETRY_METHODS)
         # The health scheduler repeats checks itself; a retried 503 would only make one slow.
@@ -177,16 +177,7 @@ class LiteLLMClient:
 
     def chat(self, messages: Messages, model: str | Sequence[str] | None = None, **params: Any) -> ChatResult:
         """One whole answer. ``model`` is a name, a fallback list, or ``None`` for the service's list."""
-
-        def attempt(name: str) -> ChatResult:
-            response = self._send("POST", "/chat/completions", name, json={**params, "model": name, "messages": as_messages(messages)})
-            body = json_of(response, self.label, "a chat completion")
-            choice = _first_choice(body, self.label)
-            message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
-            return self._finish(body, response, name, str(message.get("content") or ""), choice)
-
-        result, _, failed = self._with_fallback(model, attempt)
-        return replace(result, failed=failed) if failed else result
+        return self._answer("/chat/completions", model, lambda name: {**params, "model": name, "messages": as_messages(messages)}, _message_text, "a chat completion")
 
     def stream_chat(self, messages: Messages, model: str | Sequence[str] | None = None, **params: Any) -> ChatStream:
         """Start an answer and return it as an iterator of text deltas.
@@ -206,20 +197,28 @@ class LiteLLMClient:
 
     def completions(self, prompt: str, model: str | Sequence[str] | None = None, **params: Any) -> ChatResult:
         """The legacy ``/v1/completions`` route (LiteLLM offers it; many servers do not)."""
+        return self._answer("/completions", model, lambda name: {**params, "model": name, "prompt": prompt}, lambda choice: str(choice.get("text") or ""), "a text completion")
+
+    def _answer(
+        self,
+        path: str,
+        model: str | Sequence[str] | None,
+        body_for: Callable[[str], Mapping[str, Any]],
+        text_of: Callable[[Mapping[str, Any]], str],
+        expected: str,
+    ) -> ChatResult:
+        """POST a whole-answer request to the first model that answers; record its usage."""
 
         def attempt(name: str) -> ChatResult:
-            response = self._send("POST", "/completions", name, json={**params, "model": name, "prompt": prompt})
-            body = json_of(response, self.label, "a text completion")
+            response = self._send("POST", path, name, json=body_for(name))
+            body = json_of(response, self.label, expected)
             choice = _first_choice(body, self.label)
-            return self._finish(body, response, name, str(choice.get("text") or ""), choice)
+            usage = Usage.parse(body.get("usage"), response.headers)
+            self.usage.record(usage)
+            return ChatResult(text_of(choice), name, str(body.get("model") or name), usage, choice.get("finish_reason"), raw=body)
 
         result, _, failed = self._with_fallback(model, attempt)
         return replace(result, failed=failed) if failed else result
-
-    def _finish(self, body: Mapping[str, Any], response: requests.Response, name: str, text: str, choice: Mapping[str, Any]) -> ChatResult:
-        usage = Usage.parse(body.get("usage"), response.headers)
-        self.usage.record(usage)
-        return ChatResult(text, name, str(body.get("model") or name), usage, choice.get("finish_reason"), raw=body)
 
     # -- models ----------------------------------------------------------------------
 
@@ -293,10 +292,8 @@ class LiteLLMClient:
         """
         response = None
         if self.key.is_set:
-            try:
+            with suppress(AuthenticationFailed, NotFound):  # an older proxy, or a key without admin rights
                 response = self._send("GET", "/health/readiness/details", accept=(503,), api=False)
-            except (AuthenticationFailed, NotFound):
-                response = None
         if response is None:
             response = self._send("GET", "/health/readiness", accept=(503,), api=False)
         body = json_of(response, self.label, "a readiness report")
@@ -440,6 +437,11 @@ def _per_million(cost_per_token: Any) -> float | None:
     return round(float(cost_per_token) * 1_000_000, 6) if isinstance(cost_per_token, (int, float)) else None
 
 
+def _message_text(choice: Mapping[str, Any]) -> str:
+    message = choice.get("message")
+    return str(message.get("content") or "") if isinstance(message, Mapping) else ""
+
+
 def _first_choice(body: Any, label: str) -> Mapping[str, Any]:
     choices = body.get("choices") if isinstance(body, Mapping) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
@@ -479,7 +481,7 @@ class ChatStream:
         return next(self._deltas)
 
     def close(self) -> None:
-        """Stop reading (the connection is dropped, not reused)."""
+        """Stop reading early (the connection is then dropped, not reused)."""
         self._deltas.close()
         self._response.close()
 
