@@ -379,50 +379,14 @@ class GradioSession:
             raise self.error_of(exc, endpoint, started=True) from exc
 
     def error_of(self, exc: BaseException, endpoint: Endpoint, started: bool) -> MovieDirectorError:
-        """gradio_client's exceptions → ours; see the module doc for cancelled vs went away."""
-        if isinstance(exc, MovieDirectorError):
-            return exc
-        label, name, text = self.label, type(exc).__name__, str(exc)
-        details = {"endpoint": endpoint.api_name}
-        if name == "AppError":
-            return JobFailed(f"{label} reported an error: {text}", service=label, details={**details, "app_message": text}, cause=exc)
-        ended_early = isinstance(exc, concurrent.futures.CancelledError) or (
-            (isinstance(exc, KeyError) and "Could not find 'data'" in text) or (isinstance(exc, ValueError) and "Server stopped" in text)
-        )
-        if ended_early:
-            return self._ended_early(endpoint, exc)
-        if name == "QueueError":
-            return RateLimited(f"{label}'s queue is full.", service=label, details=details, cause=exc)
-        if name == "ValidationError" or (isinstance(exc, TypeError) and "argument" in text):
-            return RequestRejected(f"{label} refused the values for /{endpoint.api_name}: {text}", service=label, details=details, cause=exc)
-        if isinstance(exc, ValueError) and "Cannot find a function" in text:
-            return NotFound(f"{label} has no endpoint /{endpoint.api_name} (any more).", service=label, details=details, cause=exc)
-        response = getattr(exc, "response", None)
-        if name == "HTTPStatusError" and response is not None:
-            return response_error(response, service=label, cause=exc)
-        if started and self.transport.server_state(self.app) == "down":
-            return self._went_away(endpoint, exc)
-        return map_exception(exc, service=label, start_hint=self.transport.start_hint)
-
-    def _ended_early(self, endpoint: Endpoint, exc: BaseException) -> MovieDirectorError:
-        label = self.label
-        if self._cancelled.is_set():
-            return JobCancelled(f"The job on {label} was cancelled.", service=label, details={"endpoint": endpoint.api_name})
-        state = self.transport.server_state(self.app)
-        if state == "down":
-            return self._went_away(endpoint, exc)
-        if state == "restarted":
-            return JobLost(f"{label} restarted while /{endpoint.api_name} was running; the job is lost.", service=label, cause=exc)
-        return JobCancelled(f"{label} stopped /{endpoint.api_name} before it finished.", service=label, details={"endpoint": endpoint.api_name}, cause=exc)
-
-    def _went_away(self, endpoint: Endpoint, exc: BaseException) -> ConnectionLost:
-        hints = [self.transport.start_hint] if self.transport.start_hint else []
-        return ConnectionLost(
-            f"{self.label} went away while /{endpoint.api_name} was running.",
-            service=self.label,
-            hints=[*hints, *ConnectionLost.default_hints, "Run the job again once it is back: nothing needs restarting here."],
-            details={"endpoint": endpoint.api_name},
-            cause=exc,
+        """gradio_client's exception → ours (see :func:`job_error`)."""
+        return job_error(
+            exc,
+            endpoint.api_name,
+            self.label,
+            cancelled=self._cancelled.is_set(),
+            server_state=(lambda: self.transport.server_state(self.app)) if started else (lambda: "same"),
+            start_hint=self.transport.start_hint,
         )
 
     def cancel(self) -> None:
@@ -455,6 +419,63 @@ class GradioSession:
         _release(self._client)
         _retire(self._client)
         self.transport._closed(self)  # noqa: SLF001 - the transport owns the registry
+
+
+def job_error(
+    exc: BaseException,
+    endpoint: str,
+    label: str,
+    cancelled: bool,
+    server_state: Callable[[], str],
+    start_hint: str = "",
+) -> MovieDirectorError:
+    """gradio_client's exceptions → ours.
+
+    ``CancelledError`` means a cancel *or* a dead server: unless we cancelled, ``server_state``
+    (``"down"``, ``"restarted"`` or ``"same"``, asked only then) decides which.
+    """
+    if isinstance(exc, MovieDirectorError):
+        return exc
+    name, text = type(exc).__name__, str(exc)
+    details = {"endpoint": endpoint}
+    if name == "AppError":
+        return JobFailed(f"{label} reported an error: {text}", service=label, details={**details, "app_message": text}, cause=exc)
+    ended_early = (
+        isinstance(exc, concurrent.futures.CancelledError)
+        or (isinstance(exc, KeyError) and "Could not find 'data'" in text)  # a cancel racing the result
+        or (isinstance(exc, ValueError) and "Server stopped" in text)
+    )
+    if ended_early:
+        if cancelled:
+            return JobCancelled(f"The job on {label} was cancelled.", service=label, details=details)
+        state = server_state()
+        if state == "down":
+            return _went_away(label, endpoint, start_hint, exc)
+        if state == "restarted":
+            return JobLost(f"{label} restarted while /{endpoint} was running; the job is lost.", service=label, details=details, cause=exc)
+        return JobCancelled(f"{label} stopped /{endpoint} before it finished.", service=label, details=details, cause=exc)
+    if name == "QueueError":
+        return RateLimited(f"{label}'s queue is full.", service=label, details=details, cause=exc)
+    if name == "ValidationError" or (isinstance(exc, TypeError) and "argument" in text):
+        return RequestRejected(f"{label} refused the values for /{endpoint}: {text}", service=label, details=details, cause=exc)
+    if isinstance(exc, ValueError) and "Cannot find a function" in text:
+        return NotFound(f"{label} has no endpoint /{endpoint} (any more).", service=label, details=details, cause=exc)
+    response = getattr(exc, "response", None)
+    if name == "HTTPStatusError" and response is not None:
+        return response_error(response, service=label, cause=exc)
+    if server_state() == "down":
+        return _went_away(label, endpoint, start_hint, exc)
+    return map_exception(exc, service=label, start_hint=start_hint)
+
+
+def _went_away(label: str, endpoint: str, start_hint: str, exc: BaseException) -> ConnectionLost:
+    return ConnectionLost(
+        f"{label} went away while /{endpoint} was running.",
+        service=label,
+        hints=[*([start_hint] if start_hint else []), *ConnectionLost.default_hints, "Run the job again once it is back: nothing needs restarting here."],
+        details={"endpoint": endpoint},
+        cause=exc,
+    )
 
 
 class ProgressTracker:

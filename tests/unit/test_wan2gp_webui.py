@@ -1,0 +1,154 @@
+"""Finding Wan2GP's Generate chain in /config, whatever the `_N` suffixes, and refusing what we cannot drive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import responses
+
+from movie_director.errors import UnsupportedVersion
+from movie_director.testing.processes import free_port
+from movie_director_plugins.gradio.api import AppInfo, parse_app
+from movie_director_plugins.wan2gp.webui import _arguments, _check_names, find_chain, looks_like_wan2gp, probe, wan2gp_version
+
+URL = f"http://127.0.0.1:{free_port()}"
+MODEL_DROPDOWN, STATUS_TRIGGER, PROMPT = 10, 11, 12
+
+
+def param(name: str, component: str = "Textbox", required: bool = False, enum: list[str] | None = None, default: Any = "") -> dict[str, Any]:
+    type_: dict[str, Any] = {"type": "string", **({"enum": enum} if enum is not None else {})}
+    return {"parameter_name": name, "component": component, "parameter_has_default": not required, "parameter_default": default, "type": type_, "python_type": {"type": "str"}}
+
+
+SAVE_INPUTS = [
+    param("prompt", required=True),
+    param("negative_prompt"),
+    param("resolution", "Dropdown", enum=["832x480", "480x832"], default="832x480"),
+    param("video_length", "Number", default=81),
+    param("seed", "Number", default=-1),
+    param("num_inference_steps", "Number", default=30),
+    param("guidance_scale", "Number", default=5),
+    param("client_id"),
+    param("image_mask_guide", "Image", required=True),
+]
+SIGNATURES: dict[str, list[dict[str, Any]]] = {
+    "init_generate": [],
+    "validate_wizard_prompt": [param("wizard_prompt_activated", default="on"), param("prompt", required=True), param("param_5", required=True)],
+    "save_inputs": SAVE_INPUTS,
+    "process_prompt_and_add_tasks": [param("current_gallery_tab", "Number", default=0), param("model_choice", "Dropdown", True, ["t2v", "i2v"], None)],
+    "prepare_generate_media": [],
+    "activate_status": [],
+    "process_tasks": [],
+    "finalize_generation": [],
+    "change_model": [param("model_choice", "Dropdown", True, ["t2v", "i2v"], None)],
+    "refresh_status_async": [],
+    "abort_generation": [],
+    "abort_generation_client": [param("client_id")],
+    "clear_queue_action": [],
+}
+
+
+def wan2gp_app(shift: int = 0, without: tuple[str, ...] = (), chain: tuple[str, ...] | None = None) -> AppInfo:
+    """A config + info shaped like Wan2GP's: the Generate click and its .then() chain."""
+    chain = chain or ("init_generate", "validate_wizard_prompt", "save_inputs", "process_prompt_and_add_tasks", "prepare_generate_media", "activate_status", "process_tasks", "finalize_generation")
+    dependencies: list[dict[str, Any]] = []
+    info: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+
+    def add(function: str, targets: list[Any], after: int | None = None, generator: bool = False, outputs: tuple[int, ...] = ()) -> int:
+        base = "abort_generation" if function == "abort_generation_client" else function
+        number = counts.get(base, 0) + shift
+        counts[base] = counts.get(base, 0) + 1
+        api_name = base if number == 0 else f"{base}_{number}"
+        signature = SIGNATURES[function]
+        inputs = [1, *(MODEL_DROPDOWN if p["parameter_name"] == "model_choice" else 100 + i for i, p in enumerate(signature))]
+        dependencies.append(
+            {"id": len(dependencies), "api_name": api_name, "targets": targets, "trigger_after": after, "inputs": inputs, "outputs": list(outputs), "types": {"generator": generator}}
+        )
+        info["/" + api_name] = {"parameters": signature, "returns": []}
+        return len(dependencies) - 1
+
+    add("change_model", [[MODEL_DROPDOWN, "change"]])
+    previous = None
+    for step in (s for s in chain if s not in without):
+        outputs = (STATUS_TRIGGER,) if step == "activate_status" else ()
+        previous = add(step, [[20, "click"]] if previous is None else [[None, "then"]], previous, generator=step == "process_tasks", outputs=outputs)
+    add("refresh_status_async", [[STATUS_TRIGGER, "change"]], generator=True)
+    add("abort_generation", [[21, "click"]])
+    add("abort_generation_client", [[22, "change"]])
+    add("clear_queue_action", [[23, "click"]])
+    components = [{"id": 1, "type": "state", "props": {}}, {"id": MODEL_DROPDOWN, "type": "dropdown", "props": {"value": "i2v"}}]
+    components += [{"id": 2, "type": "html", "props": {"value": "<h2>WanGP v12.60 <small>by DeepBeepMeep</small></h2>"}}]
+    components += [{"id": cid, "type": "textbox", "props": {}} for cid in (STATUS_TRIGGER, *range(100, 120))]
+    config = {"version": "5.29.1", "protocol": "sse_v3", "api_prefix": "/gradio_api", "title": "WanGP", "components": components, "dependencies": dependencies}
+    return parse_app(URL, config, {"named_endpoints": info})
+
+
+@pytest.mark.parametrize("shift", [0, 3])
+def test_chain_found_from_config_whatever_the_suffixes(shift: int) -> None:
+    chain = find_chain(wan2gp_app(shift))
+    names = [step.base_name for step in chain.steps]
+    assert names == ["init_generate", "validate_wizard_prompt", "save_inputs", "process_prompt_and_add_tasks", "prepare_generate_media", "activate_status", "process_tasks", "finalize_generation"]
+    assert chain.save_inputs.api_name == ("save_inputs" if shift == 0 else f"save_inputs_{shift}")
+    assert chain.change_model is not None and chain.change_model.base_name == "change_model"
+    assert chain.status is not None and chain.status.base_name == "refresh_status_async"
+    assert chain.abort is not None and not chain.abort.parameters  # the session's own Abort
+    assert chain.clear_queue is not None
+    assert chain.models() == ["t2v", "i2v"]
+
+
+def test_default_model_is_the_dropdowns_value() -> None:
+    app = wan2gp_app()
+    assert find_chain(app).default_model(app) == "i2v"
+
+
+def test_missing_save_inputs_is_an_unsupported_version() -> None:
+    with pytest.raises(UnsupportedVersion) as caught:
+        find_chain(wan2gp_app(without=("save_inputs",)))
+    error = caught.value
+    assert "save_inputs" in error.message and "12.60" in error.message
+    assert error.fix is not None and (error.fix.setting, error.fix.value) == ("transport", "mcp")
+    assert any("headless" in hint for hint in error.hints)
+
+
+def test_a_chain_in_another_order_is_refused() -> None:
+    order = ("init_generate", "process_prompt_and_add_tasks", "save_inputs", "process_tasks")
+    with pytest.raises(UnsupportedVersion, match="order"):
+        find_chain(wan2gp_app(chain=order))
+
+
+def test_without_a_generate_chain() -> None:
+    with pytest.raises(UnsupportedVersion, match="Generate button"):
+        find_chain(wan2gp_app(without=("process_tasks",)))
+
+
+def test_renamed_save_inputs_parameters_are_named() -> None:
+    app = wan2gp_app()
+    with pytest.raises(UnsupportedVersion, match="video_guide"):
+        _check_names(app, find_chain(app), {"prompt": "x", "video_guide": "a.mp4"})
+
+
+def test_arguments_by_name_with_empty_required_and_server_defaults() -> None:
+    chain = find_chain(wan2gp_app())
+    arguments = _arguments(chain.save_inputs, {"prompt": "a fox", "seed": 7, "model_choice": "t2v"})
+    assert arguments == {"prompt": "a fox", "seed": 7, "image_mask_guide": None}  # the rest: the server's defaults
+    validate = next(step for step in chain.steps if step.base_name == "validate_wizard_prompt")
+    assert _arguments(validate, {"prompt": "a fox", "wizard_prompt_activated": "off"}) == {"wizard_prompt_activated": "off", "prompt": "a fox", "param_5": ""}
+
+
+def test_detection_by_events_and_version_from_the_title() -> None:
+    app = wan2gp_app()
+    assert looks_like_wan2gp(app.config)
+    assert wan2gp_version(app.config) == "12.60"
+    other = {"dependencies": [{"api_name": "generate"}, {"api_name": "process_tasks"}]}
+    assert not looks_like_wan2gp(other)
+
+
+@responses.activate
+def test_probe_tells_the_ui_from_other_gradio_apps() -> None:
+    responses.get(f"{URL}/config", json=dict(wan2gp_app().config))
+    found = probe(URL, 2)
+    assert found is not None and (found.kind, found.transport, found.version) == ("wan2gp", "webui", "12.60")
+    responses.replace(responses.GET, f"{URL}/config", json={"version": "6.31.0", "components": [], "dependencies": [{"api_name": "generate"}]})
+    assert probe(URL, 2) is None
