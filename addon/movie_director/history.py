@@ -35,7 +35,7 @@ SUMMARY_SAMPLES = 1000
 class Bucket:
     """Aggregate of the samples in one time slot."""
 
-    __slots__ = ("start", "checks", "ok", "requests", "latency_sum", "latency_max", "status", "metrics")
+    __slots__ = ("checks", "latency_max", "latency_sum", "metrics", "ok", "requests", "start", "status")
 
     def __init__(self, start: float) -> None:
         self.start = start

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from movie_director import events as ev
 from movie_director.backend import Backend, Connection, HealthSample, Status
@@ -288,7 +288,7 @@ class ServiceManager:
         with self._checked:
             self._checked.notify_all()
 
-    def __enter__(self) -> ServiceManager:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -592,7 +592,6 @@ class ServiceManager:
             queued_ops, queued, capabilities = service.queued_ops, service.queued, service.capabilities
         error = service.blocked.to_dict() if service.blocked is not None else (dict(sample.error) if sample and sample.error else None)
         metrics = dict(sample.metrics) if sample and sample.metrics else {}
-        backend = service.backend
         return ServiceSnapshot(
             name=service.name,
             kind=service.config.kind,

@@ -30,6 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from movie_director.clock import SYSTEM_CLOCK, Clock
@@ -106,7 +107,7 @@ def is_connection_error(exc: BaseException) -> bool:
 class Lease(Generic[C]):
     """One checkout; a context manager that gives the connection back on exit."""
 
-    __slots__ = ("_pool", "_timeout", "connection", "_broken")
+    __slots__ = ("_broken", "_pool", "_timeout", "connection")
 
     def __init__(self, pool: ConnectionPool[C], timeout: float | None) -> None:
         self._pool = pool
@@ -117,7 +118,7 @@ class Lease(Generic[C]):
         self.connection = self._pool._checkout(self._timeout)
         return self.connection
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         broken = self._broken or (exc is not None and is_connection_error(exc))
         self._pool._checkin(self.connection, broken, exc if broken else None)
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 DATABASE_NAME = "connections.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
@@ -134,7 +134,7 @@ class Database:
                 self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> Database:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -184,9 +184,7 @@ def owner_alive(data_dir: Path | str, token: str) -> bool:
     except OSError:
         return False
     try:
-        if _try_lock(fd):
-            return False  # nobody holds it: the owner died
-        return True
+        return not _try_lock(fd)  # a lock we can take is held by nobody: the owner died
     finally:
         os.close(fd)
 

@@ -196,6 +196,7 @@ def drain(tmp_path, url: str) -> list[dict]:
         capture_output=True,
         text=True,
         timeout=90,
+        check=False,
     )
     assert finished.returncode == 0, finished.stderr[-2000:]
     return [json.loads(line) for line in finished.stdout.splitlines() if line.startswith("{")]

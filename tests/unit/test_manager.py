@@ -224,9 +224,8 @@ def test_acquire_lends_a_pooled_connection_and_reports_broken_ones(tmp_path, bac
         with manager.acquire("fake") as connection:
             assert not connection.closed
         before = checks_of(backend)
-        with pytest.raises(ConnectionResetError):
-            with manager.acquire("fake"):
-                raise ConnectionResetError("reset")
+        with pytest.raises(ConnectionResetError), manager.acquire("fake"):
+            raise ConnectionResetError("reset")
         wait_until(lambda: checks_of(backend) > before, 10, message="a confirming check")
 
 

@@ -45,10 +45,8 @@ def test_released_connection_is_reused():
 
 def test_a_caller_beyond_the_maximum_gets_a_typed_timeout():
     pool, _ = make_pool(max_size=1)
-    with pool.acquire():
-        with pytest.raises(PoolTimeout) as caught:
-            with pool.acquire(timeout=0):
-                pass
+    with pool.acquire(), pytest.raises(PoolTimeout) as caught, pool.acquire(timeout=0):
+        pass
     assert caught.value.code == "pool_timeout"
     assert "Fake" in caught.value.message
     assert pool.stats().timeouts == 1
@@ -72,9 +70,8 @@ def test_a_waiter_gets_the_connection_released_by_another_thread():
 
 def test_a_connection_that_broke_is_closed_not_returned():
     pool, made = make_pool()
-    with pytest.raises(ConnectionRefused):
-        with pool.acquire():
-            raise ConnectionRefused(service="Fake")
+    with pytest.raises(ConnectionRefused), pool.acquire():
+        raise ConnectionRefused(service="Fake")
     assert made[0].closed
     with pool.acquire() as fresh:
         assert fresh is not made[0]
@@ -85,9 +82,8 @@ def test_a_connection_that_broke_is_closed_not_returned():
 
 def test_an_error_of_the_request_keeps_the_connection():
     pool, made = make_pool()
-    with pytest.raises(RequestRejected):
-        with pool.acquire():
-            raise RequestRejected(service="Fake")
+    with pytest.raises(RequestRejected), pool.acquire():
+        raise RequestRejected(service="Fake")
     with pool.acquire() as again:
         assert again is made[0] and not again.closed
     pool.close()

@@ -71,8 +71,7 @@ def watch(manager: ServiceManager, interval: float, duration: float | None, as_j
             text = render(snapshot)
             if in_place and drawn_lines:
                 stream.write(f"\x1b[{drawn_lines}F{CLEAR_BELOW}")
-            for change in changes:
-                stream.write(redact(change) + "\n")
+            stream.writelines(redact(change) + "\n" for change in changes)
             if in_place or changes or not drawn_lines:
                 stream.write(text)
                 drawn_lines = text.count("\n")

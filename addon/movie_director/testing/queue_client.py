@@ -29,7 +29,7 @@ from movie_director.backend import Backend, Capability, HealthSample
 from movie_director.config import AuthRef, Config, ServiceConfig
 from movie_director.errors import ConnectionLost
 from movie_director.http import build_session, call
-from movie_director.manager import ManagerOptions, ServiceManager
+from movie_director.manager import ServiceManager
 from movie_director.operations import OperationContext, http_request, register_operation
 
 GATED_SUBMIT = "test.gated_submit"
