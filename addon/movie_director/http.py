@@ -25,6 +25,9 @@ from movie_director.errors import MovieDirectorError, describe_unexpected, map_e
 
 USER_AGENT = f"movie-director-connect/{__version__}"
 RETRY_STATUSES = (429, 502, 503, 504)
+#: A server asking us to come back later than this gets a typed ``rate_limited``
+#: error instead of a frozen call (urllib3's own cap is six hours).
+RETRY_AFTER_MAX_S = 30.0
 
 
 class TimeoutSession(requests.Session):
@@ -61,6 +64,7 @@ def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = 
         status_forcelist=RETRY_STATUSES,
         allowed_methods=methods if methods is not None else Retry.DEFAULT_ALLOWED_METHODS,
         respect_retry_after_header=True,
+        retry_after_max=RETRY_AFTER_MAX_S,
         raise_on_status=False,
     )
 
