@@ -31,7 +31,7 @@ from movie_director.testing.processes import wait_until
 
 pytestmark = pytest.mark.integration
 
-INTERVAL = 2.0
+INTERVAL = 3.0
 CAP = 5.0  # loopback backoff cap
 LITELLM_KEY_ENV = "MD_TEST_LITELLM_MASTER_KEY"
 
@@ -140,7 +140,7 @@ def test_litellm_killed_queue_restart_and_killed_again_during_replay(backend_ser
     server = backend_servers.start("litellm")
     config = qc.config_for(tmp_path, qc.service("litellm", server.url, health_interval=INTERVAL, auth_env=LITELLM_KEY_ENV))
     # The proxy takes 5-10 s to start on a loaded machine; with the default breaker (5 failed
-    # checks, ~14 s at a 2 s interval) it could be suspended for 300 s before it answers. The
+    # checks, ~15 s at a 3 s interval) it could be suspended for 300 s before it answers. The
     # breaker itself is covered by the unit tests; here it must not interfere.
     with ServiceManager(config, qc.PLUGINS, options=ManagerOptions(breaker_threshold=20)) as manager:
         wait_until(lambda: state_of(manager, "litellm") == "connected", 30, message="connected")
@@ -240,3 +240,24 @@ def test_a_client_killed_after_sending_is_replayed_without_a_duplicate(backend_s
     assert operations[3]["attempts"] == 2 and operations[3]["result"]["deduplicated"] is True
     assert_sent_once_in_order(server.url, keys)
     assert not any(name.endswith(".lock") and name.startswith(f"{client.pid}-") for name in os.listdir(tmp_path / "owners"))
+
+
+def test_the_comfyui_plugin_submit_is_replayed_once_after_a_restart(backend_servers, tmp_path):
+    """The same cycle through the real plugin stack: ``comfyui.submit`` of the ComfyUI plugin."""
+    from movie_director.plugins import get_plugin_manager
+
+    plugins = get_plugin_manager()
+    if "comfyui" not in plugins.backends:
+        pytest.skip("the comfyui plugin is not installed")
+    server = backend_servers.start("comfyui", node_delay=0.0)
+    entry = qc.service("comfyui", server.url, health_interval=INTERVAL)
+    with ServiceManager(qc.config_for(tmp_path, entry), plugins) as manager:
+        wait_until(lambda: state_of(manager, "comfyui") == "connected", 10, message="connected")
+        assert manager.snapshot().service("comfyui").backend_queue_depth == 0
+        server.kill()
+        assert wait_offline(manager, "comfyui") <= 3 * INTERVAL
+        keys = [f"plugin-{n:02d}" for n in range(10)]
+        handles = [manager.submit("comfyui", "comfyui.submit", {"workflow": qc.GRAPH}, idempotency_key=key) for key in keys]
+        assert restart_and_time_reconnection(manager, "comfyui", server) <= CAP + 1
+        assert [handle.wait(30)["prompt_id"] for handle in handles] == keys
+        assert_sent_once_in_order(server.url, keys)
