@@ -22,7 +22,7 @@ from typing import Any
 from movie_director.clock import SYSTEM_CLOCK, Clock
 from movie_director.errors import ALL_ERRORS, JobCancelled, MovieDirectorError, OperationTimeout, QueueFull, ServiceError
 from movie_director.operations import OpState, Operation, dumps
-from movie_director.store import Database, OwnerLock, owner_alive, remove_dead_owner
+from movie_director.store import Database, OwnerLock, owner_alive, remove_dead_owner, sweep_dead_owners
 
 DEFAULT_MAX_SIZE = 1000
 #: Finished operations are kept this long for ``status`` and handles, then purged.
@@ -132,7 +132,9 @@ class OperationQueue:
     def recover_orphans(self) -> int:
         """Put back every operation claimed by a process that died; returns how many."""
         with self.database.transaction() as conn:
-            return self._requeue_orphans(conn, None)
+            count = self._requeue_orphans(conn, None)
+        sweep_dead_owners(self.data_dir)  # also those that died holding nothing
+        return count
 
     def complete(self, op_id: int, result: Any) -> Operation:
         return self._finish(op_id, OpState.DONE, result=result)

@@ -189,6 +189,16 @@ def owner_alive(data_dir: Path | str, token: str) -> bool:
         os.close(fd)
 
 
+def sweep_dead_owners(data_dir: Path | str) -> int:
+    """Delete the lock files of processes that died; returns how many."""
+    removed = 0
+    for path in (Path(data_dir) / "owners").glob("*.lock"):
+        if not owner_alive(data_dir, path.stem):
+            remove_dead_owner(data_dir, path.stem)
+            removed += 1
+    return removed
+
+
 def remove_dead_owner(data_dir: Path | str, token: str) -> None:
     try:
         (Path(data_dir) / "owners" / f"{token}.lock").unlink()
@@ -214,4 +224,4 @@ def _try_lock(fd: int) -> bool:
         return False
 
 
-__all__ = ["DATABASE_NAME", "SCHEMA_VERSION", "Database", "OwnerLock", "database_path", "owner_alive", "remove_dead_owner"]
+__all__ = ["DATABASE_NAME", "SCHEMA_VERSION", "Database", "OwnerLock", "database_path", "owner_alive", "remove_dead_owner", "sweep_dead_owners"]

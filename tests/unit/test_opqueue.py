@@ -141,9 +141,11 @@ def test_recover_orphans_reports_how_many(database, tmp_path):
     crashed.claim_next("a")
     crashed.claim_next("b")
     crashed.close()
+    (tmp_path / "owners" / "4242-deadbeef0000.lock").touch()  # a process that died holding nothing
     survivor = make_queue(database, tmp_path)
     assert survivor.recover_orphans() == 2
     assert [op.state for op in survivor.pending()] == [OpState.QUEUED, OpState.QUEUED]
+    assert [path.name for path in (tmp_path / "owners").iterdir()] == [f"{survivor.owner}.lock"]
     survivor.close()
 
 
