@@ -83,11 +83,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_row(result: DiscoveryResult) -> None:
+    print(format_row(result), flush=True)
+
+
+def format_row(result: DiscoveryResult) -> str:
+    """One found port as a line: kind, URL, version, latency and capabilities, or what an unknown port showed."""
     if result.recognized:
         capabilities = ", ".join(f"{name}×{count}" for name, count in summary(result.capabilities or ()).items())
-        print(f"✓ {result.kind:<10} {result.url:<28} {result.version or '-':<10} {result.latency_ms:6.1f} ms  {capabilities}", flush=True)
-    else:
-        print(f"? {result.kind:<10} {result.url:<28} {result.seen}", flush=True)
+        return f"✓ {result.kind:<10} {result.url:<28} {result.version or '-':<10} {result.latency_ms:6.1f} ms  {capabilities}"
+    return f"? {result.kind:<10} {result.url:<28} {result.seen}"
 
 
 def _config_or_none() -> Config | None:
