@@ -43,6 +43,9 @@ class Peer:
         self.query = dict(parse_qsl(urlsplit(path).query))
         self.headers = headers
         self.received: list[tuple[int, bytes]] = []
+        self.pings = 0
+        #: Set False to play a link that swallows pings (a dead proxy).
+        self.answer_pings = True
         self._buffer = pending  # bytes the client sent right after its handshake
         self._send_lock = threading.Lock()
 
@@ -63,7 +66,9 @@ class Peer:
             for _ in range(1000):
                 opcode, payload = self._read_frame()
                 if opcode == PING:
-                    self.send_raw(encode_frame(PONG, payload))
+                    self.pings += 1
+                    if self.answer_pings:
+                        self.send_raw(encode_frame(PONG, payload))
                     continue
                 if opcode == PONG:
                     continue
@@ -158,13 +163,18 @@ class ScriptedWebSocketServer:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening and cut every connection (callable from a handler, too)."""
         self._stopped.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        except OSError:
+            pass
         self._listener.close()
         for peer in list(self.peers):
             peer.drop()
-        self._accepter.join(timeout)
-        for thread in list(self._threads):
-            thread.join(timeout)
+        for thread in [self._accepter, *self._threads]:
+            if thread is not threading.current_thread() and thread.ident is not None:
+                thread.join(timeout)
 
     def __enter__(self) -> Self:
         return self.start()

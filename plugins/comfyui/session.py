@@ -139,6 +139,7 @@ class WebSocketSession:
         self.frames = 0
         self._thread: threading.Thread | None = None
         self._pinger: threading.Thread | None = None
+        self._cut_reason: MovieDirectorError | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
 
@@ -218,8 +219,7 @@ class WebSocketSession:
             try:
                 opcode, payload = recv(True)
             except (websocket.WebSocketException, OSError, ValueError) as exc:
-                if self.last_error is None or not isinstance(exc, websocket.WebSocketConnectionClosedException):
-                    self.last_error = map_exception(exc, self.service, self.start_hint)
+                self.last_error = self._cut_reason or map_exception(exc, self.service, self.start_hint)
                 return type(exc).__name__
             self.frames += 1
             if opcode == OPCODE_TEXT:
@@ -252,7 +252,7 @@ class WebSocketSession:
                 continue
             if pinged:
                 log.info("%s live connection silent after a ping; reconnecting", self.service)
-                self.last_error = WebSocketClosed(f"{self.service} stopped answering on the live connection.", service=self.service)
+                self._cut_reason = WebSocketClosed(f"{self.service} stopped answering on the live connection.", service=self.service)
                 _cut(ws)
                 seen, pinged = -1, False
                 continue
@@ -308,7 +308,7 @@ class WebSocketSession:
             ws.shutdown()
             raise map_exception(exc, self.service, self.start_hint) from exc
         ws.settimeout(None)
-        self.last_error = None
+        self._cut_reason = None
         self.opened_at = time.monotonic()
         return ws
 
