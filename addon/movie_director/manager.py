@@ -409,7 +409,7 @@ class ServiceManager:
             self._record(service, sample)
         self._refresh_queue(service)
         self._scheduler.set_due(service.name, service.reconnector.next_check_in(service.config.health_interval))
-        if service.reconnector.state is ConnState.CONNECTED and service.queued_ops:
+        if service.queued_ops:
             self._kick(service)
         with self._checked:
             self._checked.notify_all()
@@ -487,9 +487,14 @@ class ServiceManager:
 
     # -- replay (op worker threads) ----------------------------------------------------------
 
+    def _ready(self, service: _Service) -> bool:
+        """May queued work be sent? Connected, and the last check succeeded: a service that
+        answers with errors keeps its queue rather than failing every operation."""
+        return not service.suspect and service.reconnector.state is ConnState.CONNECTED and service.tracker.consecutive_failures == 0
+
     def _kick(self, service: _Service) -> None:
         """Start the replay loop of ``service`` unless it runs (then it loops once more)."""
-        if not self.options.replay or service.suspect or service.reconnector.state is not ConnState.CONNECTED:
+        if not self.options.replay or not self._ready(service):
             return
         with self._lock:
             if self._closed or self._ops is None:
@@ -503,7 +508,7 @@ class ServiceManager:
 
     def _replay(self, service: _Service) -> None:
         try:
-            while not self._closed and not service.suspect and service.reconnector.state is ConnState.CONNECTED:
+            while not self._closed and self._ready(service):
                 self._publish_expired(self.queue.expire())
                 operation = self.queue.claim_next(service.name)
                 if operation is None or not self._execute(service, operation):

@@ -146,6 +146,22 @@ def test_an_operation_that_loses_the_connection_goes_back_to_the_head(tmp_path, 
         unregister_operation("test.flaky")
 
 
+def test_a_service_that_answers_with_errors_keeps_its_queue(tmp_path, backend):
+    server = backend.service_at(URL)
+    with make_manager(tmp_path, backend) as manager:
+        manager.wait_checked(10)
+        server.broken = True
+        check(manager, backend)
+        service = manager.snapshot().service("fake")
+        assert (service.state, service.status, service.last_error["code"]) == ("connected", "degraded", "server_error")
+        handle = manager.submit("fake", ECHO, {"n": 1})
+        check(manager, backend)
+        assert handle.state.value == "queued" and server.received == []
+        server.broken = False
+        check(manager, backend)
+        assert handle.wait(10)["echo"] == {"n": 1}
+
+
 def test_a_failing_operation_fails_alone(tmp_path, backend):
     def refuse(ctx: OperationContext) -> None:
         raise JobFailed("The workflow failed: node 3 has no model.", service="Fake")

@@ -19,7 +19,7 @@ from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample
 from movie_director.config import Config, ServiceConfig
-from movie_director.errors import ConnectionRefused
+from movie_director.errors import ConnectionRefused, ServiceError
 from movie_director.operations import OperationContext, register_operation
 
 ECHO = "fake.echo"
@@ -30,6 +30,8 @@ class FakeService:
     """The simulated server: up or down, how slow, and what it received (in order)."""
 
     up: bool = True
+    #: Answers, but reports itself broken (a 500 on its status route).
+    broken: bool = False
     latency_ms: float = 5.0
     #: Real seconds each health check takes (benchmarks).
     check_seconds: float = 0.0
@@ -91,6 +93,8 @@ class FakeBackend(Backend):
             time.sleep(server.check_seconds)
         if not server.up:
             raise ConnectionRefused(service=self.display_name)
+        if server.broken:
+            return HealthSample(ok=False, latency_ms=server.latency_ms, error=ServiceError(service=self.display_name).to_dict())
         return HealthSample(ok=True, latency_ms=server.latency_ms, metrics={"queue_depth": float(len(server.received))}, version="1.0")
 
     def capabilities(self, connection: Any) -> list[Capability]:
