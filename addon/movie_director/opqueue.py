@@ -21,7 +21,7 @@ from typing import Any
 
 from movie_director.clock import SYSTEM_CLOCK, Clock
 from movie_director.errors import ALL_ERRORS, JobCancelled, MovieDirectorError, OperationTimeout, QueueFull, ServiceError
-from movie_director.operations import OpState, Operation, dumps
+from movie_director.operations import Operation, OpState, dumps
 from movie_director.store import Database, OwnerLock, owner_alive, remove_dead_owner, sweep_dead_owners
 
 DEFAULT_MAX_SIZE = 1000

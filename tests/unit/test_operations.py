@@ -11,9 +11,9 @@ from movie_director.errors import ConfigError, MalformedResponse, RequestRejecte
 from movie_director.http import build_session
 from movie_director.operations import (
     HTTP_REQUEST,
-    OpState,
     Operation,
     OperationContext,
+    OpState,
     executor_for,
     http_request,
     register_operation,
