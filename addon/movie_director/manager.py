@@ -235,7 +235,7 @@ class ServiceManager:
         service = _Service(config, backend, blocked)
         service.reconnector = Reconnector(
             Backoff(cap=config.backoff_cap),
-            CircuitBreaker(self.options.breaker_threshold, self.options.breaker_open_s, self.clock),
+            CircuitBreaker(self.options.breaker_threshold, self._breaker_open_s(config), self.clock),
             self.clock,
         )
         if backend is not None and blocked is None:
@@ -249,6 +249,17 @@ class ServiceManager:
             )
         service.history.load_minutes(self._history_store.load(config.name, self.clock.time()))
         return service
+
+    def _breaker_open_s(self, config: ServiceConfig) -> float:
+        """How long a tripped breaker stays open.
+
+        The spec's 300 s protects remote services from being hammered; a service on this
+        computer is cheap to check and an artist restarting ComfyUI expects it back within
+        seconds, so there the half-open trial comes after one backoff step instead.
+        """
+        if config.is_loopback:
+            return min(self.options.breaker_open_s, config.backoff_cap)
+        return self.options.breaker_open_s
 
     # -- life cycle ------------------------------------------------------------------------
 

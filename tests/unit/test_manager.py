@@ -108,15 +108,24 @@ def test_the_breaker_suspends_new_work_until_reconnect_now(tmp_path, backend):
         check(manager, backend)
         check(manager, backend)
         service = manager.snapshot().service("fake")
-        assert service.state == "suspended" and service.next_reconnect_in == 300
+        # loopback: the half-open trial comes after one backoff step (5 s), not the remote 300 s
+        assert service.state == "suspended" and service.next_reconnect_in == 5.0
         with pytest.raises(QueueSuspended) as caught:
             manager.submit("fake", ECHO, {})
-        assert caught.value.details["retry_in"] == 300
+        assert caught.value.details["retry_in"] == 5.0
         server.up = True
         before = checks_of(backend)
         manager.reconnect_now("fake")
         wait_until(lambda: checks_of(backend) > before and manager.snapshot().service("fake").state == "connected", 10, message="reconnected")
         assert manager.submit("fake", ECHO, {"after": True}).wait(10)["echo"] == {"after": True}
+
+
+def test_breaker_stays_open_300_s_for_remote_services(tmp_path, backend):
+    with make_manager(tmp_path, backend) as manager:
+        local = manager.config.services["fake"]
+        remote = type(local)(name="studio", kind=local.kind, url="https://gpu-box.studio.invalid:8443")
+        assert manager._breaker_open_s(remote) == 300
+        assert manager._breaker_open_s(local) == local.backoff_cap == 5.0
 
 
 def test_an_operation_that_loses_the_connection_goes_back_to_the_head(tmp_path, backend):
