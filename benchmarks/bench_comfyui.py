@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 import requests
 import websocket
+
 from movie_director.check import adhoc_service
 from movie_director_plugins.comfyui.client import ComfyUIClient
 from movie_director_plugins.comfyui.jobs import JobTracker

@@ -91,7 +91,14 @@ def follow(job: Job, bar: ProgressBar, timeout: float | None) -> None:
         version = job.wait_for_change(version, REDRAW_INTERVAL if remaining is None else min(REDRAW_INTERVAL, remaining))
         bar.update(job.progress)
     bar.update(job.progress)
-    job.wait(0 if timeout is not None else None)
+    if not job.done:
+        raise OperationTimeout(
+            f"The job {job.prompt_id} on {LABEL} did not finish within {timeout:g} s; it keeps running there.",
+            service=LABEL,
+            hints=["Raise --timeout, or follow the job in ComfyUI."],
+            details={"prompt_id": job.prompt_id, "state": job.status.value},
+        )
+    job.wait(0)
 
 
 def _interrupt(job: Job) -> None:

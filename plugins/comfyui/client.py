@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 import requests
+
 from movie_director.config import ServiceConfig
 from movie_director.errors import (
     ConnectionLost,

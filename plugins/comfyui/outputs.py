@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import requests
+
 from movie_director.errors import (
     ConnectionLost,
     InvalidSetting,
@@ -152,6 +153,7 @@ def _stream_to(response: requests.Response, target: Path, file: OutputFile, serv
     check_length = expected is not None and expected.isdigit() and not response.headers.get("Content-Encoding")
     part = target.with_name(target.name + ".part")
     size = 0
+    complete = False
     try:
         with part.open("wb") as handle:
             for chunk in response.iter_content(CHUNK_SIZE):
@@ -170,12 +172,14 @@ def _stream_to(response: requests.Response, target: Path, file: OutputFile, serv
                 details={"file": file.to_dict()},
             )
         os.replace(part, target)
+        complete = True
     except MovieDirectorError:
-        part.unlink(missing_ok=True)
         raise
-    except Exception as exc:
-        part.unlink(missing_ok=True)
+    except Exception as exc:  # a stream cut mid-file
         raise map_exception(exc, service=service) from exc
+    finally:
+        if not complete:  # also on Ctrl-C: never leave half a file behind
+            part.unlink(missing_ok=True)
 
 
 def _unsafe(file: OutputFile, service: str) -> MalformedResponse:

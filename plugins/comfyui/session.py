@@ -26,6 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import websocket
+from requests.structures import CaseInsensitiveDict
+
 from movie_director.config import ServiceConfig
 from movie_director.errors import (
     MovieDirectorError,
@@ -39,7 +41,6 @@ from movie_director_plugins.comfyui.events import (
     decode_binary,
     parse_text,
 )
-from requests.structures import CaseInsensitiveDict
 
 log = logging.getLogger(__name__)
 

@@ -298,6 +298,17 @@ def test_cli_run_writes_outputs_and_prints_json(comfy: ServerProcess, tmp_path: 
     assert plain.returncode == 0 and Path(plain.stdout.strip()).is_file()
 
 
+def test_cli_reports_a_failed_job_as_json(comfy: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from movie_director.cli import main
+
+    control(comfy, fail_nodes=["ImageInvert"])
+    workflow = tmp_path / "wf_api.json"
+    workflow.write_text(json.dumps(simple("cli-fails", color=17)), encoding="utf-8")
+    assert main(["comfyui", "run", str(workflow), "--url", comfy.url, "--json", "--timeout", "30"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert not report["ok"] and report["error"]["code"] == "job_failed" and report["error"]["details"]["node_type"] == "ImageInvert"
+
+
 def test_cli_refuses_a_ui_workflow_with_the_export_hint(comfy: ServerProcess, tmp_path: Path) -> None:
     workflow = tmp_path / "workflow.json"
     workflow.write_text(json.dumps({"last_node_id": 1, "nodes": [], "links": []}), encoding="utf-8")

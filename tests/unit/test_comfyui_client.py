@@ -378,3 +378,25 @@ def test_no_sampler_means_no_generation_capability(client: ComfyUIClient) -> Non
     mock.get(f"{URL}/embeddings", status=404)
     names = {cap.name for cap in ComfyUIBackend().capabilities(client)}
     assert names == {"comfyui.node"}
+
+
+# -- the core's operation queue -------------------------------------------------------------
+
+
+def test_the_queue_operation_uses_its_key_as_prompt_id_and_never_posts_twice(client: ComfyUIClient) -> None:
+    from movie_director.operations import Operation, OperationContext, OpState, executor_for
+    from movie_director_plugins.comfyui import register_backends
+
+    register_backends(lambda backend: None)  # what loading the plugin does: registers the executor too
+    mock = mock_of(client)
+    mock.get(f"{URL}/queue", json=queue_body())
+    mock.get(f"{URL}/queue", json=queue_body(pending=[(1, PID)]))
+    mock.get(f"{URL}/history/{PID}", json={})
+    mock.post(f"{URL}/prompt", json={"prompt_id": PID, "number": 1, "node_errors": {}})
+    operation = Operation(1, "comfyui", "comfyui.submit", {"workflow": GRAPH}, PID, 0.0, None, OpState.RUNNING, attempts=1)
+    context = OperationContext(client.service, ComfyUIBackend(), client, operation)
+    assert executor_for("comfyui.submit")(context) == {"prompt_id": PID, "state": "queued"}
+    with ComfyUIClient(client.service, poll_interval=60) as after_restart:
+        replay = OperationContext(client.service, ComfyUIBackend(), after_restart, Operation(1, "comfyui", "comfyui.submit", {"workflow": GRAPH}, PID, 0.0, None, OpState.RUNNING, attempts=2))
+        assert executor_for("comfyui.submit")(replay) == {"prompt_id": PID, "state": "queued"}
+    assert len(calls(client, "POST", "/prompt")) == 1

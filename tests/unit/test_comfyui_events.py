@@ -154,7 +154,7 @@ def test_binary_preview_with_metadata() -> None:
 
 
 def test_binary_text_frame() -> None:
-    event = ev.decode_binary(struct.pack(">II", 3, 1) + b"4" + "width: 48, height: 32\n batch size: 1".encode())
+    event = ev.decode_binary(struct.pack(">II", 3, 1) + b"4" + b"width: 48, height: 32\n batch size: 1")
     assert isinstance(event, ev.ProgressTextEvent)
     assert (event.node_id, event.text) == ("4", "width: 48, height: 32\n batch size: 1")
 

@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,7 +15,7 @@ from movie_director.config import AuthRef, ServiceConfig
 from movie_director.errors import AuthenticationFailed, ConnectionRefused, WebSocketClosed
 from movie_director.testing.processes import free_port, wait_until
 from movie_director_plugins.comfyui.events import Event
-from movie_director_plugins.comfyui.scripted_ws import CLOSE, TEXT, Peer, ScriptedWebSocketServer
+from movie_director_plugins.comfyui.scripted_ws import CLOSE, Peer, ScriptedWebSocketServer
 from movie_director_plugins.comfyui.session import SocketOptions, SocketState, WebSocketSession, socket_options
 
 CLIENT_ID = "3a33c0de-0000-4000-8000-00000000beef"
@@ -50,6 +51,7 @@ def recorder() -> Recorder:
     return Recorder()
 
 
+@contextmanager
 def serve(handler: Callable[[Peer], None], **options: object) -> Iterator[ScriptedWebSocketServer]:
     server = ScriptedWebSocketServer(handler, **options).start()  # type: ignore[arg-type]
     try:
@@ -76,7 +78,7 @@ def test_handshake_feature_flags_then_events_in_order(recorder: Recorder) -> Non
         peer.send_text(text("executing", node=None, prompt_id="p"))
         peer.wait_closed(5)
 
-    for server in serve(handler):
+    with serve(handler) as server:
         session = session_for(server, recorder)
         session.connect()
         wait_until(lambda: len(recorder.events) == 6, 5, message="six events")
@@ -94,7 +96,7 @@ def test_handshake_feature_flags_then_events_in_order(recorder: Recorder) -> Non
 
 def test_auth_headers_go_on_the_handshake(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MD_TEST_COMFY_TOKEN", "s3cret-token")
-    for server in serve(lambda peer: peer.wait_closed(5)):
+    with serve(lambda peer: peer.wait_closed(5)) as server:
         service = comfy_service(server.url.replace("ws://", "http://"), auth=AuthRef("MD_TEST_COMFY_TOKEN"))
         options = socket_options(service, service.url)
         assert options.url == server.url + "/ws"
@@ -128,7 +130,7 @@ def test_a_dropped_link_reconnects_under_the_same_id(recorder: Recorder) -> None
         peer.send_text(text("executing", node="12"))
         peer.wait_closed(5)
 
-    for server in serve(handler):
+    with serve(handler) as server:
         session = session_for(server, recorder, backoff=0.01)
         session.connect()
         wait_until(lambda: recorder.types().count("status") == 2 and "executing" in recorder.types(), 5, message="events after reconnect")
@@ -154,7 +156,7 @@ def test_the_old_socket_is_closed_before_the_new_one_opens(recorder: Recorder) -
                 old_closed_at_second_handshake.append(True)  # already read and closed by its own thread
         peer.wait_closed(5)
 
-    for server in serve(handler):
+    with serve(handler) as server:
         session = session_for(server, recorder)
         session.connect()
         wait_until(lambda: server.peers, 5, message="first connection")
@@ -170,7 +172,7 @@ def test_a_silent_link_is_pinged_then_cut_and_reopened(recorder: Recorder) -> No
         peer.receive(5)
         peer.wait_closed(5)
 
-    for server in serve(handler):
+    with serve(handler) as server:
         session = session_for(server, recorder, ping_interval=0.1, backoff=0.01)
         session.connect()
         wait_until(lambda: server.handshakes == 2, 5, message="reconnect after an unanswered ping")
@@ -193,7 +195,7 @@ def test_a_failing_event_handler_does_not_stop_the_reader(recorder: Recorder) ->
             raise RuntimeError("consumer bug")
         recorder.on_event(event)
 
-    for server in serve(handler):
+    with serve(handler) as server:
         session = WebSocketSession(SocketOptions(server.url + "/ws"), CLIENT_ID, explode_once)
         session.connect()
         wait_until(lambda: recorder.types() == ["second"], 5, message="second event")
@@ -202,7 +204,7 @@ def test_a_failing_event_handler_does_not_stop_the_reader(recorder: Recorder) ->
 
 @pytest.mark.parametrize(("status", "error"), [(403, WebSocketClosed), (502, WebSocketClosed), (401, AuthenticationFailed)])
 def test_a_refused_handshake_is_typed_and_marked(recorder: Recorder, status: int, error: type[Exception]) -> None:
-    for server in serve(lambda peer: None, reject_status=status):
+    with serve(lambda peer: None, reject_status=status) as server:
         session = session_for(server, recorder)
         with pytest.raises(error) as caught:
             session.connect()
@@ -216,7 +218,7 @@ def test_refusals_after_a_drop_make_the_socket_unavailable(recorder: Recorder) -
         server.reject_status = 403
         peer.drop()
 
-    for server in serve(handler):
+    with serve(handler) as server:
         session = session_for(server, recorder, backoff=0.01)
         session.connect()
         wait_until(lambda: SocketState.UNAVAILABLE in recorder.states, 5, message="unavailable")
@@ -236,7 +238,7 @@ def test_reconnect_keeps_trying_while_the_server_is_down_and_stops_on_close(reco
         peer.receive(5)
         server.stop()  # stops listening too: every reconnect is refused
 
-    for server in serve(handler):
+    with serve(handler) as server:
         session = session_for(server, recorder, backoff=0.01, backoff_cap=0.05)
         session.connect()
         wait_until(lambda: isinstance(session.last_error, ConnectionRefused), 5, message="refused reconnects")
