@@ -190,7 +190,7 @@ class Job:
                 raise ConnectionLost(
                     f"The connection watching job {self.prompt_id} was closed before the job ended; it may still run on {self._service}.",
                     service=self._service,
-                    hints=[f"Submit again with prompt_id={self.prompt_id!r} on a new connection to pick it up without running it twice."],
+                    hints=[f"Call attach({self.prompt_id!r}) on a new connection to follow it; submitting with the same prompt_id never runs it twice."],
                     details={"prompt_id": self.prompt_id, "state": self._state.value},
                 )
             if not finished:
