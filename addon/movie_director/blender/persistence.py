@@ -1,0 +1,135 @@
+"""The ``.blend`` side: ``Scene.movie_director_props`` is written when a file is saved and
+applied to the preferences when it opens.
+
+- ``save_pre`` copies the services in use, the active profile and each service's last
+  state into the scene (a key variable's *name* may be stored, never a key).
+- ``load_post`` (persistent, so it sees every file) lifts an older layout with
+  :func:`~movie_director.blender.settings.migrate`, applies the file's profile (a preset,
+  or a profile file from the user config folder), then the file's own service settings
+  on top, and honours ``auto_connect_on_startup``. A file without stored settings leaves
+  the preferences alone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import bpy
+from bpy.app.handlers import persistent
+
+from movie_director.blender import runtime
+from movie_director.blender.notifications import Severity
+from movie_director.blender.settings import CONFIG_VERSION, NewerLayout, ServiceSettings, UISettings, migrate, settings_from_profile
+from movie_director.config import PRESETS
+from movie_director.errors import ConfigError
+
+SERVICE_FIELDS = ("name", "kind", "enabled", "url", "timeout", "retries", "auth_env", "last_connected", "status")
+
+
+def _plain(value: Any) -> Any:
+    return value.to_dict() if hasattr(value, "to_dict") else value.to_list() if hasattr(value, "to_list") else value
+
+
+def stored_data(props: Any) -> dict[str, Any]:
+    """The scene's settings as a plain dict, including keys an older layout left behind."""
+    services = []
+    for item in props.services:
+        raw = {key: _plain(item[key]) for key in item.keys()}
+        services.append({**raw, **{name: getattr(item, name) for name in SERVICE_FIELDS}})
+    return {
+        "config_version": props.get("config_version") or CONFIG_VERSION,
+        "active_profile": props.active_profile,
+        "auto_connect_on_startup": props.auto_connect_on_startup,
+        "services": services,
+    }
+
+
+def write_data(props: Any, data: dict[str, Any]) -> None:
+    """Put migrated settings back, dropping keys the current layout does not have."""
+    props.config_version = CONFIG_VERSION
+    for item, service in zip(props.services, data["services"]):
+        for key in [key for key in item.keys() if key not in SERVICE_FIELDS]:
+            del item[key]
+        for name in SERVICE_FIELDS:
+            if name in service and getattr(item, name) != service[name]:
+                setattr(item, name, service[name])
+
+
+def store_settings(props: Any, settings: UISettings, states: dict[str, str], now: float) -> None:
+    """Write the services in use into the scene (``save_pre``)."""
+    last_connected = {item.name: item.last_connected for item in props.services}
+    props.config_version = CONFIG_VERSION
+    props.active_profile = settings.active_profile
+    props.services.clear()
+    for service in settings.services:
+        item = props.services.add()
+        item.name, item.kind, item.enabled, item.url = service.name, service.kind, service.enabled, service.url
+        item.timeout, item.retries, item.auth_env = service.timeout, service.retries, service.auth_env
+        item.status = states.get(service.name, "")
+        item.last_connected = now if item.status in ("connected", "degraded") else last_connected.get(service.name, 0.0)
+
+
+def file_settings(data: dict[str, Any], profile_services: tuple[ServiceSettings, ...]) -> UISettings:
+    """The profile's services with the file's own settings on top (by name)."""
+    merged = {service.name: service for service in profile_services}
+    for entry in data["services"]:
+        merged[entry["name"]] = ServiceSettings(entry["name"], entry["kind"] or entry["name"], entry["enabled"], entry["url"], entry["timeout"], entry["retries"], entry["auth_env"])
+    return UISettings(tuple(merged.values()), data["active_profile"] or "")
+
+
+@persistent
+def on_load_post(*_args: Any) -> None:
+    state = runtime._runtime
+    scene = bpy.context.scene
+    if state is None or scene is None:
+        return
+    props = scene.movie_director_props
+    notifications = state.controller.notifications
+    try:
+        data = migrate(stored_data(props))
+    except NewerLayout as exc:
+        notifications.add(Severity.WARNING, f"{exc} The file's connection settings were not applied.", type="settings_layout")
+        return
+    write_data(props, data)
+    state.connect_allowed = props.auto_connect_on_startup
+    if not data["services"]:
+        return
+    profile = data["active_profile"]
+    profile_services: tuple[ServiceSettings, ...] = ()
+    if profile and profile not in PRESETS:
+        store = state.controller.profiles
+        try:
+            profile_services = settings_from_profile(profile, store.load(profile), str(store.path_of(profile))).services
+        except ConfigError as error:
+            notifications.add_error(error.to_dict(), severity=Severity.WARNING, title=f"Profile {profile} not applied")
+    preferences = state.preferences()
+    preferences.set_from(file_settings(data, profile_services))
+    if profile:
+        preferences.active_profile = profile
+    state.controller.touch()
+
+
+@persistent
+def on_save_pre(*_args: Any) -> None:
+    state = runtime._runtime
+    scene = bpy.context.scene
+    if state is None or scene is None:
+        return
+    states = {row.name: row.state for row in state.controller.rows}
+    store_settings(scene.movie_director_props, state.settings(), states, time.time())
+
+
+HANDLERS = ((bpy.app.handlers.load_post, on_load_post), (bpy.app.handlers.save_pre, on_save_pre))
+
+
+def register() -> None:
+    for handlers, handler in HANDLERS:
+        if handler not in handlers:
+            handlers.append(handler)
+
+
+def unregister() -> None:
+    for handlers, handler in HANDLERS:
+        while handler in handlers:
+            handlers.remove(handler)

@@ -1,0 +1,210 @@
+"""Blender properties: preferences (what the artist edits), the scene (what a .blend keeps)
+and the window manager (what the timer fills for the panels; never saved).
+
+Only the timer and operators write here, on the main thread. Secrets have no property:
+``auth_env`` is the name of an environment variable (see ``movie_director.set_api_key``).
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.types import AddonPreferences, PropertyGroup
+
+from movie_director.blender.settings import CONFIG_VERSION, RETRIES_RANGE, TIMEOUT_RANGE, ServiceSettings, UISettings, url_problem
+from movie_director.config import DEFAULT_PROFILE
+
+
+def _url_changed(self: PropertyGroup, context: bpy.types.Context) -> None:
+    """Validate as the artist types; the timer's next snapshot applies the change."""
+    problem = url_problem(self.url)
+    if self.url_error != problem:
+        self.url_error = problem
+
+
+def _range_changed(self: PropertyGroup, context: bpy.types.Context) -> None:
+    from movie_director.blender import runtime
+
+    runtime.range_changed(self.time_range)
+
+
+# -- preferences ---------------------------------------------------------------------------
+
+
+class MovieDirectorServiceSettings(PropertyGroup):
+    """One service as the preferences edit it."""
+
+    name: StringProperty(name="Name", description="The service's name in configs and the CLI")  # type: ignore[valid-type]
+    kind: StringProperty(name="Kind", description="The backend plugin that talks to it")  # type: ignore[valid-type]
+    enabled: BoolProperty(name="Enabled", default=True)  # type: ignore[valid-type]
+    url: StringProperty(name="URL", description="http, https, ws or wss URL, e.g. http://127.0.0.1:8188", update=_url_changed)  # type: ignore[valid-type]
+    timeout: FloatProperty(name="Timeout", description="Seconds to wait for an answer", default=30.0, min=TIMEOUT_RANGE[0], max=TIMEOUT_RANGE[1], subtype="TIME_ABSOLUTE", unit="TIME_ABSOLUTE")  # type: ignore[valid-type]
+    retries: IntProperty(name="Retries", description="Retries of idempotent requests", default=3, min=RETRIES_RANGE[0], max=RETRIES_RANGE[1])  # type: ignore[valid-type]
+    auth_env: StringProperty(name="Key variable", description="Name of the environment variable holding the API key (the key itself is never stored)")  # type: ignore[valid-type]
+    url_error: StringProperty(name="URL problem")  # type: ignore[valid-type]
+    show_expanded: BoolProperty(name="Show settings", default=False)  # type: ignore[valid-type]
+
+    def to_settings(self) -> ServiceSettings:
+        return ServiceSettings(self.name, self.kind or self.name, self.enabled, self.url, self.timeout, self.retries, self.auth_env)
+
+    def set_from(self, settings: ServiceSettings) -> None:
+        self.name, self.kind = settings.name, settings.kind
+        self.enabled, self.url, self.timeout, self.retries, self.auth_env = settings.enabled, settings.url, settings.timeout, settings.retries, settings.auth_env
+
+
+class MovieDirectorPreferences(AddonPreferences):
+    """``bl_idname`` is set to the add-on's package at registration (``bl_ext.<repo>.movie_director``)."""
+
+    bl_idname = "movie_director"
+
+    services: CollectionProperty(type=MovieDirectorServiceSettings)  # type: ignore[valid-type]
+    active_profile: StringProperty(name="Profile", default=DEFAULT_PROFILE)  # type: ignore[valid-type]
+    profile_name: StringProperty(name="Profile name", description="Name of the profile to save the settings as")  # type: ignore[valid-type]
+    #: Set once the default services were filled in, so removing them all stays removed.
+    initialized: BoolProperty(default=False)  # type: ignore[valid-type]
+
+    def to_settings(self, custom_profiles: tuple[str, ...] = (), defaults: tuple[str, ...] = ()) -> UISettings:
+        """A frozen copy; ``defaults`` are the default services' names (absent ones are switched off)."""
+        services = tuple(service.to_settings() for service in self.services)
+        removed = tuple(name for name in defaults if name not in {service.name for service in services})
+        return UISettings(services, self.active_profile, custom_profiles, removed)
+
+    def set_from(self, settings: UISettings) -> None:
+        self.services.clear()
+        for service in settings.services:
+            self.services.add().set_from(service)
+        if settings.active_profile:
+            self.active_profile = settings.active_profile
+
+    def draw(self, context: bpy.types.Context) -> None:
+        from movie_director.blender.panels import draw_preferences
+
+        draw_preferences(self, context, self.layout)
+
+
+# -- the .blend ----------------------------------------------------------------------------
+
+
+class MovieDirectorSceneService(PropertyGroup):
+    """One service's connection settings as a .blend keeps them."""
+
+    name: StringProperty(name="Name")  # type: ignore[valid-type]
+    kind: StringProperty(name="Kind")  # type: ignore[valid-type]
+    enabled: BoolProperty(name="Enabled", default=True)  # type: ignore[valid-type]
+    url: StringProperty(name="URL")  # type: ignore[valid-type]
+    timeout: FloatProperty(name="Timeout", default=30.0, min=TIMEOUT_RANGE[0], max=TIMEOUT_RANGE[1])  # type: ignore[valid-type]
+    retries: IntProperty(name="Retries", default=3, min=RETRIES_RANGE[0], max=RETRIES_RANGE[1])  # type: ignore[valid-type]
+    auth_env: StringProperty(name="Key variable")  # type: ignore[valid-type]
+    last_connected: FloatProperty(name="Last connected", description="When the service last answered (Unix time; 0: never)", default=0.0)  # type: ignore[valid-type]
+    status: StringProperty(name="Status", description="The service's state when the file was saved")  # type: ignore[valid-type]
+
+
+class MovieDirectorSceneSettings(PropertyGroup):
+    """``Scene.movie_director_props``: applied by the load_post handler when the file opens."""
+
+    config_version: IntProperty(name="Settings layout", default=CONFIG_VERSION, min=0)  # type: ignore[valid-type]
+    services: CollectionProperty(type=MovieDirectorSceneService)  # type: ignore[valid-type]
+    auto_connect_on_startup: BoolProperty(name="Connect when the file opens", default=True)  # type: ignore[valid-type]
+    active_profile: StringProperty(name="Profile")  # type: ignore[valid-type]
+
+
+# -- what the timer fills (window manager: never saved) ------------------------------------
+
+
+class MovieDirectorServiceStatus(PropertyGroup):
+    name: StringProperty()  # type: ignore[valid-type]
+    label: StringProperty()  # type: ignore[valid-type]
+    kind: StringProperty()  # type: ignore[valid-type]
+    url: StringProperty()  # type: ignore[valid-type]
+    state: StringProperty()  # type: ignore[valid-type]
+    state_text: StringProperty()  # type: ignore[valid-type]
+    icon: StringProperty(default="TIME")  # type: ignore[valid-type]
+    latency: StringProperty()  # type: ignore[valid-type]
+    last_check: FloatProperty()  # type: ignore[valid-type]
+    last_check_text: StringProperty()  # type: ignore[valid-type]
+    version: StringProperty()  # type: ignore[valid-type]
+    capabilities: StringProperty()  # type: ignore[valid-type]
+    error: StringProperty()  # type: ignore[valid-type]
+    error_code: StringProperty()  # type: ignore[valid-type]
+    hints: StringProperty()  # type: ignore[valid-type]
+    reconnect_text: StringProperty()  # type: ignore[valid-type]
+    queued_ops: IntProperty()  # type: ignore[valid-type]
+    queued: StringProperty()  # type: ignore[valid-type]
+    show_details: BoolProperty(name="Details", default=False)  # type: ignore[valid-type]
+
+
+class MovieDirectorNotificationItem(PropertyGroup):
+    notification_id: IntProperty()  # type: ignore[valid-type]
+    severity: StringProperty()  # type: ignore[valid-type]
+    summary: StringProperty()  # type: ignore[valid-type]
+
+
+class MovieDirectorDashboardRow(PropertyGroup):
+    name: StringProperty()  # type: ignore[valid-type]
+    label: StringProperty()  # type: ignore[valid-type]
+    checks: IntProperty()  # type: ignore[valid-type]
+    response: StringProperty()  # type: ignore[valid-type]
+    availability: StringProperty()  # type: ignore[valid-type]
+    metrics: StringProperty()  # type: ignore[valid-type]
+    trend: StringProperty()  # type: ignore[valid-type]
+
+
+class MovieDirectorJobResult(PropertyGroup):
+    """A Test button's or diagnostics line's outcome."""
+
+    name: StringProperty()  # type: ignore[valid-type]
+    state: StringProperty()  # type: ignore[valid-type]
+    message: StringProperty()  # type: ignore[valid-type]
+    hints: StringProperty()  # type: ignore[valid-type]
+
+
+class MovieDirectorStatus(PropertyGroup):
+    """``WindowManager.movie_director_status``."""
+
+    state: StringProperty(default="stopped")  # type: ignore[valid-type]
+    overall_icon: StringProperty(default="COLORSET_13_VEC")  # type: ignore[valid-type]
+    overall_text: StringProperty()  # type: ignore[valid-type]
+    llm_icon: StringProperty(default="INFO")  # type: ignore[valid-type]
+    llm_text: StringProperty()  # type: ignore[valid-type]
+    offline_note: StringProperty()  # type: ignore[valid-type]
+    services: CollectionProperty(type=MovieDirectorServiceStatus)  # type: ignore[valid-type]
+    notifications: CollectionProperty(type=MovieDirectorNotificationItem)  # type: ignore[valid-type]
+    dashboard: CollectionProperty(type=MovieDirectorDashboardRow)  # type: ignore[valid-type]
+    time_range: EnumProperty(  # type: ignore[valid-type]
+        name="Range",
+        items=[("5M", "5 min", "The last 5 minutes"), ("1H", "1 h", "The last hour"), ("24H", "24 h", "The last 24 hours")],
+        default="5M",
+        update=_range_changed,
+    )
+    tests: CollectionProperty(type=MovieDirectorJobResult)  # type: ignore[valid-type]
+    discovery: PointerProperty(type=MovieDirectorJobResult)  # type: ignore[valid-type]
+    doctor: PointerProperty(type=MovieDirectorJobResult)  # type: ignore[valid-type]
+    findings: CollectionProperty(type=MovieDirectorJobResult)  # type: ignore[valid-type]
+
+
+CLASSES = (
+    MovieDirectorServiceSettings,
+    MovieDirectorPreferences,
+    MovieDirectorSceneService,
+    MovieDirectorSceneSettings,
+    MovieDirectorServiceStatus,
+    MovieDirectorNotificationItem,
+    MovieDirectorDashboardRow,
+    MovieDirectorJobResult,
+    MovieDirectorStatus,
+)
+
+
+def register(package: str) -> None:
+    MovieDirectorPreferences.bl_idname = package
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.movie_director_props = PointerProperty(type=MovieDirectorSceneSettings)
+    bpy.types.WindowManager.movie_director_status = PointerProperty(type=MovieDirectorStatus)
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.movie_director_status
+    del bpy.types.Scene.movie_director_props
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,299 @@
+"""The main-thread dispatcher without Blender: jobs that always answer, the manager's life
+cycle on workers, events turned into notifications, buttons, and clean shutdown."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from movie_director.blender.controller import (
+    FAILED,
+    RUNNING,
+    STOPPED,
+    Built,
+    Controller,
+    Jobs,
+    merge_discovered,
+)
+from movie_director.blender.notifications import Severity
+from movie_director.blender.profiles import ProfileStore
+from movie_director.blender.settings import ServiceSettings, UISettings
+from movie_director.discovery import DiscoveryResult
+from movie_director.errors import ConfigError
+from movie_director.manager import ServiceManager
+from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
+from movie_director.testing.processes import free_port, wait_until
+
+SETTINGS = UISettings((ServiceSettings("fake", "fake", url="http://127.0.0.1:9"),))
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fake_builder(data_dir: Path, backend: FakeBackend, names: dict[str, str] | None = None) -> Callable[[Any, bool], Built]:
+    def build(layer: Any, online_access: bool) -> Built:
+        config = fake_config(data_dir, names)
+        manager = ServiceManager(config, fake_plugins(backend), allow_remote=online_access)
+        manager.start()
+        return Built(config, manager, UISettings((ServiceSettings("fake", "fake", url="http://127.0.0.1:9"),)), (("fake", "Fake", "http://127.0.0.1:9"),))
+
+    return build
+
+
+def md_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name.startswith("md-")}
+
+
+@pytest.fixture
+def make_controller(tmp_path: Path) -> Any:
+    made: list[Controller] = []
+
+    def make(builder: Any = None, **options: Any) -> Controller:
+        controller = Controller(ProfileStore(tmp_path / "profiles"), builder=builder or fake_builder(tmp_path / "data", FakeBackend()), **options)
+        made.append(controller)
+        return controller
+
+    yield make
+    for controller in made:
+        controller.close()
+
+
+def until(controller: Controller, predicate: Callable[[], Any], timeout: float = 10.0, message: str = "condition") -> Any:
+    def step() -> Any:
+        controller.poll()
+        return predicate()
+
+    return wait_until(step, timeout, interval=0.01, message=message)
+
+
+def test_a_job_that_raises_answers_with_a_typed_error() -> None:
+    jobs = Jobs(workers=1)
+    try:
+        jobs.start("x", "comfyui", "Boom", lambda: 1 / 0)
+        results = wait_until(jobs.drain, 5, message="a result")
+        assert results[0].error is not None and results[0].value is None
+        assert results[0].error.to_dict()["message"]
+        assert not jobs.active
+    finally:
+        jobs.close()
+
+
+def test_a_job_past_its_deadline_is_failed_and_its_late_result_discarded() -> None:
+    clock = Monotonic()
+    release = threading.Event()
+    discarded: list[Any] = []
+    jobs = Jobs(workers=1, monotonic=clock)
+    try:
+        jobs.start("build", "", "Starting the connection manager", lambda: release.wait(10) and "late", timeout=30, discard=discarded.append)
+        assert jobs.drain() == []
+        clock.now += 31
+        [failed] = jobs.drain()
+        assert failed.error is not None and failed.error.code == "operation_timeout"
+        assert "did not finish in time" in failed.error.message
+        release.set()
+        wait_until(lambda: not jobs.drain() and discarded, 5, message="the late result discarded")
+        assert discarded == ["late"]
+    finally:
+        release.set()
+        jobs.close()
+
+
+def test_the_manager_is_built_on_a_worker_and_its_rows_refresh(make_controller: Any) -> None:
+    controller = make_controller()
+    assert controller.configure(SETTINGS, online_access=False)
+    assert controller.state == "starting" and controller.traffic_light[1] == "Starting…"
+    until(controller, lambda: controller.state == RUNNING, message="running")
+    until(controller, lambda: controller.rows and controller.rows[0].state == "connected", message="connected")
+    assert controller.rows[0].label == "Fake" and controller.traffic_light[0] == "COLORSET_03_VEC"
+    assert controller.defaults.services[0].name == "fake" and controller.kinds[0][0] == "fake"
+    assert not controller.configure(SETTINGS, online_access=False)  # unchanged: no rebuild
+
+
+def test_changed_settings_rebuild_and_the_old_manager_is_closed(make_controller: Any, tmp_path: Path) -> None:
+    built: list[ServiceManager] = []
+    inner = fake_builder(tmp_path / "data", FakeBackend())
+
+    def builder(layer: Any, online: bool) -> Built:
+        result = inner(layer, online)
+        built.append(result.manager)
+        return result
+
+    controller = make_controller(builder)
+    controller.configure(SETTINGS, online_access=False)
+    until(controller, lambda: controller.state == RUNNING)
+    controller.configure(UISettings(SETTINGS.services, "Remote"), online_access=False)
+    until(controller, lambda: controller.state == RUNNING and len(built) == 2)
+    assert controller.manager is built[1]
+    wait_until(lambda: built[0]._closed, 10, message="the old manager closed")
+
+
+def test_a_failed_build_is_reported_not_left_starting(make_controller: Any) -> None:
+    def broken(layer: Any, online: bool) -> Built:
+        raise ConfigError("The config file is broken.", hints=["Fix it."])
+
+    controller = make_controller(broken)
+    controller.configure(SETTINGS, online_access=False)
+    until(controller, lambda: controller.state == FAILED)
+    assert controller.state_message == "The config file is broken."
+    assert controller.traffic_light == ("COLORSET_01_VEC", "The config file is broken.")
+    [notification] = controller.notifications.recent()
+    assert notification.severity is Severity.ERROR and notification.title == "Cannot start the connections"
+    assert not controller.configure(SETTINGS, online_access=False)  # no retry loop; Refresh retries
+    controller.refresh(SETTINGS, online_access=False)
+    assert controller.state == "starting"
+
+
+def test_a_build_that_hangs_is_failed_at_its_deadline(make_controller: Any) -> None:
+    clock = Monotonic()
+    release = threading.Event()
+    controller = make_controller(lambda layer, online: release.wait(10) and None, monotonic=clock)
+    try:
+        controller.configure(SETTINGS, online_access=False)
+        controller.poll()
+        assert controller.state == "starting"
+        clock.now += 31
+        controller.poll()
+        assert controller.state == FAILED and "did not finish in time" in controller.state_message
+    finally:
+        release.set()
+
+
+def test_a_lost_service_becomes_a_notification_and_its_return_another(make_controller: Any, tmp_path: Path) -> None:
+    backend = FakeBackend()
+    controller = make_controller(fake_builder(tmp_path / "data", backend))
+    controller.configure(SETTINGS, online_access=False)
+    until(controller, lambda: controller.rows and controller.rows[0].state == "connected")
+    backend.service_at("http://127.0.0.1:9").up = False
+    controller.manager.check_now("fake")
+    until(controller, lambda: controller.rows[0].state == "disconnected", message="disconnected")
+    lost = controller.notifications.recent()[0]
+    assert (lost.severity, lost.type, lost.service) == (Severity.WARNING, "connection_refused", "fake")
+    assert controller.rows[0].error and controller.rows[0].next_reconnect_in is not None
+    backend.service_at("http://127.0.0.1:9").up = True
+    assert controller.reconnect(["fake"]) == 1
+    until(controller, lambda: controller.rows[0].state == "connected", message="back")
+    assert controller.notifications.recent()[0].message == "Fake is connected again."
+
+
+def test_close_joins_every_thread_it_started(tmp_path: Path) -> None:
+    before = md_threads()
+    controller = Controller(ProfileStore(tmp_path / "profiles"), builder=fake_builder(tmp_path / "data", FakeBackend()))
+    controller.configure(SETTINGS, online_access=False)
+    until(controller, lambda: controller.state == RUNNING)
+    controller.configure(UISettings(SETTINGS.services, "Remote"), online_access=False)  # one manager retiring
+    controller.close()
+    assert md_threads() <= before
+    assert controller.state == STOPPED and not controller.configure(SETTINGS, online_access=False)
+
+
+def test_auto_connect_off_stops_until_refresh(make_controller: Any) -> None:
+    controller = make_controller()
+    assert not controller.configure(SETTINGS, online_access=False, connect=False)  # nothing to stop yet
+    controller.configure(SETTINGS, online_access=False)
+    until(controller, lambda: controller.state == RUNNING)
+    assert controller.configure(SETTINGS, online_access=False, connect=False)
+    assert controller.state == STOPPED and "Auto-connect is off" in controller.state_message and controller.rows == []
+    controller.refresh(SETTINGS, online_access=False)
+    until(controller, lambda: controller.state == RUNNING)
+
+
+def test_the_test_button_reports_a_refused_port_with_hints(make_controller: Any) -> None:
+    controller = make_controller()
+    closed = f"http://127.0.0.1:{free_port()}"
+    controller.test_connection(ServiceSettings("comfyui", "comfyui", url=closed, timeout=5), online_access=False)
+    assert controller.tests["comfyui"].state == "running"
+    until(controller, lambda: controller.tests["comfyui"].state != "running", message="the test result")
+    outcome = controller.tests["comfyui"]
+    assert outcome.state == "failed" and "not running" in outcome.message and outcome.hints
+    assert controller.notifications.recent()[0].severity is Severity.WARNING
+
+
+def test_a_remote_service_is_not_contacted_without_online_access(make_controller: Any) -> None:
+    controller = make_controller()
+    controller.test_connection(ServiceSettings("comfyui", "comfyui", url="http://192.0.2.10:8188", timeout=5), online_access=False)
+    until(controller, lambda: controller.tests["comfyui"].state != "running")
+    assert controller.tests["comfyui"].state == "failed"
+    assert "online access" in controller.tests["comfyui"].message.lower() or "another machine" in controller.tests["comfyui"].message
+
+
+def test_export_metrics_writes_csv_and_json(make_controller: Any, tmp_path: Path) -> None:
+    controller = make_controller()
+    assert not controller.export_metrics(tmp_path / "none.csv", "CSV")  # not connected yet: said so
+    controller.configure(SETTINGS, online_access=False)
+    until(controller, lambda: controller.rows and controller.rows[0].state == "connected")
+    assert controller.export_metrics(tmp_path / "out" / "metrics.csv", "CSV")
+    until(controller, lambda: (tmp_path / "out" / "metrics.csv").exists())
+    rows = list(csv.DictReader((tmp_path / "out" / "metrics.csv").open(encoding="utf-8")))
+    assert rows and rows[0]["service"] == "fake" and rows[0]["status"] == "online"
+    controller.set_dashboard_range("1H")
+    controller.export_metrics(tmp_path / "metrics.json", "JSON")
+    until(controller, lambda: (tmp_path / "metrics.json").exists())
+    document = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    assert document["range"] == "1H" and document["services"][0]["service"] == "fake"
+    until(controller, lambda: any("Exported" in item.message for item in controller.notifications.recent()))
+
+
+def test_dashboard_rows_follow_the_range(make_controller: Any) -> None:
+    controller = make_controller()
+    controller.configure(SETTINGS, online_access=False)
+    until(controller, lambda: controller.dashboard and controller.dashboard[0].stats.checks >= 1, message="dashboard")
+    row = controller.dashboard[0]
+    assert row.stats.success_pct == 100.0 and row.stats.avg_ms == 5.0
+    assert row.lines[0] == "Queue: 0 on the server, 0 waiting here"
+    controller.set_dashboard_range("24H")
+    until(controller, lambda: controller.dashboard[0].stats.checks >= 1)
+
+
+def test_profiles_save_list_load_and_delete_on_workers(make_controller: Any) -> None:
+    controller = make_controller()
+    until(controller, lambda: controller.profile_names == [] and not controller.jobs.active)
+    settings = UISettings((ServiceSettings("comfyui", "comfyui", url="http://127.0.0.1:8189", timeout=42),), "Studio")
+    controller.save_profile("Studio", settings)
+    until(controller, lambda: controller.profile_names == ["Studio"], message="saved")
+    assert controller.load_profile("Studio", UISettings()) is None
+    updates = wait_until(lambda: controller.poll().updates, 10, message="loaded")
+    assert updates[0].settings.services == settings.services and updates[0].settings.active_profile == "Studio"
+    preset = controller.load_profile("Remote", settings)
+    assert preset is not None and preset.settings.services[0].timeout == 120.0 and preset.settings.active_profile == "Remote"
+    controller.delete_profile("Studio")
+    until(controller, lambda: controller.profile_names == [], message="deleted")
+
+
+def test_import_and_export_settings_on_workers(make_controller: Any, tmp_path: Path) -> None:
+    controller = make_controller()
+    settings = UISettings((ServiceSettings("comfyui", "comfyui", url="http://127.0.0.1:8189"),), "Development")
+    controller.export_settings(tmp_path / "settings.json", settings)
+    until(controller, lambda: (tmp_path / "settings.json").exists())
+    controller.import_settings(tmp_path / "settings.json")
+    updates = wait_until(lambda: controller.poll().updates, 10, message="imported")
+    assert updates[0].settings == settings
+    (tmp_path / "bad.json").write_text("{nope", encoding="utf-8")
+    controller.import_settings(tmp_path / "bad.json")
+    until(controller, lambda: any(item.type == "config_invalid" for item in controller.notifications.recent()), message="import error")
+
+
+def found(kind: str, url: str) -> DiscoveryResult:
+    return DiscoveryResult(kind, url, version="1")
+
+
+def test_discovered_services_fill_in_urls_or_are_added() -> None:
+    current = UISettings((ServiceSettings("comfyui", "comfyui", url="http://127.0.0.1:8188"), ServiceSettings("litellm", "litellm", url="http://127.0.0.1:4000", enabled=False)))
+    results = [found("comfyui", "http://127.0.0.1:8189"), found("litellm", "http://127.0.0.1:4000/"), found("gradio", "http://127.0.0.1:7861"), DiscoveryResult("unknown", "http://127.0.0.1:9999")]
+    merged, notes = merge_discovered(current, results, connected=set())
+    assert merged.service("comfyui").url == "http://127.0.0.1:8189"
+    assert not merged.service("litellm").enabled  # already set up at that URL: left alone
+    assert merged.service("gradio").url == "http://127.0.0.1:7861"
+    assert notes == ["comfyui → http://127.0.0.1:8189", "added gradio (http://127.0.0.1:7861)"]
+    kept, notes = merge_discovered(current, [found("comfyui", "http://127.0.0.1:8189")], connected={"comfyui"})
+    assert kept.service("comfyui").url == "http://127.0.0.1:8188" and kept.service("comfyui-8189") is not None
