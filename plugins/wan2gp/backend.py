@@ -62,9 +62,13 @@ class Wan2GPBackend(Backend):
     health_interval = 30.0
 
     def probe(self, url: str, timeout: float) -> ProbeResult | None:
-        """The web UI (by its events, not its port) or the headless MCP server at ``url``."""
+        """The web UI (by its events, not its port) or the headless MCP server at ``url``.
+
+        Raises only when no transport could reach the address at all.
+        """
+        modules = _available_modules()
         errors: list[MovieDirectorError] = []
-        for module in _available_modules():
+        for module in modules:
             try:
                 found = module.probe(url, timeout)
             except MovieDirectorError as error:
@@ -72,7 +76,7 @@ class Wan2GPBackend(Backend):
                 continue
             if found is not None:
                 return found
-        if errors and len(errors) == len(_available_modules()):
+        if modules and len(errors) == len(modules):
             raise errors[0]
         return None
 

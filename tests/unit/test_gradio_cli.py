@@ -1,0 +1,70 @@
+"""The CLI's pieces that need no server: the progress bar and key=value parsing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from movie_director.errors import InvalidSetting
+from movie_director.progress import Phase, Progress
+from movie_director_plugins.gradio.api import Endpoint, Parameter
+from movie_director_plugins.gradio.cli import ProgressPrinter, parse_arguments, parse_value
+
+ENDPOINT = Endpoint(
+    api_name="generate",
+    fn_index=0,
+    parameters=(
+        Parameter("prompt", "Textbox", "str", True),
+        Parameter("steps", "Number", "int", False, 6),
+        Parameter("strength", "Slider", "float", False, 1.0),
+        Parameter("image", "Image", "filepath", False, file_shape="file"),
+        Parameter("options", "JSON", "Dict[Any, Any]", False),
+    ),
+)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_piped_output_prints_each_change_once() -> None:
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream)
+    for event in (Progress(Phase.QUEUED, queue_rank=2), Progress(Phase.QUEUED, queue_rank=2), Progress(Phase.RUNNING, fraction=0.5, step=3, total=6, unit="steps")):
+        printer(event)
+    assert stream.getvalue().splitlines() == ["queued (2 ahead)", "running 3/6 steps"]
+
+
+def test_terminal_gets_one_redrawn_bar() -> None:
+    stream = Terminal()
+    printer = ProgressPrinter(stream)
+    printer(Progress(Phase.RUNNING, fraction=0.5, step=15, total=30, unit="steps"))
+    printer(Progress(Phase.DONE, fraction=1.0))
+    text = stream.getvalue()
+    assert text.startswith("\r[##########----------] running 15/30 steps")
+    assert text.endswith("\n") and text.count("\n") == 1
+
+
+def test_finish_ends_an_open_bar() -> None:
+    stream = Terminal()
+    printer = ProgressPrinter(stream)
+    printer(Progress(Phase.RUNNING))
+    printer.finish()
+    assert stream.getvalue().endswith("\n")
+
+
+def test_arguments_take_the_parameters_types() -> None:
+    arguments = parse_arguments(ENDPOINT, ["prompt=42", "steps=8", "strength=0.5", "image=in.png", "options={\"a\": 1}", "extra=[1, 2]"])
+    assert arguments == {"prompt": "42", "steps": 8, "strength": 0.5, "image": "in.png", "options": {"a": 1}, "extra": [1, 2]}
+
+
+def test_a_value_without_equals_is_refused() -> None:
+    with pytest.raises(InvalidSetting, match="KEY=VALUE"):
+        parse_arguments(ENDPOINT, ["prompt"])
+
+
+def test_unknown_parameters_keep_json_or_text() -> None:
+    assert parse_value(None, "true") is True
+    assert parse_value(None, "a cat") == "a cat"
