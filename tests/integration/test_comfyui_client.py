@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +20,8 @@ import pytest
 import requests
 
 from movie_director.check import adhoc_service
-from movie_director.errors import JobCancelled, JobFailed, JobLost, MalformedResponse, WorkflowInvalid
+from movie_director.config import AuthRef
+from movie_director.errors import AuthenticationFailed, JobCancelled, JobFailed, JobLost, MalformedResponse, TLSFailed, WorkflowInvalid
 from movie_director.testing.processes import ServerProcess, wait_until
 from movie_director_plugins.comfyui.client import ComfyUIClient
 from movie_director_plugins.comfyui.jobs import Job, JobState
@@ -274,6 +279,110 @@ def test_a_job_finished_while_disconnected_is_recovered_from_history(backend_ser
         client._socket.recycle()  # noqa: SLF001 - cut our side: events of the gap are lost
         assert job.wait(30).status is JobState.SUCCEEDED
         assert job.outputs()
+
+
+# -- remote ComfyUI behind a TLS reverse proxy that wants a bearer token ---------------------
+
+
+class TlsAuthProxy:
+    """A tiny reverse proxy on loopback: TLS outside, a bearer token checked on each connection's first request, plain TCP to ComfyUI."""
+
+    def __init__(self, upstream_port: int, certfile: Path, keyfile: Path, token: str) -> None:
+        self.upstream_port = upstream_port
+        self.token = token
+        self.refused = 0
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(certfile, keyfile)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads: list[threading.Thread] = []
+        self._spawn(self._accept)
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            self._spawn(self._serve, raw)
+
+    def _serve(self, raw: socket.socket) -> None:
+        try:
+            client = self.context.wrap_socket(raw, server_side=True)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = client.recv(65536)
+                if not chunk:
+                    return
+                head += chunk
+        except (OSError, ssl.SSLError):
+            raw.close()
+            return
+        if f"authorization: bearer {self.token}".encode() not in head.lower():
+            self.refused += 1
+            client.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+        upstream.settimeout(None)
+        upstream.sendall(head)
+        self._spawn(self._pipe, upstream, client)
+        self._pipe(client, upstream)
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, used as the custom CA bundle."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "proxy.pem", tmp_path / "proxy.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_behind_a_tls_reverse_proxy_with_a_bearer_token(comfy: ServerProcess, certificate: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = certificate
+    monkeypatch.setenv("MD_TEST_PROXY_TOKEN", "proxy-s3cret-token")
+    proxy = TlsAuthProxy(comfy.port, cert, key, "proxy-s3cret-token")
+    try:
+        service = adhoc_service(proxy.url, "comfyui", auth=AuthRef("MD_TEST_PROXY_TOKEN"), ca_bundle=str(cert), retries=0)
+        with ComfyUIClient(service) as client:
+            job = client.submit(txt2img(steps=3, seed=12, prefix="tls"))
+            assert client.events_mode == "websocket" and client.socket_state is SocketState.OPEN, "wss handshake carried the token"
+            assert client.download(job.wait(30).outputs(), tmp_path)[0].read_bytes().startswith(b"\x89PNG")
+        assert proxy.refused == 0
+        with ComfyUIClient(adhoc_service(proxy.url, "comfyui", ca_bundle=str(cert), retries=0)) as anonymous, pytest.raises(AuthenticationFailed):
+            anonymous.system_stats()
+        with ComfyUIClient(adhoc_service(proxy.url, "comfyui", auth=AuthRef("MD_TEST_PROXY_TOKEN"), retries=0)) as untrusting, pytest.raises(TLSFailed):
+            untrusting.system_stats()
+    finally:
+        proxy.close()
 
 
 # -- command line ---------------------------------------------------------------------------
