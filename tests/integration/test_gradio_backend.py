@@ -142,6 +142,20 @@ def test_cli_endpoints_and_call(gradio_server: ServerProcess, tmp_path: Path, ca
     assert capsys.readouterr().out.strip() == '"42"'
 
 
+def test_an_app_added_in_the_config_file_by_name(
+    gradio_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"services": {"voices": {"kind": "gradio", "url": gradio_server.url}}}), encoding="utf-8")
+    monkeypatch.setenv("MOVIE_DIRECTOR_CONFIG", str(config))
+    assert main(["gradio", "endpoints", "voices"]) == 0
+    listing = capsys.readouterr().out
+    assert "/generate  prompt: str, seed: int = 42, steps: int = 6" in listing and "/invert    image: file" in listing
+    assert main(["gradio", "call", "voices", "generate", "prompt=a bird", "steps=1", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert Path(printed[0]).parent == tmp_path and '"prompt": "a bird"' in "\n".join(printed)
+
+
 def test_cli_check_reports_gradio(gradio_server: ServerProcess, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", gradio_server.url, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

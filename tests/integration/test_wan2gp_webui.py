@@ -56,15 +56,22 @@ def wav(path: Path) -> Path:
 
 
 def session_call(url: str, session_hash: str, endpoint: str, *args: Any) -> Any:
-    """Call a stand-in endpoint inside the session our generate used (its gr.State lives there)."""
+    """Call a stand-in endpoint inside the session our generate used (its gr.State lives there).
+
+    The session's old heartbeat closes up to 15 s after our generate returned, and Gradio
+    then drops whatever that session has in flight: a call caught by it is made again.
+    """
     from gradio_client import Client
 
-    client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-    try:
-        client.session_hash = session_hash
-        return client.predict(*args, api_name=endpoint)
-    finally:
-        client.close()
+    def attempt() -> list[Any]:
+        client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        try:
+            client.session_hash = session_hash
+            return [client.predict(*args, api_name=endpoint)]
+        finally:
+            client.close()
+
+    return wait_until(attempt, 40, interval=0.5, message=f"{endpoint} answered in session {session_hash}")[0]
 
 
 def control(url: str, **changes: Any) -> None:
@@ -230,6 +237,15 @@ def test_cli_generate(wan2gp_webui_server: ServerProcess, tmp_path: Path, capsys
     assert Path(result["files"][0]).is_file()
     assert (result["sent"]["num_inference_steps"], result["sent"]["video_length"], result["sent"]["seed"]) == (4, 17, 3)
     assert "running" in captured.err
+
+
+def test_cli_models_and_plain_output(wan2gp_webui_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wan2gp", "models", "--url", wan2gp_webui_server.url]) == 0
+    assert capsys.readouterr().out.split() == ["t2v", "moviigen", "t2v_fusionix", "t2v_sf"]
+    assert main(["wan2gp", "generate", "--prompt", "plain", "--url", wan2gp_webui_server.url, "--steps", "2", "--out", str(tmp_path), "--transport", "webui"]) == 0
+    assert Path(capsys.readouterr().out.strip()).parent == tmp_path
+    assert main(["wan2gp", "generate", "--prompt", "x", "--url", wan2gp_webui_server.url, "--set", "flow_shfit=2"]) == 2
+    assert "flow_shift" in capsys.readouterr().err
 
 
 def test_unsupported_version_is_refused_clearly(backend_servers: Any, tmp_path: Path) -> None:
