@@ -76,11 +76,11 @@ def job_overhead(runs: int) -> list[dict[str, Any]]:
         }
         for label, (endpoint, arguments) in jobs.items():
             ours, theirs = median_ms(
-                lambda: transport.call(endpoint, arguments, timeout=60),
-                lambda: direct.predict(api_name="/" + endpoint, **arguments),
+                lambda e=endpoint, a=arguments: transport.call(e, a, timeout=60),
+                lambda e=endpoint, a=arguments: direct.predict(api_name="/" + e, **a),
                 runs=runs,
             )
-            (fresh,) = median_ms(lambda: _fresh_predict(Client, server.url, endpoint, arguments), runs=max(5, runs // 3))
+            (fresh,) = median_ms(lambda e=endpoint, a=arguments: _fresh_predict(Client, server.url, e, a), runs=max(5, runs // 3))
             rows.append(
                 {
                     "job": label,

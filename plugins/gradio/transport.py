@@ -174,19 +174,15 @@ class GradioTransport:
         call(self._http, "POST", self.url + "/login", service=self.label, data={"username": user, "password": password})
         return True
 
-    def endpoints(self) -> list[Endpoint]:
-        return list(self.app().endpoints.values())
-
-    def app_id(self, app: AppInfo | None = None) -> int | None:
+    def app_id(self, app: AppInfo) -> int | None:
         """The running process's ``app_id`` (None when this Gradio has no such route).
 
         No retries and a short timeout: it answers "is it still up?". Raises our typed
         errors when the server cannot be reached.
         """
-        prefix = app.api_prefix if app is not None else "/gradio_api"
         self._quick.cookies.update(self._http.cookies)
         try:
-            response = self._quick.get(f"{self.url}{prefix}/app_id")
+            response = self._quick.get(f"{app.api_root}/app_id")
         except Exception as exc:  # noqa: BLE001 - map_exception sorts them
             raise map_exception(exc, service=self.label, start_hint=self.start_hint) from exc
         if response.status_code == 404:
@@ -197,7 +193,7 @@ class GradioTransport:
         value = body.get("app_id") if isinstance(body, Mapping) else None
         return value if isinstance(value, int) else None
 
-    def server_state(self, app: AppInfo | None) -> str:
+    def server_state(self, app: AppInfo) -> str:
         """``"down"``, ``"restarted"`` or ``"same"``: what became of the process that ran our job."""
         try:
             current = self.app_id(app)
@@ -206,7 +202,7 @@ class GradioTransport:
             return "down"
         except MovieDirectorError:
             return "same"
-        if app is not None and current is not None and app.app_id is not None and current != app.app_id:
+        if current is not None and app.app_id is not None and current != app.app_id:
             forget_app(self.url)
             return "restarted"
         return "same"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import time
 from typing import Any
 
 import pytest
@@ -85,6 +86,19 @@ def test_a_second_transport_reuses_the_cache() -> None:
     GradioTransport(adhoc_service(URL, "gradio")).app()
     GradioTransport(adhoc_service(URL, "gradio")).app()
     assert calls_to("/config") == 1
+
+
+@responses.activate
+def test_a_server_that_went_down_is_told_fast() -> None:
+    serve()
+    transport = GradioTransport(adhoc_service(URL, "gradio"))
+    app = transport.app()
+    responses.reset()  # nothing answers any more
+    started = time.monotonic()
+    with pytest.raises(ConnectionRefused):
+        transport.app()
+    assert time.monotonic() - started < 1  # the app_id check does not retry
+    assert transport.server_state(app) == "down"
 
 
 @pytest.mark.parametrize(
