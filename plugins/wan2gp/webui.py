@@ -328,18 +328,23 @@ class WebUITransport:
         on_progress: ProgressCallback | None,
         job_id: str,
     ) -> Any:
-        """Every step in the UI's order; returns the last step's outputs (the gallery)."""
+        """Every step in the UI's order; returns what ``finalize_generation`` (or else the last
+        step) returned: the session's gallery, holding this job's video(s)."""
 
         def step_deadline() -> float:
             return min(deadline, time.monotonic() + STEP_TIMEOUT)
+
+        def stop_if_aborted() -> None:
+            if job_id in self._aborted:
+                raise JobCancelled("The generation on Wan2GP was aborted.", service=SERVICE, details={"session_hash": session.session_hash})
 
         if change_model and chain.change_model is not None:
             first = chain.change_model.parameters[0].name
             session.run(chain.change_model, {first: context["model_choice"]}, step_deadline())
         outputs: Any = None
+        gallery: Any = None
         for step in chain.steps:
-            if job_id in self._aborted:
-                raise JobCancelled("The generation on Wan2GP was aborted.", service=SERVICE, details={"session_hash": session.session_hash})
+            stop_if_aborted()
             arguments = _arguments(step, context)
             if step is chain.process:
                 outputs = self._process(session, chain, arguments, deadline, on_progress)
@@ -347,9 +352,10 @@ class WebUITransport:
             outputs = session.run(step, arguments, step_deadline())
             if step.base_name == "validate_wizard_prompt" and isinstance(outputs, str) and outputs.strip():
                 context["prompt"] = outputs  # the UI's save_inputs reads the prompt this step returns
-        if job_id in self._aborted:
-            raise JobCancelled("The generation on Wan2GP was aborted.", service=SERVICE, details={"session_hash": session.session_hash})
-        return outputs
+            if step is chain.finalize:
+                gallery = outputs
+        stop_if_aborted()
+        return gallery if chain.finalize is not None else outputs
 
     def _process(
         self,
