@@ -203,6 +203,26 @@ def test_abort_mid_job_stops_it_on_the_server(
     assert "Aborted" in status[4]
 
 
+def test_clear_queue_leaves_the_running_task(webui: WebUITransport, slow_or_failing: Any, tmp_path: Path) -> None:
+    slow_or_failing(step_seconds=0.2)
+    running = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = webui.generate(Wan2GPSettings(prompt="kept", num_inference_steps=6), tmp_path, on_progress=lambda e: e.step and running.set(), timeout=60)
+        except BaseException as error:  # noqa: BLE001
+            outcome["error"] = error
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    assert running.wait(20)
+    webui.clear_queue()
+    thread.join(30)
+    assert "error" not in outcome, outcome
+    assert outcome["result"].files
+
+
 def test_gr_error_is_surfaced_with_the_apps_message(webui: WebUITransport, slow_or_failing: Any, tmp_path: Path) -> None:
     slow_or_failing(fail_at_step=2)
     with pytest.raises(JobFailed) as caught:
