@@ -7,7 +7,8 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from movie_director.check import adhoc_service
 from movie_director.cli.output import print_json, table
@@ -16,7 +17,11 @@ from movie_director.errors import InvalidSetting
 from movie_director.progress import Phase, Progress
 from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
 
+if TYPE_CHECKING:
+    from movie_director_plugins.gradio.transport import CallResult
+
 EXIT_INTERRUPTED = 130
+T = TypeVar("T")
 
 
 class ProgressPrinter:
@@ -51,6 +56,23 @@ class ProgressPrinter:
         if self.live and self._last:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def with_progress(work: Callable[[ProgressPrinter], T], close: Callable[[], None], interrupted: str) -> T | None:
+    """Run ``work`` with a progress bar; None when Ctrl-C stopped it (the job is cancelled by
+    ``work`` itself), after printing ``interrupted``. ``close`` always runs."""
+    printer = ProgressPrinter()
+    try:
+        return work(printer)
+    except KeyboardInterrupt:
+        printer.finish()
+        print(interrupted, file=sys.stderr)
+        return None
+    except BaseException:
+        printer.finish()
+        raise
+    finally:
+        close()
 
 
 def service_for(target: str, kind: str, **overrides: Any) -> ServiceConfig:
@@ -139,19 +161,14 @@ def parse_value(parameter: Parameter | None, raw: str) -> Any:
 
 def run_call(args: argparse.Namespace) -> int:
     connection = _connection(args.target)
-    printer = ProgressPrinter()
-    try:
+
+    def work(printer: ProgressPrinter) -> CallResult:
         endpoint = connection.transport.app().endpoint(args.endpoint, service=connection.transport.label)
-        result = connection.call(endpoint.api_name, parse_arguments(endpoint, args.arguments), out_dir=args.out, on_progress=printer, timeout=args.timeout)
-    except KeyboardInterrupt:
-        printer.finish()
-        print("Interrupted: the call was cancelled on the server.", file=sys.stderr)
+        return connection.call(endpoint.api_name, parse_arguments(endpoint, args.arguments), out_dir=args.out, on_progress=printer, timeout=args.timeout)
+
+    result = with_progress(work, connection.close, "Interrupted: the call was cancelled on the server.")
+    if result is None:
         return EXIT_INTERRUPTED
-    except BaseException:
-        printer.finish()
-        raise
-    finally:
-        connection.close()
     if args.json:
         print_json(result.to_dict())
         return 0

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from movie_director.cli.output import print_json
 from movie_director.errors import InvalidSetting
 from movie_director.plugins import get_plugin_manager
-from movie_director_plugins.gradio.cli import EXIT_INTERRUPTED, ProgressPrinter, service_for
+from movie_director_plugins.gradio.cli import EXIT_INTERRUPTED, service_for, with_progress
 from movie_director_plugins.gradio.cli import parse_value as _parse_value
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
 
@@ -89,18 +88,13 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.validate()  # the range errors come before any connection
     transport = connect(args)
-    printer = ProgressPrinter()
-    try:
-        result = transport.generate(settings, args.out, on_progress=printer, timeout=args.timeout)
-    except KeyboardInterrupt:
-        printer.finish()
-        print("Aborted: Wan2GP was told to stop the generation.", file=sys.stderr)
+    result = with_progress(
+        lambda printer: transport.generate(settings, args.out, on_progress=printer, timeout=args.timeout),
+        transport.close,
+        "Aborted: Wan2GP was told to stop the generation.",
+    )
+    if result is None:
         return EXIT_INTERRUPTED
-    except BaseException:
-        printer.finish()
-        raise
-    finally:
-        transport.close()
     if args.json:
         print_json(result.to_dict())
     else:

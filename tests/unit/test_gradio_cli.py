@@ -9,7 +9,7 @@ import pytest
 from movie_director.errors import InvalidSetting
 from movie_director.progress import Phase, Progress
 from movie_director_plugins.gradio.api import Endpoint, Parameter
-from movie_director_plugins.gradio.cli import ProgressPrinter, parse_arguments, parse_value
+from movie_director_plugins.gradio.cli import ProgressPrinter, parse_arguments, parse_value, with_progress
 
 ENDPOINT = Endpoint(
     api_name="generate",
@@ -68,3 +68,17 @@ def test_a_value_without_equals_is_refused() -> None:
 def test_unknown_parameters_keep_json_or_text() -> None:
     assert parse_value(None, "true") is True
     assert parse_value(None, "a cat") == "a cat"
+
+
+def test_ctrl_c_returns_none_and_always_closes(capsys: pytest.CaptureFixture[str]) -> None:
+    closed: list[bool] = []
+
+    def interrupted(printer: ProgressPrinter) -> None:
+        raise KeyboardInterrupt
+
+    assert with_progress(interrupted, lambda: closed.append(True), "Interrupted: cancelled on the server.") is None
+    assert closed == [True] and "cancelled on the server" in capsys.readouterr().err
+    with pytest.raises(InvalidSetting):
+        with_progress(lambda printer: parse_arguments(ENDPOINT, ["bad"]), lambda: closed.append(True), "")
+    assert closed == [True, True]
+    assert with_progress(lambda printer: 7, lambda: None, "") == 7
