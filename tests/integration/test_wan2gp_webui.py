@@ -7,7 +7,10 @@ carried, so every setting is proven to reach the server, not only built.
 from __future__ import annotations
 
 import json
+import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 import wave
@@ -266,6 +269,24 @@ def test_cli_models_and_plain_output(wan2gp_webui_server: ServerProcess, tmp_pat
     assert Path(capsys.readouterr().out.strip()).parent == tmp_path
     assert main(["wan2gp", "generate", "--prompt", "x", "--url", wan2gp_webui_server.url, "--set", "flow_shfit=2"]) == 2
     assert "flow_shift" in capsys.readouterr().err
+
+
+def test_cli_ctrl_c_aborts_on_the_server(wan2gp_webui_server: ServerProcess, slow_or_failing: Any, tmp_path: Path) -> None:
+    slow_or_failing(step_seconds=0.5)  # 30 steps would take 3 s more than the abort
+    argv = [sys.executable, "-m", "movie_director.cli", "wan2gp", "generate", "--prompt", "stop me", "--steps", "30", "--url", wan2gp_webui_server.url, "--out", str(tmp_path)]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+        wait_until(lambda: any("steps" in line for line in lines), 40, message="generation running")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(20) == 130
+    finally:
+        process.kill()
+    reader.join(5)
+    assert any("Aborted: Wan2GP was told to stop" in line for line in lines), lines
+    assert not list(tmp_path.glob("*.mp4"))
 
 
 def test_unsupported_version_is_refused_clearly(backend_servers: Any, tmp_path: Path) -> None:
