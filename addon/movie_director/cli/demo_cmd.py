@@ -1,0 +1,77 @@
+"""``movie-director demo``: the live demo (see :mod:`movie_director.demo`); the README's first command runs it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from movie_director.cli.output import print_json
+from movie_director.errors import MovieDirectorError
+
+EXIT_INTERRUPTED = 130
+DEFAULT_OUT = Path("demo-output")
+#: A real Wan2GP takes minutes for even a short video.
+REAL_JOB_TIMEOUT = 900.0
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
+    parser = subcommands.add_parser(
+        "demo",
+        help="start local stand-in backends and show discovery, jobs, an outage and recovery",
+        description=(
+            "Start a ComfyUI stand-in, a Gradio app shaped like Wan2GP and a LiteLLM proxy with mock answers on free "
+            "loopback ports; discover them, show their live status, run one job on each, kill and restart ComfyUI "
+            "while work is queued, print the health summary, and stop everything (also on Ctrl-C). "
+            "Your configuration and data are not touched. With --real, use your configured services instead, "
+            f"starting and killing nothing. Exit 0 on success, 1 when a step fails, {EXIT_INTERRUPTED} on Ctrl-C."
+        ),
+    )
+    parser.add_argument("--real", action="store_true", help="run against your configured services instead of local stand-ins")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the generated files (default ./{DEFAULT_OUT})")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end (the story goes to stderr)")
+    parser.add_argument(
+        "--job-timeout", type=float, default=None, metavar="SECONDS", help=f"give up on one job after this long (default 60, or {REAL_JOB_TIMEOUT:.0f} with --real)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from movie_director import demo  # here, not at the top: it imports the test servers' launchers
+
+    timeout = args.job_timeout or (REAL_JOB_TIMEOUT if args.real else demo.JOB_TIMEOUT)
+    options = demo.DemoOptions(out_dir=args.out, real=args.real, job_timeout=timeout)
+    with _terminate_as_interrupt():
+        try:
+            report = demo.run(options, sys.stderr if args.json else sys.stdout)
+        except KeyboardInterrupt:
+            print("\nInterrupted: everything the demo started has been stopped.", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except MovieDirectorError as error:
+            if args.json:
+                print_json({"ok": False, "error": error.to_dict()})
+            raise
+    if args.json:
+        print_json(report.to_dict())
+    return 0
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """``kill`` (or a CI timeout) stops the demo as Ctrl-C does: through its clean-up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
