@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from movie_director import __version__
-from movie_director.cli import check_cmd, config_cmd, discover_cmd, doctor_cmd, plugins_cmd, services_cmd, status_cmd
+from movie_director.cli import check_cmd, config_cmd, demo_cmd, discover_cmd, doctor_cmd, plugins_cmd, services_cmd, status_cmd
 from movie_director.cli.output import print_error
 from movie_director.errors import MovieDirectorError
 from movie_director.plugins import get_plugin_manager
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (plugins_cmd, config_cmd, check_cmd, doctor_cmd, discover_cmd, services_cmd, status_cmd):
+    for module in (plugins_cmd, config_cmd, check_cmd, doctor_cmd, discover_cmd, services_cmd, status_cmd, demo_cmd):
         module.add_parser(subcommands)
     get_plugin_manager().register_commands(subcommands)
     return parser
