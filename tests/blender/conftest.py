@@ -17,6 +17,7 @@ import atexit
 import importlib.util
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -134,7 +135,7 @@ class Addon:
             config = fake_config(data_dir, urls)
             manager = ServiceManager(config, fake_plugins(backend), allow_remote=online_access)
             manager.start()
-            return Built(config, manager, UISettings(), (("fake", "Fake", "http://127.0.0.1:9"),))
+            return Built(config, manager, UISettings(), (("fake", "Fake", ""),))
 
         self.controller.builder = build
         self.prefs.set_from(UISettings(tuple(ServiceSettings(name, "fake", url=url) for name, url in urls.items())))
@@ -187,14 +188,33 @@ def switch(bpy: Any) -> Iterator[Switch]:
 
 @pytest.fixture
 def addon(bpy: Any) -> Iterator[Addon]:
-    """The add-on enabled on a fresh empty file; disabled (threads joined) afterwards."""
+    """The add-on enabled on a fresh empty file, with no saved profiles; disabled (threads joined) afterwards."""
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    shutil.rmtree(USER_RESOURCES / "config" / "movie_director", ignore_errors=True)
     enable(bpy)
     handle = Addon(bpy)
     try:
         yield handle
     finally:
         disable(bpy)
+
+
+@pytest.fixture
+def listening() -> Iterator[Callable[[], str]]:
+    """URLs of loopback ports that accept connections (the manager's TCP pre-check passes; fake
+    services then answer in-process). Closed after the test."""
+    sockets: list[socket.socket] = []
+
+    def url() -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sockets.append(sock)
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    yield url
+    for sock in sockets:
+        sock.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,9 +31,6 @@ from movie_director.manager import ServiceManager
 from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
 from movie_director.testing.processes import free_port, wait_until
 
-SETTINGS = UISettings((ServiceSettings("fake", "fake", url="http://127.0.0.1:9"),))
-
-
 class Monotonic:
     def __init__(self) -> None:
         self.now = 100.0
@@ -41,12 +39,14 @@ class Monotonic:
         return self.now
 
 
-def fake_builder(data_dir: Path, backend: FakeBackend, names: dict[str, str] | None = None) -> Callable[[Any, bool], Built]:
+def fake_builder(data_dir: Path, backend: FakeBackend, url: str) -> Callable[[Any, bool], Built]:
+    """Builds a manager of one fake service at ``url`` (whatever the settings say)."""
+
     def build(layer: Any, online_access: bool) -> Built:
-        config = fake_config(data_dir, names)
+        config = fake_config(data_dir, {"fake": url})
         manager = ServiceManager(config, fake_plugins(backend), allow_remote=online_access)
         manager.start()
-        return Built(config, manager, UISettings((ServiceSettings("fake", "fake", url="http://127.0.0.1:9"),)), (("fake", "Fake", "http://127.0.0.1:9"),))
+        return Built(config, manager, UISettings((ServiceSettings("fake", "fake", url=url),)), (("fake", "Fake", url),))
 
     return build
 
@@ -56,11 +56,19 @@ def md_threads() -> set[threading.Thread]:
 
 
 @pytest.fixture
-def make_controller(tmp_path: Path) -> Any:
+def fake(tmp_path: Path, listening: Any) -> SimpleNamespace:
+    """One fake service on a loopback port that accepts connections."""
+    url = listening()
+    backend = FakeBackend()
+    return SimpleNamespace(url=url, backend=backend, server=backend.service_at(url), settings=UISettings((ServiceSettings("fake", "fake", url=url),)), builder=fake_builder(tmp_path / "data", backend, url))
+
+
+@pytest.fixture
+def make_controller(tmp_path: Path, fake: SimpleNamespace) -> Any:
     made: list[Controller] = []
 
     def make(builder: Any = None, **options: Any) -> Controller:
-        controller = Controller(ProfileStore(tmp_path / "profiles"), builder=builder or fake_builder(tmp_path / "data", FakeBackend()), **options)
+        controller = Controller(ProfileStore(tmp_path / "profiles"), builder=builder or fake.builder, **options)
         made.append(controller)
         return controller
 
@@ -109,20 +117,20 @@ def test_a_job_past_its_deadline_is_failed_and_its_late_result_discarded() -> No
         jobs.close()
 
 
-def test_the_manager_is_built_on_a_worker_and_its_rows_refresh(make_controller: Any) -> None:
+def test_the_manager_is_built_on_a_worker_and_its_rows_refresh(make_controller: Any, fake: SimpleNamespace) -> None:
     controller = make_controller()
-    assert controller.configure(SETTINGS, online_access=False)
+    assert controller.configure(fake.settings, online_access=False)
     assert controller.state == "starting" and controller.traffic_light[1] == "Starting…"
     until(controller, lambda: controller.state == RUNNING, message="running")
     until(controller, lambda: controller.rows and controller.rows[0].state == "connected", message="connected")
     assert controller.rows[0].label == "Fake" and controller.traffic_light[0] == "COLORSET_03_VEC"
     assert controller.defaults.services[0].name == "fake" and controller.kinds[0][0] == "fake"
-    assert not controller.configure(SETTINGS, online_access=False)  # unchanged: no rebuild
+    assert not controller.configure(fake.settings, online_access=False)  # unchanged: no rebuild
 
 
-def test_changed_settings_rebuild_and_the_old_manager_is_closed(make_controller: Any, tmp_path: Path) -> None:
+def test_changed_settings_rebuild_and_the_old_manager_is_closed(make_controller: Any, tmp_path: Path, fake: SimpleNamespace) -> None:
     built: list[ServiceManager] = []
-    inner = fake_builder(tmp_path / "data", FakeBackend())
+    inner = fake.builder
 
     def builder(layer: Any, online: bool) -> Built:
         result = inner(layer, online)
@@ -130,36 +138,36 @@ def test_changed_settings_rebuild_and_the_old_manager_is_closed(make_controller:
         return result
 
     controller = make_controller(builder)
-    controller.configure(SETTINGS, online_access=False)
+    controller.configure(fake.settings, online_access=False)
     until(controller, lambda: controller.state == RUNNING)
-    controller.configure(UISettings(SETTINGS.services, "Remote"), online_access=False)
+    controller.configure(UISettings(fake.settings.services, "Remote"), online_access=False)
     until(controller, lambda: controller.state == RUNNING and len(built) == 2)
     assert controller.manager is built[1]
     wait_until(lambda: built[0]._closed, 10, message="the old manager closed")
 
 
-def test_a_failed_build_is_reported_not_left_starting(make_controller: Any) -> None:
+def test_a_failed_build_is_reported_not_left_starting(make_controller: Any, fake: SimpleNamespace) -> None:
     def broken(layer: Any, online: bool) -> Built:
         raise ConfigError("The config file is broken.", hints=["Fix it."])
 
     controller = make_controller(broken)
-    controller.configure(SETTINGS, online_access=False)
+    controller.configure(fake.settings, online_access=False)
     until(controller, lambda: controller.state == FAILED)
     assert controller.state_message == "The config file is broken."
     assert controller.traffic_light == ("COLORSET_01_VEC", "The config file is broken.")
     [notification] = controller.notifications.recent()
     assert notification.severity is Severity.ERROR and notification.title == "Cannot start the connections"
-    assert not controller.configure(SETTINGS, online_access=False)  # no retry loop; Refresh retries
-    controller.refresh(SETTINGS, online_access=False)
+    assert not controller.configure(fake.settings, online_access=False)  # no retry loop; Refresh retries
+    controller.refresh(fake.settings, online_access=False)
     assert controller.state == "starting"
 
 
-def test_a_build_that_hangs_is_failed_at_its_deadline(make_controller: Any) -> None:
+def test_a_build_that_hangs_is_failed_at_its_deadline(make_controller: Any, fake: SimpleNamespace) -> None:
     clock = Monotonic()
     release = threading.Event()
     controller = make_controller(lambda layer, online: release.wait(10) and None, monotonic=clock)
     try:
-        controller.configure(SETTINGS, online_access=False)
+        controller.configure(fake.settings, online_access=False)
         controller.poll()
         assert controller.state == "starting"
         clock.now += 31
@@ -169,42 +177,43 @@ def test_a_build_that_hangs_is_failed_at_its_deadline(make_controller: Any) -> N
         release.set()
 
 
-def test_a_lost_service_becomes_a_notification_and_its_return_another(make_controller: Any, tmp_path: Path) -> None:
-    backend = FakeBackend()
-    controller = make_controller(fake_builder(tmp_path / "data", backend))
-    controller.configure(SETTINGS, online_access=False)
+def test_a_lost_service_becomes_a_notification_and_its_return_another(make_controller: Any, tmp_path: Path, fake: SimpleNamespace) -> None:
+    controller = make_controller()
+    controller.configure(fake.settings, online_access=False)
     until(controller, lambda: controller.rows and controller.rows[0].state == "connected")
-    backend.service_at("http://127.0.0.1:9").up = False
+    fake.server.up = False
     controller.manager.check_now("fake")
     until(controller, lambda: controller.rows[0].state == "disconnected", message="disconnected")
     lost = controller.notifications.recent()[0]
     assert (lost.severity, lost.type, lost.service) == (Severity.WARNING, "connection_refused", "fake")
     assert controller.rows[0].error and controller.rows[0].next_reconnect_in is not None
-    backend.service_at("http://127.0.0.1:9").up = True
+    fake.server.up = True
     assert controller.reconnect(["fake"]) == 1
     until(controller, lambda: controller.rows[0].state == "connected", message="back")
     assert controller.notifications.recent()[0].message == "Fake is connected again."
 
 
-def test_close_joins_every_thread_it_started(tmp_path: Path) -> None:
+def test_close_joins_every_thread_it_started(tmp_path: Path, fake: SimpleNamespace) -> None:
     before = md_threads()
-    controller = Controller(ProfileStore(tmp_path / "profiles"), builder=fake_builder(tmp_path / "data", FakeBackend()))
-    controller.configure(SETTINGS, online_access=False)
+    controller = Controller(ProfileStore(tmp_path / "profiles"), builder=fake.builder)
+    controller.configure(fake.settings, online_access=False)
     until(controller, lambda: controller.state == RUNNING)
-    controller.configure(UISettings(SETTINGS.services, "Remote"), online_access=False)  # one manager retiring
+    controller.configure(UISettings(fake.settings.services, "Remote"), online_access=False)  # one manager retiring
     controller.close()
     assert md_threads() <= before
-    assert controller.state == STOPPED and not controller.configure(SETTINGS, online_access=False)
+    assert controller.state == STOPPED and not controller.configure(fake.settings, online_access=False)
 
 
-def test_auto_connect_off_stops_until_refresh(make_controller: Any) -> None:
+def test_auto_connect_off_stops_until_refresh(make_controller: Any, fake: SimpleNamespace) -> None:
     controller = make_controller()
-    assert not controller.configure(SETTINGS, online_access=False, connect=False)  # nothing to stop yet
-    controller.configure(SETTINGS, online_access=False)
+    assert controller.configure(fake.settings, online_access=False, connect=False)  # says why it is not connecting
+    assert not controller.configure(fake.settings, online_access=False, connect=False)  # once
+    assert controller.state == STOPPED and "Auto-connect is off" in controller.state_message
+    controller.refresh(fake.settings, online_access=False)
     until(controller, lambda: controller.state == RUNNING)
-    assert controller.configure(SETTINGS, online_access=False, connect=False)
+    assert controller.configure(fake.settings, online_access=False, connect=False)
     assert controller.state == STOPPED and "Auto-connect is off" in controller.state_message and controller.rows == []
-    controller.refresh(SETTINGS, online_access=False)
+    controller.refresh(fake.settings, online_access=False)
     until(controller, lambda: controller.state == RUNNING)
 
 
@@ -227,10 +236,10 @@ def test_a_remote_service_is_not_contacted_without_online_access(make_controller
     assert "online access" in controller.tests["comfyui"].message.lower() or "another machine" in controller.tests["comfyui"].message
 
 
-def test_export_metrics_writes_csv_and_json(make_controller: Any, tmp_path: Path) -> None:
+def test_export_metrics_writes_csv_and_json(make_controller: Any, tmp_path: Path, fake: SimpleNamespace) -> None:
     controller = make_controller()
     assert not controller.export_metrics(tmp_path / "none.csv", "CSV")  # not connected yet: said so
-    controller.configure(SETTINGS, online_access=False)
+    controller.configure(fake.settings, online_access=False)
     until(controller, lambda: controller.rows and controller.rows[0].state == "connected")
     assert controller.export_metrics(tmp_path / "out" / "metrics.csv", "CSV")
     until(controller, lambda: (tmp_path / "out" / "metrics.csv").exists())
@@ -244,9 +253,9 @@ def test_export_metrics_writes_csv_and_json(make_controller: Any, tmp_path: Path
     until(controller, lambda: any("Exported" in item.message for item in controller.notifications.recent()))
 
 
-def test_dashboard_rows_follow_the_range(make_controller: Any) -> None:
+def test_dashboard_rows_follow_the_range(make_controller: Any, fake: SimpleNamespace) -> None:
     controller = make_controller()
-    controller.configure(SETTINGS, online_access=False)
+    controller.configure(fake.settings, online_access=False)
     until(controller, lambda: controller.dashboard and controller.dashboard[0].stats.checks >= 1, message="dashboard")
     row = controller.dashboard[0]
     assert row.stats.success_pct == 100.0 and row.stats.avg_ms == 5.0

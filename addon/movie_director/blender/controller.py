@@ -62,6 +62,8 @@ CHECK_MARGIN = 5.0
 DISCOVERY_TIMEOUT = 30.0
 JOB_TIMEOUT = 30.0
 
+AUTO_CONNECT_OFF = "Auto-connect is off for this file: press Refresh to connect."
+
 STOPPED = "stopped"
 STARTING = "starting"
 RUNNING = "running"
@@ -236,10 +238,10 @@ def test_service(settings: ServiceSettings, effective_url: str, online_access: b
     return check_service(settings.name, kind=settings.kind, timeout=min(settings.timeout, 5.0), config=config, allow_remote=online_access)
 
 
-def run_discovery(online_access: bool, auth: Mapping[str, Any]) -> Any:
+def run_discovery(online_access: bool, auth: Mapping[str, Any], ports: Sequence[int]) -> Any:
     from movie_director.discovery import discover
 
-    return discover(allow_network=online_access, with_capabilities=False, auth=auth)
+    return discover(ports=ports, allow_network=online_access, with_capabilities=False, auth=auth)
 
 
 def run_doctor(online_access: bool) -> Any:
@@ -367,9 +369,9 @@ class Controller:
         if self._closed:
             return False
         if not connect:
-            if self.state == STOPPED:
+            if self.state == STOPPED and self.state_message == AUTO_CONNECT_OFF:
                 return False
-            self.stop("Auto-connect is off for this file: press Refresh to connect.")
+            self.stop(AUTO_CONNECT_OFF)
             return True
         if (settings, online_access) == self._applied and self.state != STOPPED:
             return False
@@ -523,7 +525,8 @@ class Controller:
         data_dir = self.config.data_dir if self.config else Path.home()
         self.jobs.start("test", settings.name, f"Test of {settings.name}", test_service, settings, url, online_access, data_dir, timeout=settings.timeout + CHECK_MARGIN)
 
-    def discover(self, online_access: bool) -> None:
+    def discover(self, online_access: bool, ports: Sequence[int] = ()) -> None:
+        """Scan every installed kind's default ports (and ``ports``) on this computer."""
         if self.jobs.running("discover"):
             return
         from movie_director.discovery import auth_by_kind
@@ -531,7 +534,7 @@ class Controller:
         auth = auth_by_kind(self.config.services.values()) if self.config else {}
         self.discovery = TestOutcome("running", "Looking for services on this computer…" if not online_access else "Looking for services…")
         self._dirty = True
-        self.jobs.start("discover", "", "Discovery", run_discovery, online_access, auth, timeout=DISCOVERY_TIMEOUT)
+        self.jobs.start("discover", "", "Discovery", run_discovery, online_access, auth, tuple(ports), timeout=DISCOVERY_TIMEOUT)
 
     def run_doctor(self, online_access: bool) -> None:
         if self.jobs.running("doctor"):

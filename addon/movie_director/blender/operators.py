@@ -80,8 +80,17 @@ class MOVIE_DIRECTOR_OT_discover_services(Operator):
     bl_description = "Look for ComfyUI, Wan2GP, LiteLLM and Gradio apps on this computer and fill in what is found"
     bl_options = {"INTERNAL"}
 
+    ports: StringProperty(name="Extra ports", description="Ports to scan besides the usual ones, e.g. 7000-7100,8190")  # type: ignore[valid-type]
+
     def execute(self, context: Context) -> set[str]:
-        runtime.get().controller.discover(bpy.app.online_access)
+        from movie_director.discovery import parse_ports
+
+        try:
+            ports = parse_ports(self.ports)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        runtime.get().controller.discover(bpy.app.online_access, ports)
         return {"FINISHED"}
 
 

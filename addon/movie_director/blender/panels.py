@@ -152,7 +152,9 @@ def draw_preferences(preferences: Any, context: Context, layout: Any) -> None:
     for item in preferences.services:
         _draw_service(layout.box(), item, controller, status)
     row = layout.row(align=True)
-    row.operator("movie_director.discover_services", icon="VIEWZOOM")
+    row.operator("movie_director.discover_services", icon="VIEWZOOM").ports = preferences.discovery_ports
+    row.prop(preferences, "discovery_ports", text="")
+    row = layout.row(align=True)
     for kind, label, url in controller.kinds:
         add = row.operator("movie_director.add_service", text=f"Add {label}", icon="ADD")
         add.kind, add.url = kind, url or "http://127.0.0.1:7860"

@@ -67,7 +67,8 @@ def store_settings(props: Any, settings: UISettings, states: dict[str, str], now
         item.name, item.kind, item.enabled, item.url = service.name, service.kind, service.enabled, service.url
         item.timeout, item.retries, item.auth_env = service.timeout, service.retries, service.auth_env
         item.status = states.get(service.name, "")
-        item.last_connected = now if item.status in ("connected", "degraded") else last_connected.get(service.name, 0.0)
+        connected_now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        item.last_connected = connected_now if item.status in ("connected", "degraded") else last_connected.get(service.name, "")
 
 
 def file_settings(data: dict[str, Any], profile_services: tuple[ServiceSettings, ...]) -> UISettings:
@@ -105,6 +106,7 @@ def on_load_post(*_args: Any) -> None:
             notifications.add_error(error.to_dict(), severity=Severity.WARNING, title=f"Profile {profile} not applied")
     preferences = state.preferences()
     preferences.set_from(file_settings(data, profile_services))
+    preferences.initialized = True
     if profile:
         preferences.active_profile = profile
     state.controller.touch()

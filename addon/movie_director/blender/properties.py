@@ -60,6 +60,7 @@ class MovieDirectorPreferences(AddonPreferences):
     services: CollectionProperty(type=MovieDirectorServiceSettings)  # type: ignore[valid-type]
     active_profile: StringProperty(name="Profile", default=DEFAULT_PROFILE)  # type: ignore[valid-type]
     profile_name: StringProperty(name="Profile name", description="Name of the profile to save the settings as")  # type: ignore[valid-type]
+    discovery_ports: StringProperty(name="Extra ports", description="Ports Discover scans besides the usual ones, e.g. 7000-7100,8190")  # type: ignore[valid-type]
     #: Set once the default services were filled in, so removing them all stays removed.
     initialized: BoolProperty(default=False)  # type: ignore[valid-type]
 
@@ -95,7 +96,7 @@ class MovieDirectorSceneService(PropertyGroup):
     timeout: FloatProperty(name="Timeout", default=30.0, min=TIMEOUT_RANGE[0], max=TIMEOUT_RANGE[1])  # type: ignore[valid-type]
     retries: IntProperty(name="Retries", default=3, min=RETRIES_RANGE[0], max=RETRIES_RANGE[1])  # type: ignore[valid-type]
     auth_env: StringProperty(name="Key variable")  # type: ignore[valid-type]
-    last_connected: FloatProperty(name="Last connected", description="When the service last answered (Unix time; 0: never)", default=0.0)  # type: ignore[valid-type]
+    last_connected: StringProperty(name="Last connected", description="When the service last answered, as UTC (ISO 8601); empty: never")  # type: ignore[valid-type]
     status: StringProperty(name="Status", description="The service's state when the file was saved")  # type: ignore[valid-type]
 
 
@@ -120,7 +121,6 @@ class MovieDirectorServiceStatus(PropertyGroup):
     state_text: StringProperty()  # type: ignore[valid-type]
     icon: StringProperty(default="TIME")  # type: ignore[valid-type]
     latency: StringProperty()  # type: ignore[valid-type]
-    last_check: FloatProperty()  # type: ignore[valid-type]
     last_check_text: StringProperty()  # type: ignore[valid-type]
     version: StringProperty()  # type: ignore[valid-type]
     capabilities: StringProperty()  # type: ignore[valid-type]

@@ -57,9 +57,10 @@ class Runtime:
         controller.configure(self.settings(), bpy.app.online_access, connect=self.connect_allowed)
         poll = controller.poll()
         if not preferences.initialized and controller.defaults.services:
-            self.apply(SettingsUpdate(replace(controller.defaults, active_profile=preferences.active_profile), ""))
+            if not preferences.services:  # the first start: the installed kinds' defaults
+                self.apply(SettingsUpdate(replace(controller.defaults, active_profile=preferences.active_profile), ""))
+                controller.adopt(self.settings())
             preferences.initialized = True
-            controller.adopt(self.settings())
         for update in poll.updates:
             self.apply(update)
         if poll.redraw or controller.notifications.revision != self._notification_revision:
@@ -166,7 +167,6 @@ def write_status(status: Any, controller: Controller, now: float) -> None:
             state_text=row.state_text,
             icon=row.icon,
             latency=row.latency,
-            last_check=row.last_check or 0.0,
             last_check_text=format_age(row.last_check, now),
             version=row.version or "–",
             capabilities=row.capabilities,
