@@ -399,7 +399,7 @@ class ComfyUIClient:
         if response.status_code >= 400:
             raise response_error(response, service=self.label)
         answer = json_of(response, self.label, "the queued prompt")
-        if not isinstance(answer, dict):
+        if not isinstance(answer, dict) or "prompt_id" not in answer:
             raise MalformedResponse(f"{self.label} accepted the workflow but its answer has no prompt id.", service=self.label)
         return answer
 
