@@ -43,7 +43,7 @@ from movie_director.cli.output import table
 from movie_director.cli.status_cmd import render, watch
 from movie_director.config import AuthRef, Config, load_config
 from movie_director.discovery import DiscoveryResult, auth_by_kind, discover, service_entry
-from movie_director.errors import MovieDirectorError, OperationTimeout, ServiceError, map_exception
+from movie_director.errors import ConfigurationProblem, Fix, MovieDirectorError, OperationTimeout, ServiceError, map_exception
 from movie_director.events import Event
 from movie_director.manager import ServiceManager, SystemSnapshot
 from movie_director.plugins import get_plugin_manager
@@ -187,12 +187,28 @@ def _launch(kind: str, workdir: Path, litellm_key: str) -> ServerProcess:
     return launch_litellm_proxy(master_key=litellm_key)
 
 
+def check_server_envs() -> None:
+    """Fail at once when a server environment is missing, rather than build it for minutes inside a start-up deadline."""
+    from movie_director.testing import envs
+    from movie_director.testing.gradio_apps import WAN2GP_WEBUI
+
+    missing = [name for name in (WAN2GP_WEBUI.env, "litellm") if not envs.is_built(name)]
+    if missing:
+        command = f"python -m movie_director.testing.envs build {' '.join(missing)}"
+        raise ConfigurationProblem(
+            f"The demo's server environments are not built yet ({', '.join(missing)}).",
+            hints=[f"Build them once (a few minutes, from the package registry): {command}", "Or run the demo as the README says: tox -e demo builds them first."],
+            fix=Fix("Build the server environments", "server environments", missing, command=command),
+        )
+
+
 def start_local_backends(console: Console, stack: ExitStack, workdir: Path) -> LocalBackends:
     """Start the three backends in parallel, saying what happens meanwhile.
 
     Their clean-up is registered on ``stack`` before the first one starts, so an
     interrupted start-up still stops every server (after it finished starting).
     """
+    check_server_envs()
     key = "sk-demo-" + secrets.token_urlsafe(12)
     pool = ThreadPoolExecutor(max_workers=len(KINDS), thread_name_prefix="md-demo-start")
     futures = {kind: pool.submit(_launch, kind, workdir, key) for kind in KINDS}
@@ -474,8 +490,8 @@ def outage(console: Console, manager: ServiceManager, server: ServerProcess, out
     def state() -> str:
         return manager.snapshot().service(name).state
 
-    console.events(manager.drain_events(), time.time())  # start from a clean slate
     killed_at, killed_wall = time.monotonic(), time.time()
+    console.events(manager.drain_events(), killed_wall)  # what happened since act 3, at negative times
     server.kill()
     console.say(f"✗ killed the ComfyUI stand-in (SIGKILL, port {server.port}); the manager checks it every second:")
     watch_until(console, manager, lambda: state() != "connected", DETECT_TIMEOUT, "the manager noticing ComfyUI is gone", killed_wall)
@@ -674,6 +690,7 @@ __all__ = [
     "DemoReport",
     "LocalBackends",
     "answering",
+    "check_server_envs",
     "comfyui_job",
     "connect",
     "demo_config",

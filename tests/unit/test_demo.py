@@ -9,7 +9,8 @@ import pytest
 
 from movie_director import demo
 from movie_director.discovery import DiscoveryResult
-from movie_director.errors import JobFailed, MovieDirectorError, ServiceError
+from movie_director.errors import ConfigurationProblem, JobFailed, MovieDirectorError, ServiceError
+from movie_director.testing import envs
 
 SAMPLER_NODES = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode")
 
@@ -101,3 +102,13 @@ def test_an_act_names_itself_when_it_fails_and_raises_a_typed_error():
 def test_the_report_is_json_ready():
     report = demo.DemoReport(mode="embedded", jobs={"comfyui": {"files": ["a.png"]}}, timings_s={"total": 1.0})
     assert report.to_dict()["ok"] is True and report.to_dict()["jobs"]["comfyui"]["files"] == ["a.png"]
+
+
+def test_missing_server_environments_stop_the_demo_before_anything_starts(monkeypatch):
+    monkeypatch.setattr(envs, "is_built", lambda name: name != "litellm")
+    with pytest.raises(ConfigurationProblem) as raised:
+        demo.check_server_envs()
+    assert "(litellm)" in raised.value.message
+    assert raised.value.fix is not None and raised.value.fix.command == "python -m movie_director.testing.envs build litellm"
+    monkeypatch.setattr(envs, "is_built", lambda name: True)
+    demo.check_server_envs()
