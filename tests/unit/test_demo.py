@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
 from movie_director import demo
+from movie_director.cli import main
 from movie_director.discovery import DiscoveryResult
 from movie_director.errors import ConfigurationProblem, JobFailed, MovieDirectorError, ServiceError
 from movie_director.testing import envs
+from movie_director.testing.processes import free_port
 
 SAMPLER_NODES = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode")
 
@@ -112,3 +119,84 @@ def test_missing_server_environments_stop_the_demo_before_anything_starts(monkey
     assert raised.value.fix is not None and raised.value.fix.command == "python -m movie_director.testing.envs build litellm"
     monkeypatch.setattr(envs, "is_built", lambda name: True)
     demo.check_server_envs()
+
+
+class FakeServer:
+    """What the demo uses of a ServerProcess, without a process."""
+
+    def __init__(self, kind: str, log_dir: Path) -> None:
+        self.name, self.host, self.port = kind, "127.0.0.1", free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = str(log_dir / f"{kind}.log")
+        Path(self.log_path).write_text("log", encoding="utf-8")
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.fixture
+def fake_launches(tmp_path, monkeypatch):
+    """Launchers that return FakeServers; the LiteLLM one waits for ``gate`` (or raises ``failures[kind]``)."""
+    servers: dict[str, FakeServer] = {}
+    failures: dict[str, Exception] = {}
+    gate = threading.Event()
+
+    def launch(kind: str, workdir: Path, key: str) -> FakeServer:
+        if kind == "litellm":
+            assert gate.wait(10)
+        if kind in failures:
+            raise failures[kind]
+        servers[kind] = FakeServer(kind, tmp_path)
+        return servers[kind]
+
+    monkeypatch.setattr(demo, "_launch", launch)
+    monkeypatch.setattr(demo, "check_server_envs", lambda: None)
+    monkeypatch.setattr(demo, "START_NOTICE_EVERY", 0.05)
+    return servers, failures, gate
+
+
+def test_backends_start_in_parallel_and_are_all_stopped_with_their_logs(fake_launches, tmp_path):
+    servers, _, gate = fake_launches
+    stream = io.StringIO()
+    console = demo.Console(stream)
+    with ExitStack() as stack:
+        threading.Timer(0.3, gate.set).start()
+        backends = demo.start_local_backends(console, stack, tmp_path)
+        assert sorted(backends.servers) == sorted(demo.KINDS) and backends.litellm_key.startswith("sk-demo-")
+        assert not any(server.stopped for server in servers.values())
+    assert all(server.stopped and not Path(server.log_path).exists() for server in servers.values())
+    text = stream.getvalue()
+    assert "… still starting: LiteLLM proxy (mock answers)" in text
+    assert f"✓ ComfyUI stand-in ready at {servers['comfyui'].url}" in text and "✓ stopped everything the demo started" in text
+
+
+def test_a_backend_that_fails_to_start_is_reported_with_its_log_and_the_others_are_stopped(fake_launches, tmp_path):
+    servers, failures, gate = fake_launches
+    failures["wan2gp"] = RuntimeError("wan2gp-webui did not start on port 1 (exited with code 1):\nImportError: gradio\nlast line")
+    gate.set()
+    stream = io.StringIO()
+    with pytest.raises(ServiceError) as raised, ExitStack() as stack:
+        demo.start_local_backends(demo.Console(stream), stack, tmp_path)
+    assert raised.value.message == "The Wan2GP web UI (Gradio 5.29) did not start: wan2gp-webui did not start on port 1 (exited with code 1):"
+    assert "  | ImportError: gradio\n  | last line" in stream.getvalue()
+    assert sorted(servers) == ["comfyui", "litellm"] and all(server.stopped for server in servers.values())
+
+
+def test_ctrl_c_and_sigterm_end_the_command_with_130(monkeypatch, capsys):
+    def interrupted(options, stream):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "run", interrupted)
+    assert main(["demo"]) == 130
+    assert "Interrupted: everything the demo started has been stopped." in capsys.readouterr().err
+
+    def terminated(options, stream):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this at once
+        raise AssertionError("SIGTERM did not interrupt the demo")
+
+    monkeypatch.setattr(demo, "run", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["demo"]) == 130
+    assert signal.getsignal(signal.SIGTERM) is before
