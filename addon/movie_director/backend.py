@@ -8,6 +8,7 @@ core's job, done the same way for every backend.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -137,6 +138,16 @@ class Backend:
     def capabilities(self, connection: Connection) -> list[Capability]:
         """What the service can do right now."""
         raise NotImplementedError
+
+    def reachable(self, service: ServiceConfig, timeout: float) -> None:
+        """Raise ``OSError`` quickly when nothing listens at the service's address.
+
+        Runs before every health check so a stopped service fails in milliseconds
+        instead of waiting out the HTTP layer's retries. The default is a TCP connect;
+        a backend that does not speak TCP overrides it.
+        """
+        with socket.create_connection((service.host, service.port), timeout=timeout):
+            pass
 
     def is_usable(self, connection: Connection) -> bool:
         """Cheap local check the pool runs before reusing a connection."""

@@ -80,6 +80,8 @@ class ManagerOptions:
     breaker_open_s: float = BREAKER_OPEN_S
     #: After this many attempts lost to connection errors, an operation fails for good.
     op_max_attempts: int = 10
+    #: The TCP connect that starts every health check (a stopped service fails fast).
+    tcp_check_timeout: float = 1.0
     #: How long a health check waits for a free pooled connection before skipping a turn.
     check_acquire_timeout: float = 2.0
     #: Pool idle eviction, history flush to the database, operation expiry.
@@ -429,6 +431,7 @@ class ServiceManager:
         assert service.pool is not None and service.backend is not None
         started = time.perf_counter()
         try:
+            service.backend.reachable(service.config, min(self.options.tcp_check_timeout, service.config.connect_timeout))
             with service.pool.acquire(timeout=self.options.check_acquire_timeout) as connection:
                 return service.backend.health(connection)
         except PoolTimeout:

@@ -100,6 +100,9 @@ class FakeBackend(Backend):
     def capabilities(self, connection: Any) -> list[Capability]:
         return [Capability("fake.echo")]
 
+    def reachable(self, service: ServiceConfig, timeout: float) -> None:
+        """The fake services live in memory: reachability is the health check itself."""
+
     def is_usable(self, connection: Any) -> bool:
         return not connection.closed
 
