@@ -654,7 +654,9 @@ def map_exception(exc: BaseException, service: str | None = None, start_hint: st
     ):
         return context.make(ConnectionLost, cause=exc)
     if isinstance(exc, requests.ConnectionError):
-        return context.make(ConnectionLost if "RemoteDisconnected" in str(exc) else ConnectionRefused, cause=exc)
+        # urllib3 says "Connection aborted." when an established connection broke (e.g. reset mid-answer)
+        broke = "RemoteDisconnected" in str(exc) or "Connection aborted" in str(exc)
+        return context.make(ConnectionLost if broke else ConnectionRefused, cause=exc)
     if isinstance(exc, (json.JSONDecodeError, requests.exceptions.InvalidJSONError)):
         return context.make(MalformedResponse, cause=exc)
     return context.make(ServiceError, f"{service or 'The service'} failed: {type(exc).__name__}: {exc}", cause=exc)
