@@ -39,7 +39,7 @@ from typing import Any, TextIO, cast
 from urllib.parse import urlsplit
 
 from movie_director.cli.discover_cmd import format_row
-from movie_director.cli.output import table
+from movie_director.cli.output import ProgressPrinter, table
 from movie_director.cli.status_cmd import render, watch
 from movie_director.config import AuthRef, Config, load_config
 from movie_director.discovery import DiscoveryResult, auth_by_kind, discover, service_entry
@@ -50,11 +50,10 @@ from movie_director.plugins import get_plugin_manager
 from movie_director.redact import redact, register_secret
 from movie_director.store import database_path
 from movie_director.testing.processes import LOOPBACK, ServerProcess, port_accepts, wait_until
-from movie_director_plugins.comfyui.cli import ProgressBar, follow
+from movie_director_plugins.comfyui.cli import follow
 from movie_director_plugins.comfyui.client import ComfyUIClient
-from movie_director_plugins.comfyui.jobs import Job, JobProgress
+from movie_director_plugins.comfyui.jobs import Job
 from movie_director_plugins.comfyui.operations import SUBMIT
-from movie_director_plugins.gradio.cli import ProgressPrinter
 from movie_director_plugins.litellm.cli import summary as llm_summary
 from movie_director_plugins.litellm.client import LiteLLMClient
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend
@@ -356,17 +355,6 @@ def answering(snapshot: SystemSnapshot, kind: str) -> str | None:
 # -- act 4: one job on each backend -------------------------------------------------------
 
 
-class _SharedBar(ProgressBar):
-    """The ComfyUI CLI's ``follow`` loop, drawn by the printer every other backend's progress uses."""
-
-    def __init__(self, printer: ProgressPrinter) -> None:
-        super().__init__(printer.stream)
-        self.printer = printer
-
-    def update(self, progress: JobProgress) -> None:
-        self.printer(progress.as_progress())
-
-
 def first_checkpoint(object_info: Mapping[str, Any]) -> str | None:
     """A checkpoint the server lists, when it also has the nodes of a small text-to-image chain."""
     needed = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode")
@@ -407,7 +395,7 @@ def follow_and_download(job: Job, out_dir: Path, timeout: float) -> list[Path]:
     """Progress bar until the job ends (its error raised), then its files into ``out_dir``."""
     printer = ProgressPrinter()
     try:
-        follow(job, _SharedBar(printer), timeout)
+        follow(job, printer, timeout)
     except BaseException:
         printer.finish()
         raise

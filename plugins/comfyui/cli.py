@@ -1,6 +1,6 @@
 """``movie-director comfyui run WORKFLOW.json``: queue, watch, download — Ctrl-C interrupts on the server.
 
-Progress goes to stderr (a redrawn bar on a terminal, one line per node otherwise) so
+Progress goes to stderr (a redrawn bar on a terminal, a line per node otherwise) so
 that stdout carries only the output paths, or one JSON document with ``--json``.
 """
 
@@ -9,18 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, TextIO
 
 from movie_director.check import adhoc_service
-from movie_director.cli.output import print_error, print_json
+from movie_director.cli.output import REDRAW_INTERVAL, ProgressPrinter, print_error, print_json
 from movie_director.config import ServiceConfig, load_config
 from movie_director.errors import ConfigError, MovieDirectorError, OperationTimeout
+from movie_director.progress import ProgressCallback
 from movie_director_plugins.comfyui.client import LABEL, ComfyUIClient
-from movie_director_plugins.comfyui.jobs import Job, JobProgress, JobState
+from movie_director_plugins.comfyui.jobs import Job, JobState
 
 EXIT_JOB_FAILED = 1
 CANCEL_WAIT = 10.0
-REDRAW_INTERVAL = 0.1
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -48,15 +47,15 @@ def run_workflow(args: argparse.Namespace) -> int:
     with ComfyUIClient(_service(args.url)) as client:
         try:
             job = client.submit(args.workflow, prompt_id=args.prompt_id, validate=not args.no_validate)
-            bar = ProgressBar(sys.stderr)
+            printer = ProgressPrinter()
             try:
-                follow(job, bar, args.timeout)
+                follow(job, printer, args.timeout)
             except KeyboardInterrupt:
-                bar.close()
+                printer.finish()
                 _interrupt(job)
                 raise
             finally:
-                bar.close()
+                printer.finish()
             files = job.outputs()
             paths = client.download(files, args.out)
         except MovieDirectorError as error:
@@ -80,8 +79,8 @@ def run_workflow(args: argparse.Namespace) -> int:
     return 0
 
 
-def follow(job: Job, bar: ProgressBar, timeout: float | None) -> None:
-    """Redraw ``bar`` on every change until the job ends; raise its error (or OperationTimeout)."""
+def follow(job: Job, on_progress: ProgressCallback, timeout: float | None) -> None:
+    """Report the job's progress on every change until it ends; raise its error (or OperationTimeout)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     version = -1
     while not job.done:
@@ -89,8 +88,8 @@ def follow(job: Job, bar: ProgressBar, timeout: float | None) -> None:
         if remaining is not None and remaining <= 0:
             break
         version = job.wait_for_change(version, REDRAW_INTERVAL if remaining is None else min(REDRAW_INTERVAL, remaining))
-        bar.update(job.progress)
-    bar.update(job.progress)
+        on_progress(job.progress.as_progress())
+    on_progress(job.progress.as_progress())
     if not job.done:
         raise OperationTimeout(
             f"The job {job.prompt_id} on {LABEL} did not finish within {timeout:g} s; it keeps running there.",
@@ -124,53 +123,4 @@ def _service(url: str | None) -> ServiceConfig:
     return services[0]
 
 
-class ProgressBar:
-    """Overall bar plus the running node's steps, on one redrawn line (or a line per change)."""
-
-    def __init__(self, stream: TextIO, width: int = 28) -> None:
-        self.stream = stream
-        self.width = width
-        self.tty = stream.isatty()
-        self._last_key: Any = None
-        self._last_draw = 0.0
-        self._drawn = False
-
-    def update(self, progress: JobProgress) -> None:
-        line = render(progress, self.width)
-        if self.tty:
-            now = time.monotonic()
-            if now - self._last_draw < REDRAW_INTERVAL and not progress.state.terminal:
-                return
-            self._last_draw = now
-            self.stream.write("\r" + line.ljust(78)[:120])
-            self._drawn = True
-        else:
-            key = (progress.state, progress.node)
-            if key == self._last_key:
-                return
-            self._last_key = key
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
-
-
-def render(progress: JobProgress, width: int = 28) -> str:
-    """``[#######.....]  42%  node 3/7 KSampler 12/20``."""
-    filled = round(progress.fraction * width)
-    text = f"[{'#' * filled}{'.' * (width - filled)}] {progress.fraction:4.0%}"
-    if progress.state is JobState.QUEUED:
-        ahead = progress.queue_position
-        return text + ("  queued" + (f" ({ahead} ahead)" if ahead else ""))
-    if progress.state is JobState.RUNNING and progress.node is not None:
-        position = f" {min(progress.nodes_done + 1, progress.nodes_total)}/{progress.nodes_total}" if progress.nodes_total else ""
-        steps = f" {progress.value:.0f}/{progress.max:.0f}" if progress.max else ""
-        return text + f"  node{position} {progress.node_type or progress.node}{steps}"
-    return text + f"  {progress.state.value}"
-
-
-__all__ = ["ProgressBar", "add_parser", "follow", "render", "run_workflow"]
+__all__ = ["add_parser", "follow", "run_workflow"]

@@ -4,75 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
 from pathlib import Path
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from movie_director.check import adhoc_service
-from movie_director.cli.output import print_json, table
+from movie_director.cli.output import EXIT_INTERRUPTED, ProgressPrinter, print_json, table, with_progress
 from movie_director.config import ServiceConfig, load_config
 from movie_director.errors import InvalidSetting
-from movie_director.progress import Phase, Progress
 from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
 
 if TYPE_CHECKING:
     from movie_director_plugins.gradio.transport import CallResult
-
-EXIT_INTERRUPTED = 130
-T = TypeVar("T")
-
-
-class ProgressPrinter:
-    """A one-line progress bar on stderr (queue position, then steps); plain lines when piped."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
-        self._last = ""
-
-    def __call__(self, event: Progress) -> None:
-        text = event.describe()
-        if text == self._last:
-            return
-        self._last = text
-        if not self.live:
-            print(text, file=self.stream, flush=True)
-            return
-        width = shutil.get_terminal_size((80, 20)).columns
-        bar = ""
-        if event.fraction is not None and event.phase is Phase.RUNNING:
-            filled = int(20 * max(0.0, min(1.0, event.fraction)))
-            bar = "[" + "#" * filled + "-" * (20 - filled) + "] "
-        line = (bar + text)[: width - 1]
-        self.stream.write("\r" + line.ljust(width - 1))
-        if event.phase is Phase.DONE:
-            self.stream.write("\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        """End the bar's line (after an error or Ctrl-C) so the next message starts clean."""
-        if self.live and self._last:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def with_progress(work: Callable[[ProgressPrinter], T], close: Callable[[], None], interrupted: str) -> T | None:
-    """Run ``work`` with a progress bar; None when Ctrl-C stopped it (the job is cancelled by
-    ``work`` itself), after printing ``interrupted``. ``close`` always runs."""
-    printer = ProgressPrinter()
-    try:
-        return work(printer)
-    except KeyboardInterrupt:
-        printer.finish()
-        print(interrupted, file=sys.stderr)
-        return None
-    except BaseException:
-        printer.finish()
-        raise
-    finally:
-        close()
 
 
 def service_for(target: str, kind: str, **overrides: Any) -> ServiceConfig:

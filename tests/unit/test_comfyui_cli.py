@@ -1,4 +1,4 @@
-"""The `comfyui run` command's pieces: the progress line, the bar on a terminal or a log, the service it uses."""
+"""The `comfyui run` command's pieces: its progress on a terminal or in a log (the shared printer), the service it uses."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from movie_director_plugins.comfyui.cli import ProgressBar, _service, render
+from movie_director.cli.output import ProgressPrinter
+from movie_director_plugins.comfyui.cli import _service
 from movie_director_plugins.comfyui.jobs import JobProgress, JobState
 
 
@@ -20,33 +21,33 @@ def running(value: float, fraction: float = 0.5, node: str = "3") -> JobProgress
     return JobProgress(JobState.RUNNING, node=node, node_type="KSampler", value=value, max=20, fraction=fraction, nodes_done=2, nodes_total=7)
 
 
-def test_render_shows_overall_bar_node_and_steps() -> None:
-    assert render(running(12), width=10) == "[#####.....]  50%  node 3/7 KSampler 12/20"
-    assert render(JobProgress(JobState.QUEUED, queue_position=2), width=4) == "[....]   0%  queued (2 ahead)"
-    assert render(JobProgress(JobState.QUEUED, queue_position=0), width=4).endswith("queued")
-    assert render(JobProgress(JobState.SUCCEEDED, fraction=1.0), width=4) == "[####] 100%  succeeded"
+def test_the_line_shows_node_and_steps() -> None:
+    assert running(12).as_progress().describe() == "running 12/20 steps — node 3 KSampler"
+    assert JobProgress(JobState.QUEUED, queue_position=2).as_progress().describe() == "queued (2 ahead)"
+    assert JobProgress(JobState.QUEUED, queue_position=0).as_progress().describe().endswith("queued")
+    assert JobProgress(JobState.SUCCEEDED, fraction=1.0).as_progress().describe() == "done 100%"
 
 
 def test_a_log_gets_one_line_per_node_not_per_step() -> None:
     stream = io.StringIO()
-    bar = ProgressBar(stream)
+    printer = ProgressPrinter(stream)
     for value in range(5):
-        bar.update(running(value))
-    bar.update(running(0, node="8"))
-    bar.update(JobProgress(JobState.SUCCEEDED, fraction=1.0))
-    bar.close()
+        printer(running(value).as_progress())
+    printer(running(0, node="8").as_progress())
+    printer(JobProgress(JobState.SUCCEEDED, fraction=1.0).as_progress())
+    printer.finish()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 3 and "KSampler 0/20" in lines[0] and lines[-1].endswith("succeeded")
+    assert len(lines) == 3 and "0/20 steps — node 3 KSampler" in lines[0] and lines[-1].startswith("done")
 
 
 def test_a_terminal_gets_one_redrawn_line() -> None:
     stream = Terminal()
-    bar = ProgressBar(stream)
-    bar.update(running(1))
-    bar.update(running(2))  # within the redraw interval: skipped
-    bar.update(JobProgress(JobState.SUCCEEDED, fraction=1.0))  # the end is always drawn
-    bar.close()
-    bar.close()
+    printer = ProgressPrinter(stream, redraw_interval=3600)
+    printer(running(1).as_progress())
+    printer(running(2).as_progress())  # within the redraw interval: skipped
+    printer(JobProgress(JobState.SUCCEEDED, fraction=1.0).as_progress())  # the end is always drawn
+    printer.finish()
+    printer.finish()
     text = stream.getvalue()
     assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
     assert "1/20" in text and "2/20" not in text

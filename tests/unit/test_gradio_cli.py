@@ -1,15 +1,13 @@
-"""The CLI's pieces that need no server: the progress bar and key=value parsing."""
+"""The CLI's pieces that need no server: key=value parsing, Ctrl-C around a call."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
+from movie_director.cli.output import ProgressPrinter, with_progress
 from movie_director.errors import InvalidSetting
-from movie_director.progress import Phase, Progress
 from movie_director_plugins.gradio.api import Endpoint, Parameter
-from movie_director_plugins.gradio.cli import ProgressPrinter, parse_arguments, parse_value, with_progress
+from movie_director_plugins.gradio.cli import parse_arguments, parse_value
 
 ENDPOINT = Endpoint(
     api_name="generate",
@@ -22,37 +20,6 @@ ENDPOINT = Endpoint(
         Parameter("options", "JSON", "Dict[Any, Any]", False),
     ),
 )
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_piped_output_prints_each_change_once() -> None:
-    stream = io.StringIO()
-    printer = ProgressPrinter(stream)
-    for event in (Progress(Phase.QUEUED, queue_rank=2), Progress(Phase.QUEUED, queue_rank=2), Progress(Phase.RUNNING, fraction=0.5, step=3, total=6, unit="steps")):
-        printer(event)
-    assert stream.getvalue().splitlines() == ["queued (2 ahead)", "running 3/6 steps"]
-
-
-def test_terminal_gets_one_redrawn_bar() -> None:
-    stream = Terminal()
-    printer = ProgressPrinter(stream)
-    printer(Progress(Phase.RUNNING, fraction=0.5, step=15, total=30, unit="steps"))
-    printer(Progress(Phase.DONE, fraction=1.0))
-    text = stream.getvalue()
-    assert text.startswith("\r[##########----------] running 15/30 steps")
-    assert text.endswith("\n") and text.count("\n") == 1
-
-
-def test_finish_ends_an_open_bar() -> None:
-    stream = Terminal()
-    printer = ProgressPrinter(stream)
-    printer(Progress(Phase.RUNNING))
-    printer.finish()
-    assert stream.getvalue().endswith("\n")
 
 
 def test_arguments_take_the_parameters_types() -> None:
