@@ -37,15 +37,15 @@ import requests
 import websocket
 
 from movie_director.check import adhoc_service
-from movie_director_plugins.comfyui.client import ComfyUIClient
-from movie_director_plugins.comfyui.jobs import JobTracker
-from movie_director_plugins.comfyui.scripted_ws import (
+from movie_director.testing.scripted_ws import (
     BINARY,
     TEXT,
     Peer,
     ScriptedWebSocketServer,
     encode_frame,
 )
+from movie_director_plugins.comfyui.client import ComfyUIClient
+from movie_director_plugins.comfyui.jobs import JobTracker
 from movie_director_plugins.comfyui.session import SocketOptions, WebSocketSession
 
 PREVIEW_BYTES = 2048

@@ -1,6 +1,6 @@
 """A tiny threaded WebSocket server on loopback that plays scripted frames.
 
-For the plugin's unit tests and its benchmark: a test writes what the server sends
+For the ComfyUI plugin's unit tests and its benchmark: a test writes what the server sends
 (``handler(peer)``), down to pre-encoded byte streams, dropped connections and
 refused handshakes, without the asyncio stand-in process. Speaks just enough of
 RFC 6455: unmasked server frames, masked client frames, pings answered.
