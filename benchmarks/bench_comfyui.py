@@ -17,7 +17,7 @@ Rounds are interleaved. Other processes share the CPU, so wall-clock rates wande
 CPU time of the reading thread (``time.thread_time``) is the steadier measure of what
 the reader costs, and both ratios are printed.
 
-    python benchmarks/bench_comfyui.py [--steps 10000] [--rounds 5] [--submits 100] [--json]
+    python -m benchmarks.bench_comfyui [--steps 10000] [--rounds 5] [--submits 100] [--json]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from collections.abc import Callable
 import requests
 import websocket
 
+from benchmarks.run import result_line
 from movie_director.check import adhoc_service
 from movie_director.testing.scripted_ws import (
     BINARY,
@@ -244,10 +245,16 @@ def main(argv: list[str] | None = None) -> int:
         f"(reader + jobs: {full['vs_bare_recv']['cpu']}× bare recv(), {full['vs_tuned_recv_data']['cpu']}× tuned recv_data() per CPU-second; "
         f"{full['wall_median_per_s']} events/s)"
     )
+    bare, tuned = report["events"][BARE], report["events"][TUNED]
+    for label, baseline, row, key in (("bare", BARE, bare, "vs_bare_recv"), ("tuned", TUNED, tuned, "vs_tuned_recv_data")):
+        ratio_cpu = full[key]["cpu"]
+        print(result_line(f"events per CPU-second, reader + jobs vs {label}", full["cpu_median_per_s"], "events/s", row["cpu_median_per_s"], baseline, "≥ 0.8×", ratio_cpu >= 0.8, ratio=ratio_cpu))
+    print(result_line("events/s wall clock, reader + jobs", full["wall_median_per_s"], "events/s", bare["wall_median_per_s"], BARE, "≥ 10,000 events/s", full["wall_median_per_s"] >= 10_000))
     print(f"Submit latency ({args.submits} each, interleaved):")
     print(f"  {'call':36} {'median ms':>9} {'p90 ms':>9} {'÷session':>8}")
     for name, row in report["submit_ms"].items():
         print(f"  {name:36} {row['median']:>9} {row['p90']:>9} {row['vs_session_post']:>8}")
+    print(result_line("submit latency, median", report["submit_ms"]["ComfyUIClient.submit"]["median"], "ms", bare_submit, "bare requests.Session().post"))
     return 0
 
 
