@@ -71,7 +71,12 @@ def result_line(
         ratio = ours / baseline
     base = "-" if baseline is None else f"{number(baseline)} {baseline_unit or unit}"
     verdict = "-" if met is None else ("met" if met else "missed")
-    return f"{RESULT}{name} | ours {number(ours)} {unit} | baseline {base} ({what}) | ratio {'-' if ratio is None else f'{ratio:.2f}'} | goal {goal} | {verdict}"
+    return f"{RESULT}{name} | ours {number(ours)} {unit} | baseline {base} ({what}) | ratio {'-' if ratio is None else ratio_text(ratio)} | goal {goal} | {verdict}"
+
+
+def ratio_text(ratio: float) -> str:
+    """Three decimals near 1, where a goal such as ≤ 1.05× is judged; fewer for large ratios."""
+    return f"{ratio:.0f}" if ratio >= 100 else f"{ratio:.1f}" if ratio >= 10 else f"{ratio:.3f}"
 
 
 @dataclass
