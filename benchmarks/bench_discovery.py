@@ -1,6 +1,6 @@
 """Discovery against a plain sequential ``socket.connect_ex`` scan of the same ports, in one run.
 
-    python benchmarks/bench_discovery.py [--rounds 5] [--json] [--strict]
+    python -m benchmarks.bench_discovery [--rounds 5] [--json] [--strict]
 
 The ComfyUI stand-in, the Wan2GP web-UI app (Gradio 5.29) and the real LiteLLM proxy are
 started on their default ports (8188, 7860, 4000) when those are free on this machine,
@@ -30,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import Any
 
+from benchmarks.run import result_line
 from movie_director.config import AuthRef
 from movie_director.discovery import Candidate, DiscoveryRun
 from movie_director.testing.comfyui_standin import launch as launch_comfyui
@@ -153,6 +154,9 @@ def report(results: dict[str, Any]) -> str:
             f"  {row['name']:<24} {row['candidates']:>10} {row['open_ports']:>5} {row['ours_s']:>8.3f} {row['baseline_s']:>11.3f} {row['ratio']:>6.2f}×  {goal}"
         )
         lines.append(f"    named every stand-in scanned: {row['named_expected']}; recognised: {', '.join(row['recognized']) or '-'}")
+        met = None if row["goal_s"] is None else bool(row["meets_goal"] and row["named_expected"])
+        goal_text = "-" if row["goal_s"] is None else f"≤ {row['goal_s']:g} s, every stand-in named"
+        lines.append(result_line(f"scan {row['name']}, {row['candidates']} candidates", row["ours_s"], "s", row["baseline_s"], "sequential connect_ex, no probing", goal_text, met))
     lines.append("  (ours also sniffs and probes every open port; the baseline only connects)")
     return "\n".join(lines)
 
