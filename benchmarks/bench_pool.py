@@ -1,6 +1,6 @@
 """Connection pool throughput and overhead against a bare ``queue.Queue`` of the same objects.
 
-    python benchmarks/bench_pool.py [--threads 32] [--ops 20000] [--rounds 3] [--json] [--strict]
+    python -m benchmarks.bench_pool [--threads 32] [--ops 20000] [--rounds 3] [--json] [--strict]
 
 1. Throughput: ``--threads`` threads each acquire and release ``--ops`` times
    (``with pool.acquire(timeout=5)``) from a pool of ``max`` connections, against the
@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from benchmarks.run import result_line
 from movie_director.pool import ConnectionPool
 
 GOAL_OPS_PER_S = 100_000
@@ -129,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         results[f"throughput_max{size}"] = {**best, "ratio": ratio}
         ok &= best["ours"] >= GOAL_OPS_PER_S
         print(f"  pool of {size:>2}: ours {best['ours']:>10,.0f}/s   queue.Queue {best['queue.Queue']:>10,.0f}/s   ratio {ratio:.2f}")
+        print(result_line(f"acquire+release, {args.threads} threads, pool of {size}", best["ours"], "ops/s", best["queue.Queue"], "bare queue.Queue get/put", f"≥ {GOAL_OPS_PER_S:,} ops/s", best["ours"] >= GOAL_OPS_PER_S))
     cost = overhead_ms()
     results["overhead_ms"] = cost
     ok &= cost["ours"] < GOAL_OVERHEAD_MS
     print(f"one acquire+release, one thread: ours {cost['ours'] * 1000:.2f} µs   queue.Queue {cost['queue.Queue'] * 1000:.2f} µs   (goal < {GOAL_OVERHEAD_MS:.0f} ms)")
+    print(result_line("one acquire+release, one thread", cost["ours"] * 1000, "µs", cost["queue.Queue"] * 1000, "bare queue.Queue get/put", f"< {GOAL_OVERHEAD_MS:.0f} ms", cost["ours"] < GOAL_OVERHEAD_MS))
     mix = reuse(args.threads, args.ops // 4)
     results["reuse"] = mix
     ok &= mix["reuse_rate"] > GOAL_REUSE
@@ -140,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         f"reuse, {args.threads} threads on a pool of 10: {mix['reuse_rate']:.2%} of {mix['acquisitions']:,} acquisitions, "
         f"{mix['creations']} connections opened, average wait {mix['wait_avg_ms']:.3f} ms (goal > {GOAL_REUSE:.0%})"
     )
+    print(result_line(f"reuse rate, {args.threads} threads on a pool of 10", mix["reuse_rate"] * 100, "%", None, "none: share of acquisitions served by an open connection", f"> {GOAL_REUSE:.0%}", mix["reuse_rate"] > GOAL_REUSE))
     if args.json:
         print(json.dumps(results))
     print("goals met" if ok else "GOAL MISSED")
