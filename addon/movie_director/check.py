@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
-from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host
+from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
 from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, WrongService, map_exception
 from movie_director.plugins import PluginManager, get_plugin_manager
 
@@ -74,7 +74,7 @@ def check_service(
     """Check ``target`` (a URL or a configured service name) within about ``timeout`` seconds."""
     manager = manager or get_plugin_manager()
     started = time.perf_counter()
-    service = _service_for(target, kind, config, manager)
+    service = service_for(target, kind, config=config, manager=manager)
     report = CheckReport(target, service.url, kind=kind or None)
     label = _label(manager, kind or service.kind or None, service.url)
     try:
@@ -101,15 +101,22 @@ def check_service(
     return report
 
 
-def _service_for(target: str, kind: str | None, config: Config | None, manager: PluginManager) -> ServiceConfig:
-    if "://" in target:
-        return adhoc_service(target, kind or "", manager)
-    if config is None:
-        from movie_director.config import load_config
+def service_for(
+    target: str,
+    kind: str | None = None,
+    *,
+    config: Config | None = None,
+    manager: PluginManager | None = None,
+    **overrides: Any,
+) -> ServiceConfig:
+    """What a command's target names: a URL → an ad-hoc service of ``kind``; anything else → the configured service of that name.
 
-        config = load_config()
-    service = config.service(target)
-    return service
+    ``overrides`` (e.g. a CLI ``--transport``) apply either way.
+    """
+    if "://" in target:
+        return adhoc_service(target, kind or "", manager, **overrides)
+    service = (config or load_config()).service(target)
+    return with_overrides(service, **overrides) if overrides else service
 
 
 def _label(manager: PluginManager, kind: str | None, url: str = "") -> str:
@@ -153,4 +160,4 @@ def _probe(url: str, kind: str | None, timeout: float, manager: PluginManager) -
     return None
 
 
-__all__ = ["CheckReport", "adhoc_service", "check_service", "is_loopback_host"]
+__all__ = ["CheckReport", "adhoc_service", "check_service", "is_loopback_host", "service_for"]

@@ -7,24 +7,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from movie_director.check import adhoc_service
+from movie_director.check import service_for
 from movie_director.cli.output import EXIT_INTERRUPTED, ProgressPrinter, print_json, table, with_progress
-from movie_director.config import ServiceConfig, load_config
 from movie_director.errors import InvalidSetting
 from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
 
 if TYPE_CHECKING:
     from movie_director_plugins.gradio.transport import CallResult
-
-
-def service_for(target: str, kind: str, **overrides: Any) -> ServiceConfig:
-    """A URL → an ad-hoc service of ``kind``; anything else → the configured service of that name."""
-    if "://" in target:
-        return adhoc_service(target, kind, **overrides)
-    from movie_director.config import with_overrides
-
-    service = load_config().service(target)
-    return with_overrides(service, **overrides) if overrides else service
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type

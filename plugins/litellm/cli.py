@@ -6,9 +6,8 @@ import argparse
 import sys
 import time
 
-from movie_director.check import adhoc_service
+from movie_director.check import service_for
 from movie_director.cli.output import print_json, table
-from movie_director.config import load_config
 from movie_director.errors import ConfigError
 from movie_director.plugins import get_plugin_manager
 from movie_director_plugins.litellm.client import ChatResult, LiteLLMClient, as_messages
@@ -43,7 +42,7 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
 
 def _client(args: argparse.Namespace) -> LiteLLMClient:
     manager = get_plugin_manager()
-    service = adhoc_service(args.url, args.kind, manager) if args.url else load_config().service(args.service)
+    service = service_for(args.url or args.service, args.kind, manager=manager)
     if service.kind not in LLM_KINDS:
         raise ConfigError(
             f"The service {service.name!r} is a {service.kind} service, not an LLM server.",

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from movie_director.check import service_for
 from movie_director.cli.output import EXIT_INTERRUPTED, print_json, with_progress
 from movie_director.errors import InvalidSetting
 from movie_director.plugins import get_plugin_manager
 from movie_director_plugins.gradio.cli import parse_value as _parse_value
-from movie_director_plugins.gradio.cli import service_for
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
 
 
