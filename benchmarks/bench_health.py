@@ -1,6 +1,6 @@
 """Health checking at scale and the idle cost of the ServiceManager, each beside a baseline.
 
-    python benchmarks/bench_health.py [--services 100] [--check-ms 50] [--workers 16]
+    python -m benchmarks.bench_health [--services 100] [--check-ms 50] [--workers 16]
                                       [--idle-seconds 60] [--json] [--strict]
 
 1. One cycle of 100 simulated services (in-process fakes whose check takes
@@ -25,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from benchmarks.run import result_line
 from movie_director.manager import ManagerOptions, ServiceManager
 from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
 
@@ -106,10 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ours (manager, {cycle['check_threads']} check threads)   {cycle['ours_s']:.3f} s   ({cycle['online']} online)")
     print(f"  bare ThreadPoolExecutor({args.workers}).map  {cycle['bare_executor_s']:.3f} s   ratio {cycle['ours_s'] / cycle['bare_executor_s']:.2f}")
     print(f"  sequential loop                {cycle['sequential_s']:.3f} s")
+    print(result_line(
+        f"check cycle, {args.services} services × {args.check_ms:g} ms", cycle["ours_s"], "s", cycle["bare_executor_s"], f"bare ThreadPoolExecutor({args.workers}).map",
+        f"< {GOAL_CYCLE_S:g} s, ≤ 16 threads", cycle["ours_s"] < GOAL_CYCLE_S and cycle["check_threads"] <= 16,
+    ))
     idle = idle_cpu(args.idle_seconds)
     ok &= idle["ours"] < GOAL_IDLE_CPU
     print(f"idle CPU over {args.idle_seconds:.0f} s, 3 services (goal < {GOAL_IDLE_CPU:.0%}):")
     print(f"  ours {idle['ours']:.3%} ({idle['checks_during']} checks ran)   bare time.sleep {idle['sleep_baseline']:.3%}")
+    print(result_line(f"idle CPU, 3 services, {args.idle_seconds:g} s", idle["ours"] * 100, "%", idle["sleep_baseline"] * 100, "bare time.sleep", f"< {GOAL_IDLE_CPU:.0%}", idle["ours"] < GOAL_IDLE_CPU))
     if args.json:
         print(json.dumps({"cycle": cycle, "idle": idle}))
     print("goals met" if ok else "GOAL MISSED")
