@@ -1,6 +1,6 @@
 """Reconnect delay after a service returns, and replay of the work queued while it was down.
 
-    python benchmarks/bench_reconnect.py [--rounds 5] [--max-downtime 9] [--budget 80] [--json]
+    python -m benchmarks.bench_reconnect [--rounds 5] [--max-downtime 9] [--budget 80] [--json]
 
 The ComfyUI stand-in runs as a real process; a :class:`ServiceManager` watches it with a
 1 s health interval (the loopback backoff cap stays the default 5 s). Each round kills
