@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,11 +44,14 @@ TIMEOUT = 0.5
 SLACK = 2.0
 LEAK_DEADLINE = 15.0
 LITELLM_KEY_ENV = "MOVIE_DIRECTOR_LITELLM_API_KEY"
-#: The smallest ComfyUI workflow the stand-in runs (and writes one file for).
-GRAPH = {
-    "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
-    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "md-faults"}},
-}
+
+
+def graph_for(prompt_id: str) -> dict[str, Any]:
+    """The smallest workflow the stand-in runs; its one output file is named after the prompt."""
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prompt_id}},
+    }
 
 
 # -- leak check ---------------------------------------------------------------------------
@@ -210,8 +214,9 @@ def comfyui_submit(kind: str, url: str, prompt_id: str | None = None, **_: Any) 
     """Queue the tiny workflow under ``prompt_id`` and wait for it to finish."""
     from movie_director_plugins.comfyui.client import ComfyUIClient
 
+    prompt_id = prompt_id or f"md-{uuid.uuid4().hex}"
     with ComfyUIClient(service_for(url, kind)) as client:
-        job = client.submit(GRAPH, prompt_id=prompt_id or str(uuid.uuid4()))
+        job = client.submit(graph_for(prompt_id), prompt_id=prompt_id)
         return job.wait(TIMEOUT + SLACK).status.value
 
 
@@ -271,17 +276,22 @@ def litellm_key() -> Iterator[str]:
         os.environ[LITELLM_KEY_ENV] = previous
 
 
-def comfyui_knows(url: str, prompt_id: str) -> int:
-    """How many times the stand-in lists ``prompt_id`` (history + queue): 0 or 1 when nothing is duplicated."""
-    history = requests.get(f"{url}/history/{prompt_id}", timeout=5).json()
-    queue = requests.get(f"{url}/queue", timeout=5).json()
-    queued = [item for key in ("queue_running", "queue_pending") for item in queue[key] if item[1] == prompt_id]
-    return len(history) + len(queued)
-
-
-def wait_comfyui_idle(url: str) -> None:
-    """Until the stand-in runs nothing (a finished job's history entry is then final)."""
+def comfyui_runs(url: str, prompt_id: str) -> int:
+    """How many times the stand-in ran ``prompt_id``, once it is idle (its output files survive restarts)."""
     wait_until(lambda: not any(requests.get(f"{url}/queue", timeout=5).json().values()), 10, message="ComfyUI idle")
+    base_dir = requests.get(f"{url}/_standin/state", timeout=5).json()["base_dir"]
+    return len(list(Path(base_dir, "output").glob(f"{prompt_id}_*.png")))
+
+
+def assert_ran_once_after_a_retry(comfyui_url: str, retry_url: str, prompt_id: str, ok: bool) -> None:
+    """No lost and no duplicated prompt: run at most once (once if the call said ok), once after a retry.
+
+    The retry goes through ``retry_url`` with the same ``prompt_id``, as the queue's replay does.
+    """
+    runs = comfyui_runs(comfyui_url, prompt_id)
+    assert runs == 1 if ok else runs <= 1, f"the stand-in ran the prompt {runs} times"
+    assert comfyui_submit("comfyui", retry_url, prompt_id=prompt_id) == "succeeded"
+    assert comfyui_runs(comfyui_url, prompt_id) == 1, "the retry with the same prompt_id ran it again"
 
 
 @dataclass(frozen=True)
@@ -290,14 +300,14 @@ class Kit:
 
     timeout: float = TIMEOUT
     bound: float = TIMEOUT + SLACK
-    graph: Any = None
     ops: Any = None
     run: Callable[..., Outcome] = run_bounded
     service: Callable[..., ServiceConfig] = service_for
-    comfyui_knows: Callable[[str, str], int] = comfyui_knows
-    wait_comfyui_idle: Callable[[str], None] = wait_comfyui_idle
+    graph_for: Callable[[str], dict[str, Any]] = graph_for
+    comfyui_runs: Callable[[str, str], int] = comfyui_runs
+    assert_ran_once_after_a_retry: Callable[..., None] = assert_ran_once_after_a_retry
 
 
 @pytest.fixture(scope="session")
 def kit() -> Kit:
-    return Kit(graph=GRAPH, ops={op.id: op for op in OPS})
+    return Kit(ops={op.id: op for op in OPS})
