@@ -16,7 +16,7 @@ from movie_director.backend import Backend, Capability, HealthSample, ProbeResul
 from movie_director.config import ServiceConfig
 from movie_director.errors import ConfigError, MovieDirectorError, WrongService
 from movie_director.progress import ProgressCallback
-from movie_director_plugins.wan2gp.settings import SERVICE, GenerationResult, Wan2GPSettings, Wan2GPTransport
+from movie_director_plugins.wan2gp.settings import SERVICE, GenerationResult, Wan2GPSettings, Wan2GPTransport, video_capabilities
 
 START_HINT = "Start Wan2GP: python wgp.py (web UI on port 7860), or headless: python wgp.py --mcp --mcp-transport streamable-http --mcp-port 8765."
 TRANSPORTS = ("webui", "mcp")
@@ -102,12 +102,7 @@ class Wan2GPBackend(Backend):
         own = getattr(connection, "capabilities", None)
         if callable(own):
             return list(own())
-        from movie_director_plugins.wan2gp.settings import DEFAULT_LIMITS
-
-        details = {"transport": connection.name}
-        return [Capability("video.generate", id=model, limits=DEFAULT_LIMITS, details=details) for model in connection.models()] or [
-            Capability("video.generate", limits=DEFAULT_LIMITS, details=details)
-        ]
+        return video_capabilities(connection.models(), {"transport": connection.name})
 
     def generate(
         self,

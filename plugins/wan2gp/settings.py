@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from movie_director.backend import HealthSample
+from movie_director.backend import Capability, HealthSample
 from movie_director.errors import InvalidSetting
 from movie_director.progress import ProgressCallback
 
@@ -266,6 +266,13 @@ class Wan2GPTransport(Protocol):
     def close(self) -> None: ...
 
 
+def video_capabilities(models: Sequence[str], details: Mapping[str, Any]) -> list[Capability]:
+    """``video.generate`` once per model, or once without a model when the server names none."""
+    return [Capability("video.generate", id=model, limits=DEFAULT_LIMITS, details=details) for model in models] or [
+        Capability("video.generate", limits=DEFAULT_LIMITS, details=details)
+    ]
+
+
 __all__ = [
     "DEFAULT_LIMITS",
     "FLAG_FIELDS",
@@ -276,4 +283,5 @@ __all__ = [
     "Wan2GPSettings",
     "Wan2GPTransport",
     "normalize_resolution",
+    "video_capabilities",
 ]

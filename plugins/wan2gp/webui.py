@@ -31,7 +31,7 @@ from movie_director_plugins.gradio.api import AppInfo, Endpoint, base_name
 from movie_director_plugins.gradio.backend import probe_config
 from movie_director_plugins.gradio.transport import GradioSession, GradioTransport
 from movie_director_plugins.wan2gp.backend import START_HINT
-from movie_director_plugins.wan2gp.settings import DEFAULT_LIMITS, SERVICE, GenerationResult, Wan2GPSettings
+from movie_director_plugins.wan2gp.settings import DEFAULT_LIMITS, SERVICE, GenerationResult, Wan2GPSettings, video_capabilities
 
 log = logging.getLogger(__name__)
 
@@ -261,10 +261,7 @@ class WebUITransport:
     def capabilities(self) -> list[Capability]:
         chain = self.chain()
         resolution = chain.save_inputs.parameter("resolution")
-        details = {"transport": NAME, "resolutions": list(resolution.choices or ()) if resolution else []}
-        return [Capability("video.generate", id=model, limits=DEFAULT_LIMITS, details=details) for model in chain.models()] or [
-            Capability("video.generate", limits=DEFAULT_LIMITS, details=details)
-        ]
+        return video_capabilities(chain.models(), {"transport": NAME, "resolutions": list(resolution.choices or ()) if resolution else []})
 
     def generate(
         self,
