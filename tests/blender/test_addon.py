@@ -37,15 +37,18 @@ def census(bpy: Any) -> dict[str, Any]:
     }
 
 
+def connect_and_start_a_job(addon: Any, bpy: Any, url: str) -> None:
+    addon.use(comfyui=url)
+    addon.running()
+    addon.pump(lambda: addon.row("comfyui").state == "connected", message="ComfyUI connected")
+    bpy.ops.movie_director.test_connection(service="comfyui")  # a job in flight while unregistering
+
+
 def test_register_and_unregister_twice_leave_nothing_behind(bpy: Any, switch: Any, comfyui_server: Any) -> None:
     before = census(bpy)
     assert not before["classes"] and not before["timer"] and not before["handlers"]
     for _ in range(2):
-        addon = switch.on()
-        addon.use(comfyui=comfyui_server.url)
-        addon.running()
-        addon.pump(lambda: addon.row("comfyui").state == "connected", message="ComfyUI connected")
-        bpy.ops.movie_director.test_connection(service="comfyui")  # a job in flight while unregistering
+        connect_and_start_a_job(switch.on(), bpy, comfyui_server.url)
         during = census(bpy)
         assert during["timer"] and during["runtime"] and during["scene"] and during["window_manager"] and during["preferences"]
         assert set(during["classes"]) >= set(PANELS) and len(during["handlers"]) == 2

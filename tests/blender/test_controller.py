@@ -31,6 +31,7 @@ from movie_director.manager import ServiceManager
 from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
 from movie_director.testing.processes import free_port, wait_until
 
+
 class Monotonic:
     def __init__(self) -> None:
         self.now = 100.0

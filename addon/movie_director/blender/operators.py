@@ -122,7 +122,7 @@ class MOVIE_DIRECTOR_OT_show_error_details(Operator):
         return context.window_manager.invoke_props_dialog(self, width=600)
 
     def draw(self, context: Context) -> None:
-        from movie_director.blender.panels import draw_error_details
+        from movie_director.blender.drawing import draw_error_details
 
         draw_error_details(self.layout, runtime.get().controller.notifications.get(self.notification_id))
 

@@ -1,143 +1,25 @@
-"""The sidebar panels, the error-details dialog and the preferences page.
+"""The sidebar panels (in the 3D Viewport and the Sequencer) and the preferences page.
 
-Every ``draw`` only reads properties the timer filled (and the controller's in-memory
-notification history); it never opens a file or a socket and never waits for a lock a
-worker holds for long, so a panel draws in well under a millisecond.
+The panels draw with :mod:`movie_director.blender.drawing`; the preferences page reads
+only properties, the controller's in-memory state and ``os.environ`` (is a key variable
+set?). No ``draw`` here opens a file or a socket.
 """
 
 from __future__ import annotations
 
 import os
-import textwrap
 from typing import Any
 
 import bpy
 from bpy.types import Context, Panel
 
 from movie_director.blender import runtime
-from movie_director.blender.notifications import Notification, format_clock
+from movie_director.blender.drawing import draw_dashboard, draw_history, draw_status, lines, triangle
 from movie_director.config import LAYER_ENV, LAYER_FILE, PRESETS
 
 CATEGORY = "Movie Director"
-SEVERITY_ICONS = {"INFO": "INFO", "WARNING": "ERROR", "ERROR": "CANCEL"}
 TEST_ICONS = {"running": "TIME", "ok": "CHECKMARK", "failed": "ERROR", "problems": "ERROR"}
 FINDING_ICONS = {"ok": "CHECKMARK", "warn": "ERROR", "fail": "CANCEL"}
-WRAP = 90
-
-
-def _triangle(open_: bool) -> str:
-    return "DISCLOSURE_TRI_DOWN" if open_ else "DISCLOSURE_TRI_RIGHT"
-
-
-def _lines(layout: Any, text: str, icon: str = "NONE", width: int = WRAP) -> None:
-    """A long text as several labels (a label never wraps by itself)."""
-    for index, line in enumerate(textwrap.wrap(text, width) or [""]):
-        layout.label(text=line, icon=icon if index == 0 else "BLANK1" if icon != "NONE" else "NONE")
-
-
-# -- sidebar -------------------------------------------------------------------------------
-
-
-def draw_status(layout: Any, context: Context) -> None:
-    """Backend Services: traffic light, Refresh, one row per service, details, the LLM row."""
-    status = context.window_manager.movie_director_status
-    header = layout.row(align=True)
-    header.label(text=status.overall_text or "Starting…", icon=status.overall_icon)
-    header.operator("movie_director.refresh_connections", text="", icon="FILE_REFRESH")
-    if status.offline_note:
-        layout.label(text=status.offline_note, icon="INFO")
-    column = layout.column(align=True)
-    for item in status.services:
-        row = column.row(align=True)
-        row.prop(item, "show_details", text="", icon=_triangle(item.show_details), emboss=False)
-        row.label(text=item.label, icon=item.icon)
-        right = row.row(align=True)
-        right.alignment = "RIGHT"
-        right.label(text=item.latency)
-        right.label(text=item.last_check_text)
-        if item.show_details:
-            _draw_details(column.box(), item)
-        elif item.error:
-            column.label(text=item.error, icon="BLANK1")
-    if status.llm_text:
-        layout.label(text=status.llm_text, icon=status.llm_icon)
-
-
-def _draw_details(box: Any, item: Any) -> None:
-    column = box.column(align=True)
-    column.label(text=f"State: {item.state_text}")
-    column.label(text=f"URL: {item.url}")
-    column.label(text=f"Version: {item.version}")
-    column.label(text=f"Capabilities: {item.capabilities}")
-    if item.error:
-        _lines(column, f"Last error: {item.error}", icon="ERROR")
-        for hint in item.hints.splitlines():
-            _lines(column, f"• {hint}")
-    if item.reconnect_text:
-        column.label(text=f"Next reconnect: {item.reconnect_text}", icon="TIME")
-    column.label(text=f"Queued operations: {item.queued_ops}" + (f" ({item.queued})" if item.queued else ""))
-    column.operator("movie_director.manual_reconnect", text="Reconnect Now", icon="FILE_REFRESH").service = item.name
-
-
-def draw_history(layout: Any, context: Context) -> None:
-    """The last 10 notifications as 40-character summaries, each with a details button."""
-    status = context.window_manager.movie_director_status
-    if not status.notifications:
-        layout.label(text="No recent errors", icon="CHECKMARK")
-        return
-    column = layout.column(align=True)
-    for item in status.notifications:
-        row = column.row(align=True)
-        row.label(text=item.summary, icon=SEVERITY_ICONS.get(item.severity, "INFO"))
-        row.operator("movie_director.show_error_details", text="", icon="VIEWZOOM").notification_id = item.notification_id
-    layout.operator("movie_director.clear_notifications", icon="TRASH")
-
-
-def draw_dashboard(layout: Any, context: Context) -> None:
-    """Health Monitoring: range selector, per-service numbers and trend, export, reconnect."""
-    status = context.window_manager.movie_director_status
-    layout.row().prop(status, "time_range", expand=True)
-    if not status.dashboard:
-        layout.label(text="No health history yet.", icon="INFO")
-    for item in status.dashboard:
-        box = layout.box()
-        header = box.row(align=True)
-        header.label(text=f"{item.label} ({item.checks} checks)")
-        header.operator("movie_director.manual_reconnect", text="", icon="FILE_REFRESH").service = item.name
-        column = box.column(align=True)
-        column.label(text=item.response)
-        column.label(text=item.availability)
-        for line in item.metrics.splitlines():
-            column.label(text=line)
-        column.label(text=item.trend, icon="GRAPH")
-    row = layout.row(align=True)
-    row.operator("movie_director.export_metrics", text="Export CSV", icon="EXPORT").format = "CSV"
-    row.operator("movie_director.export_metrics", text="Export JSON", icon="EXPORT").format = "JSON"
-    layout.operator("movie_director.manual_reconnect", text="Reconnect All", icon="FILE_REFRESH").service = ""
-
-
-def draw_error_details(layout: Any, notification: Notification | None) -> None:
-    """The details dialog: type, service, time, message, Suggested Solutions, Copy."""
-    if notification is None:
-        layout.label(text="This notification is no longer in the history.", icon="INFO")
-        return
-    column = layout.column(align=True)
-    column.label(text=notification.title, icon=SEVERITY_ICONS[notification.severity.value])
-    column.label(text=f"Type: {notification.type}")
-    column.label(text=f"Service: {notification.service or '–'}")
-    seen = f" (seen {notification.count} times)" if notification.count > 1 else ""
-    column.label(text=f"Time: {format_clock(notification.timestamp)}{seen}")
-    column.separator()
-    _lines(column, notification.message)
-    if notification.hints:
-        column.separator()
-        column.label(text="Suggested Solutions", icon="HELP")
-        for hint in notification.hints:
-            _lines(column, f"• {hint}")
-    if notification.fix:
-        column.separator()
-        _lines(column, f"Fix: {notification.fix}", icon="TOOL_SETTINGS")
-    layout.operator("movie_director.copy_error", icon="COPYDOWN").notification_id = notification.id
 
 
 # -- preferences ---------------------------------------------------------------------------
@@ -147,7 +29,7 @@ def draw_preferences(preferences: Any, context: Context, layout: Any) -> None:
     controller = runtime.get().controller
     status = context.window_manager.movie_director_status
     if not bpy.app.online_access:
-        _lines(layout, "Online access is off: only services on this computer are checked (Edit › Preferences › System › Network).", icon="INFO")
+        lines(layout, "Online access is off: only services on this computer are checked (Edit › Preferences › System › Network).", icon="INFO")
     _draw_profiles(layout.box(), preferences, controller)
     for item in preferences.services:
         _draw_service(layout.box(), item, controller, status)
@@ -159,16 +41,16 @@ def draw_preferences(preferences: Any, context: Context, layout: Any) -> None:
         add = row.operator("movie_director.add_service", text=f"Add {label}", icon="ADD")
         add.kind, add.url = kind, url or "http://127.0.0.1:7860"
     if status.discovery.state:
-        _lines(layout, status.discovery.message, icon=TEST_ICONS.get(status.discovery.state, "INFO"))
+        lines(layout, status.discovery.message, icon=TEST_ICONS.get(status.discovery.state, "INFO"))
     box = layout.box()
     row = box.row()
     row.operator("movie_director.run_diagnostics", icon="CONSOLE")
     if status.doctor.state:
         row.label(text={"running": "Running…", "ok": "Everything looks fine.", "problems": "Problems found:", "failed": "Diagnostics failed."}.get(status.doctor.state, ""))
     for finding in status.findings:
-        _lines(box, f"{finding.name}: {finding.message}", icon=FINDING_ICONS.get(finding.state, "INFO"))
+        lines(box, f"{finding.name}: {finding.message}", icon=FINDING_ICONS.get(finding.state, "INFO"))
         if finding.hints:
-            _lines(box, f"→ {finding.hints}")
+            lines(box, f"→ {finding.hints}")
 
 
 def _draw_profiles(box: Any, preferences: Any, controller: Any) -> None:
@@ -191,7 +73,7 @@ def _draw_profiles(box: Any, preferences: Any, controller: Any) -> None:
 
 def _draw_service(box: Any, item: Any, controller: Any, status: Any) -> None:
     header = box.row(align=True)
-    header.prop(item, "show_expanded", text="", icon=_triangle(item.show_expanded), emboss=False)
+    header.prop(item, "show_expanded", text="", icon=triangle(item.show_expanded), emboss=False)
     header.prop(item, "enabled", text="")
     header.label(text=f"{item.name} ({item.kind})")
     header.operator("movie_director.test_connection", text="Test", icon="PLAY").service = item.name
@@ -211,9 +93,9 @@ def _draw_service(box: Any, item: Any, controller: Any, status: Any) -> None:
         row.operator("movie_director.set_api_key", text="Paste Key…").service = item.name
     result = status.tests.get(item.name)
     if result is not None:
-        _lines(box, result.message, icon=TEST_ICONS.get(result.state, "INFO"))
+        lines(box, result.message, icon=TEST_ICONS.get(result.state, "INFO"))
         for hint in result.hints.splitlines():
-            _lines(box, f"• {hint}")
+            lines(box, f"• {hint}")
 
 
 def _field(layout: Any, controller: Any, item: Any, key: str) -> None:
