@@ -8,11 +8,14 @@
   backoff and ``Retry-After`` only for idempotent methods, so a POST that reached the
   server is never sent twice.
 - Auth headers come from an environment reference and are masked in every message.
+- A downloaded file appears under its name only when it is whole (:func:`save_body`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -21,13 +24,16 @@ from urllib3.util.retry import Retry
 
 from movie_director import __version__
 from movie_director.config import ServiceConfig, is_loopback_host
-from movie_director.errors import MovieDirectorError, describe_unexpected, map_exception, response_error
+from movie_director.errors import ConnectionLost, MovieDirectorError, ServiceError, describe_unexpected, map_exception, response_error
 
 USER_AGENT = f"movie-director-connect/{__version__}"
 RETRY_STATUSES = (429, 502, 503, 504)
 #: A server asking us to come back later than this gets a typed ``rate_limited``
 #: error instead of a frozen call (urllib3's own cap is six hours).
 RETRY_AFTER_MAX_S = 30.0
+CHUNK_SIZE = 1 << 16
+#: How much of a body's start :func:`save_body` hands to its ``check`` (to sniff an HTML page).
+HEAD_BYTES = 512
 
 
 class TimeoutSession(requests.Session):
@@ -125,4 +131,54 @@ def json_of(response: requests.Response, service: str | None = None, expected: s
         raise describe_unexpected(response.content[:2048], service, expected) from None
 
 
-__all__ = ["MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "probe_session", "retry_policy"]
+def save_body(
+    response: requests.Response,
+    target: Path,
+    part: Path,
+    *,
+    name: str,
+    service: str | None = None,
+    max_bytes: int | None = None,
+    check: Callable[[int, bytes], None] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """Stream a (``stream=True``) response's body into ``part``, renamed to ``target`` only when whole; returns its size.
+
+    Whole means as long as its ``Content-Length`` (unless re-encoded), within ``max_bytes``
+    and accepted by ``check(size, first_bytes)``, which raises otherwise. A stream cut
+    mid-file becomes our typed error; ``part`` never stays behind, Ctrl-C included.
+    """
+    label = service or "the server"
+    expected = response.headers.get("Content-Length")
+    check_length = expected is not None and expected.isdigit() and not response.headers.get("Content-Encoding")
+    size, head, complete = 0, b"", False
+    try:
+        with part.open("wb") as handle:
+            for chunk in response.iter_content(CHUNK_SIZE):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise ServiceError(
+                        f"The file {name} from {label} is larger than the {max_bytes} bytes allowed; it was not kept.",
+                        service=service,
+                        hints=["Raise the download size limit if this file is expected."],
+                        details=dict(details or {}),
+                    )
+                head = head or chunk[:HEAD_BYTES]
+                handle.write(chunk)
+        if check_length and size != int(expected or 0):
+            raise ConnectionLost(f"The download of {name} from {label} stopped after {size} of {expected} bytes.", service=service, details=dict(details or {}))
+        if check is not None:
+            check(size, head)
+        os.replace(part, target)
+        complete = True
+    except MovieDirectorError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a stream cut mid-file; map_exception sorts it
+        raise map_exception(exc, service=service) from exc
+    finally:
+        if not complete:
+            part.unlink(missing_ok=True)
+    return size
+
+
+__all__ = ["MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "probe_session", "retry_policy", "save_body"]

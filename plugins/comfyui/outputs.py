@@ -18,17 +18,9 @@ from typing import IO, Any
 
 import requests
 
-from movie_director.errors import (
-    ConnectionLost,
-    InvalidSetting,
-    MalformedResponse,
-    MovieDirectorError,
-    ServiceError,
-    map_exception,
-)
-from movie_director.http import call, json_of
+from movie_director.errors import InvalidSetting, MalformedResponse
+from movie_director.http import call, json_of, save_body
 
-CHUNK_SIZE = 1 << 16
 FILE_TYPES = ("output", "temp", "input")
 _FORBIDDEN = re.compile(r'[\x00-\x1f<>:"|?*\\]')
 
@@ -110,7 +102,7 @@ def download(
         params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
         response = call(session, "GET", view_url, service=service, params=params, stream=True)
         with response:
-            _stream_to(response, target, file, service, max_bytes)
+            save_body(response, target, target.with_name(target.name + ".part"), name=file.filename, service=service, max_bytes=max_bytes, details={"file": file.to_dict()})
         written.append(target)
     return written
 
@@ -146,40 +138,6 @@ def upload(
     if not isinstance(body, Mapping) or not isinstance(body.get("name"), str):
         raise MalformedResponse(f"{service} accepted the upload but did not say where the file went.", service=service)
     return UploadedFile(body["name"], str(body.get("subfolder") or ""), str(body.get("type") or type))
-
-
-def _stream_to(response: requests.Response, target: Path, file: OutputFile, service: str, max_bytes: int | None) -> None:
-    expected = response.headers.get("Content-Length")
-    check_length = expected is not None and expected.isdigit() and not response.headers.get("Content-Encoding")
-    part = target.with_name(target.name + ".part")
-    size = 0
-    complete = False
-    try:
-        with part.open("wb") as handle:
-            for chunk in response.iter_content(CHUNK_SIZE):
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise ServiceError(
-                        f"The output {file.filename} from {service} is larger than the {max_bytes} bytes allowed; it was not kept.",
-                        service=service,
-                        hints=["Raise the download size limit if this file is expected."],
-                    )
-                handle.write(chunk)
-        if check_length and size != int(expected or 0):
-            raise ConnectionLost(
-                f"The download of {file.filename} from {service} stopped after {size} of {expected} bytes.",
-                service=service,
-                details={"file": file.to_dict()},
-            )
-        os.replace(part, target)
-        complete = True
-    except MovieDirectorError:
-        raise
-    except Exception as exc:  # a stream cut mid-file
-        raise map_exception(exc, service=service) from exc
-    finally:
-        if not complete:  # also on Ctrl-C: never leave half a file behind
-            part.unlink(missing_ok=True)
 
 
 def _unsafe(file: OutputFile, service: str) -> MalformedResponse:

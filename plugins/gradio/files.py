@@ -7,7 +7,6 @@ an existing file, and refuse an empty download or an HTML error page posing as a
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -18,10 +17,9 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from movie_director.errors import MalformedResponse
-from movie_director.http import call
+from movie_director.http import call, save_body
 
 MAX_NAME_LENGTH = 120
-CHUNK = 1 << 16
 _UNSAFE = re.compile(r"[^\w.\-]+")
 _WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))})
 _HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -112,22 +110,21 @@ def download(
     out_dir.mkdir(parents=True, exist_ok=True)
     name = safe_name(str(file_data.get("orig_name") or file_data["path"]))
     target = reserve_path(out_dir, name)
-    partial = target.with_name(f".{target.name}.part")
     try:
         with call(session, "GET", file_url(file_data, api_root), service=service, stream=True) as response:
-            size, first = 0, b""
-            with open(partial, "wb") as handle:
-                for chunk in response.iter_content(CHUNK):
-                    first = first or chunk[:512]
-                    size += len(chunk)
-                    handle.write(chunk)
-            _verify(name, size, response.headers.get("Content-Type", ""), first, file_data.get("size"), service)
-        os.replace(partial, target)
+            content_type = response.headers.get("Content-Type", "")
+            save_body(
+                response,
+                target,
+                target.with_name(f".{target.name}.part"),
+                name=name,
+                service=service,
+                check=lambda size, head: _verify(name, size, content_type, head, file_data.get("size"), service),
+                details={"file": name},
+            )
     except BaseException:
-        target.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)  # the name reserved for it
         raise
-    finally:
-        partial.unlink(missing_ok=True)
     return target
 
 
