@@ -143,11 +143,12 @@ def test_proxy_killed_mid_stream_then_restarted(backend_servers: BackendServers)
 
 
 def test_chat_queued_through_the_service_manager_shows_on_the_dashboard(litellm_server: ServerProcess, tmp_path: Path) -> None:
-    config = Config({"story": service(litellm_server.url, name="story", models=("mock-gpt",))}, "Local", ("Local",), None, tmp_path)
+    name = "dashboard-story"  # usage meters are per service name and process-wide: a name no other test uses
+    config = Config({name: service(litellm_server.url, name=name, models=("mock-gpt",))}, "Local", ("Local",), None, tmp_path)
     with ServiceManager(config) as manager:
-        wait_until(lambda: manager.snapshot().service("story").state == "connected", 30, message="connected")
-        result = manager.submit("story", CHAT, {"prompt": "hi"}).wait(30)
+        wait_until(lambda: manager.snapshot().service(name).state == "connected", 30, message="connected")
+        result = manager.submit(name, CHAT, {"prompt": "hi"}).wait(30)
         assert (result["text"], result["model"]) == ("hello", "mock-gpt")
-        manager.check_now("story")
-        metrics = wait_until(lambda: manager.snapshot().service("story").metrics if manager.snapshot().service("story").metrics.get("calls") else None, 30, message="usage in metrics")
+        manager.check_now(name)
+        metrics = wait_until(lambda: manager.snapshot().service(name).metrics if manager.snapshot().service(name).metrics.get("calls") else None, 30, message="usage in metrics")
     assert metrics["tokens_total"] == 30.0 and metrics["cost_usd"] > 0 and metrics["models_available"] == 4.0
