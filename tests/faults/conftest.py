@@ -210,14 +210,14 @@ def health(kind: str, url: str, **_: Any) -> Any:
     return sample
 
 
-def comfyui_submit(kind: str, url: str, prompt_id: str | None = None, **_: Any) -> Any:
+def comfyui_submit(kind: str, url: str, prompt_id: str | None = None, wait: float = TIMEOUT + SLACK, **_: Any) -> Any:
     """Queue the tiny workflow under ``prompt_id`` and wait for it to finish."""
     from movie_director_plugins.comfyui.client import ComfyUIClient
 
     prompt_id = prompt_id or f"md-{uuid.uuid4().hex}"
     with ComfyUIClient(service_for(url, kind)) as client:
         job = client.submit(graph_for(prompt_id), prompt_id=prompt_id)
-        return job.wait(TIMEOUT + SLACK).status.value
+        return job.wait(wait).status.value
 
 
 def litellm_chat(kind: str, url: str, **_: Any) -> Any:
@@ -290,7 +290,7 @@ def assert_ran_once_after_a_retry(comfyui_url: str, retry_url: str, prompt_id: s
     """
     runs = comfyui_runs(comfyui_url, prompt_id)
     assert runs == 1 if ok else runs <= 1, f"the stand-in ran the prompt {runs} times"
-    assert comfyui_submit("comfyui", retry_url, prompt_id=prompt_id) == "succeeded"
+    assert comfyui_submit("comfyui", retry_url, prompt_id=prompt_id, wait=30) == "succeeded"
     assert comfyui_runs(comfyui_url, prompt_id) == 1, "the retry with the same prompt_id ran it again"
 
 
