@@ -11,6 +11,7 @@ for tests that kill and restart them. Every process is stopped after its scope.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,30 +19,24 @@ import pytest
 
 from movie_director.testing.processes import ServerProcess
 
+#: Each test backend: its launcher (imported on first use: each pulls its own tools) and what it is.
+BACKENDS: dict[str, tuple[str, str]] = {
+    "comfyui": ("movie_director.testing.comfyui_standin:launch", "The ComfyUI stand-in"),
+    "wan2gp_webui": ("movie_director.testing.gradio_apps:launch_wan2gp_webui", "The Gradio 5.29 app shaped like Wan2GP's web UI"),
+    "gradio": ("movie_director.testing.gradio_apps:launch_gradio_generic", "A plain Gradio 6 app with a few named endpoints"),
+    "wan2gp_mcp": ("movie_director.testing.wan2gp_mcp:launch_wan2gp_mcp", "The MCP server shaped like Wan2GP's headless mode"),
+    "litellm": ("movie_director.testing.litellm_proxy:launch_litellm_proxy", "A real LiteLLM proxy answering from mock responses"),
+}
+
 
 def _launcher(name: str) -> Callable[..., ServerProcess]:
-    """The launcher for one kind of test backend (imported lazily: each pulls its own tools)."""
-    if name == "comfyui":
-        from movie_director.testing.comfyui_standin import launch
-
-        return launch
-    if name == "wan2gp_webui":
-        from movie_director.testing.gradio_apps import launch_wan2gp_webui
-
-        return launch_wan2gp_webui
-    if name == "gradio":
-        from movie_director.testing.gradio_apps import launch_gradio_generic
-
-        return launch_gradio_generic
-    if name == "wan2gp_mcp":
-        from movie_director.testing.wan2gp_mcp import launch_wan2gp_mcp
-
-        return launch_wan2gp_mcp
-    if name == "litellm":
-        from movie_director.testing.litellm_proxy import launch_litellm_proxy
-
-        return launch_litellm_proxy
-    raise KeyError(f"unknown test backend {name!r}")
+    """The launcher for one kind of test backend."""
+    try:
+        module, _, function = BACKENDS[name][0].partition(":")
+    except KeyError:
+        raise KeyError(f"unknown test backend {name!r}") from None
+    launcher: Callable[..., ServerProcess] = getattr(importlib.import_module(module), function)
+    return launcher
 
 
 class BackendServers:
@@ -70,37 +65,19 @@ def backend_servers() -> Iterator[BackendServers]:
         servers.stop_all()
 
 
-def _session_server(name: str) -> Iterator[ServerProcess]:
-    server = _launcher(name)()
-    with server:
-        yield server
+def _session_fixture(name: str) -> Any:
+    """The ``<name>_server`` fixture: one process of that backend, shared by the session."""
+
+    def server() -> Iterator[ServerProcess]:
+        with _launcher(name)() as started:
+            yield started
+
+    server.__doc__ = f"{BACKENDS[name][1]}, shared by the session."
+    return pytest.fixture(scope="session", name=f"{name}_server")(server)
 
 
-@pytest.fixture(scope="session")
-def comfyui_server() -> Iterator[ServerProcess]:
-    """The ComfyUI stand-in, shared by the session."""
-    yield from _session_server("comfyui")
-
-
-@pytest.fixture(scope="session")
-def wan2gp_webui_server() -> Iterator[ServerProcess]:
-    """The Gradio 5.29 app shaped like Wan2GP's web UI, shared by the session."""
-    yield from _session_server("wan2gp_webui")
-
-
-@pytest.fixture(scope="session")
-def gradio_server() -> Iterator[ServerProcess]:
-    """A plain Gradio 6 app with a few named endpoints, shared by the session."""
-    yield from _session_server("gradio")
-
-
-@pytest.fixture(scope="session")
-def wan2gp_mcp_server() -> Iterator[ServerProcess]:
-    """The MCP server shaped like Wan2GP's headless mode, shared by the session."""
-    yield from _session_server("wan2gp_mcp")
-
-
-@pytest.fixture(scope="session")
-def litellm_server() -> Iterator[ServerProcess]:
-    """A real LiteLLM proxy answering from mock responses, shared by the session."""
-    yield from _session_server("litellm")
+comfyui_server = _session_fixture("comfyui")
+wan2gp_webui_server = _session_fixture("wan2gp_webui")
+gradio_server = _session_fixture("gradio")
+wan2gp_mcp_server = _session_fixture("wan2gp_mcp")
+litellm_server = _session_fixture("litellm")
