@@ -17,11 +17,9 @@ from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
 from movie_director.testing.processes import free_port
 
 
-def test_outcome(addon: Any, name: str, timeout: float = 15.0) -> Any:
+def outcome_of(addon: Any, name: str, timeout: float = 15.0) -> Any:
+    """The Test button's result for ``name``, once it is there."""
     return addon.pump(lambda: (item := addon.status.tests.get(name)) is not None and item.state in ("ok", "failed") and item, timeout, f"the test result of {name}")
-
-
-test_outcome.__test__ = False  # a helper, not a test
 
 
 def test_the_test_button_answers_within_2_s_for_a_loopback_comfyui(addon: Any, bpy: Any, comfyui_server: Any) -> None:
@@ -30,7 +28,7 @@ def test_the_test_button_answers_within_2_s_for_a_loopback_comfyui(addon: Any, b
     assert bpy.ops.movie_director.test_connection(service="comfyui") == {"FINISHED"}
     addon.tick()
     assert addon.status.tests["comfyui"].state == "running"
-    outcome = test_outcome(addon, "comfyui", timeout=2.0)
+    outcome = outcome_of(addon, "comfyui", timeout=2.0)
     elapsed = time.perf_counter() - started
     assert outcome.state == "ok", outcome.message
     assert outcome.message.startswith(f"comfyui 0.3.64 answers at {comfyui_server.url}") and "capabilities" in outcome.message
@@ -40,7 +38,7 @@ def test_the_test_button_answers_within_2_s_for_a_loopback_comfyui(addon: Any, b
 def test_the_test_button_explains_a_failure_with_hints(addon: Any, bpy: Any) -> None:
     addon.use(comfyui=f"http://127.0.0.1:{free_port()}")
     bpy.ops.movie_director.test_connection(service="comfyui")
-    outcome = test_outcome(addon, "comfyui")
+    outcome = outcome_of(addon, "comfyui")
     assert outcome.state == "failed" and "not running" in outcome.message
     assert "Start ComfyUI" in outcome.hints
     addon.prefs.services["comfyui"].url = "http://127.0.0.1:99999"
@@ -55,7 +53,7 @@ def test_a_gradio_app_and_the_wan2gp_web_ui(addon: Any, bpy: Any, gradio_server:
     addon.use(wan2gp=wan2gp_webui_server.url, **{"gradio-app": gradio_server.url})
     addon.prefs.services["gradio-app"].kind = "gradio"
     bpy.ops.movie_director.test_connection(service="gradio-app")
-    assert test_outcome(addon, "gradio-app").state == "ok"
+    assert outcome_of(addon, "gradio-app").state == "ok"
     addon.pump(lambda: {item.name: item.state for item in addon.status.services} == {"wan2gp": "connected", "gradio-app": "connected"}, 30, "both connected")
     assert addon.row("wan2gp").label == "Wan2GP" and addon.row("wan2gp").version not in ("", "–")
 
@@ -67,7 +65,7 @@ def test_litellm_without_a_key_says_which_variable_to_set_then_works_with_one(ad
         addon.pump(lambda: addon.status.services and addon.row("litellm").state == "error", 30, "LiteLLM refusing")
         assert addon.status.llm_text == f"LLM — LiteLLM: set {variable} to its API key" and addon.status.llm_icon == "ERROR"
         bpy.ops.movie_director.test_connection(service="litellm")
-        refused = test_outcome(addon, "litellm")
+        refused = outcome_of(addon, "litellm")
         assert refused.state == "failed" and "refused the API key" in refused.message and "environment variable" in refused.hints
         assert bpy.ops.movie_director.set_api_key(service="litellm", key=DEFAULT_MASTER_KEY) == {"FINISHED"}
         assert os.environ[variable] == DEFAULT_MASTER_KEY and addon.prefs.services["litellm"].auth_env == variable
@@ -75,7 +73,7 @@ def test_litellm_without_a_key_says_which_variable_to_set_then_works_with_one(ad
         addon.pump(lambda: "models available" in addon.status.llm_text, 10, "models listed")
         assert addon.status.llm_icon == "CHECKMARK"
         bpy.ops.movie_director.test_connection(service="litellm")
-        assert test_outcome(addon, "litellm").state == "ok"
+        assert outcome_of(addon, "litellm").state == "ok"
     finally:
         os.environ.pop(variable, None)
 
@@ -143,7 +141,7 @@ def test_remote_services_are_not_contacted_without_online_access(addon: Any, bpy
     assert "online access is turned off" in addon.row("comfyui").error
     assert addon.status.offline_note == "Online access is off: services on other machines are not checked."
     bpy.ops.movie_director.test_connection(service="comfyui")
-    outcome = test_outcome(addon, "comfyui")
+    outcome = outcome_of(addon, "comfyui")
     assert outcome.state == "failed" and "online access" in outcome.message
 
 

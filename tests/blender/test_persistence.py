@@ -139,3 +139,16 @@ def test_a_file_without_settings_keeps_the_preferences(addon: Any, bpy: Any, rel
     addon.use(comfyui="http://127.0.0.1:8189")
     bpy.ops.wm.read_homefile(use_empty=reload == "empty file")
     assert addon.prefs.services["comfyui"].url == "http://127.0.0.1:8189" and addon.runtime.connect_allowed
+
+
+def test_enabling_the_add_on_with_a_file_open_applies_its_settings(switch: Any, bpy: Any, tmp_path: Path) -> None:
+    addon = switch.on()
+    addon.use(comfyui="http://127.0.0.1:8191")
+    blend = tmp_path / "open.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    switch.off()
+    bpy.ops.wm.open_mainfile(filepath=str(blend))  # opened while the add-on is off: no handler ran
+    addon = switch.on()
+    assert len(addon.prefs.services) == 0
+    addon.tick()
+    assert addon.prefs.services["comfyui"].url == "http://127.0.0.1:8191"

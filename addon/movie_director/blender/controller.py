@@ -157,7 +157,7 @@ class Jobs:
 
 
 @dataclass(frozen=True)
-class TestOutcome:
+class CheckOutcome:
     """The Test button's answer for one service."""
 
     state: str  # running | ok | failed
@@ -227,7 +227,7 @@ def close_manager(manager: Any) -> None:
     manager.close()
 
 
-def test_service(settings: ServiceSettings, effective_url: str, online_access: bool, data_dir: Path) -> Any:
+def check_one_service(settings: ServiceSettings, effective_url: str, online_access: bool, data_dir: Path) -> Any:
     """Check one service with exactly the settings the artist sees (URL, timeout, key variable)."""
     from movie_director.check import adhoc_service, check_service
     from movie_director.config import AuthRef
@@ -341,8 +341,8 @@ class Controller:
         self.dashboard: list[DashboardRow] = []
         self.dashboard_range = "5M"
         self.llm: tuple[str, str] = ("INFO", "LLM — not checked yet")
-        self.tests: dict[str, TestOutcome] = {}
-        self.discovery: TestOutcome | None = None
+        self.tests: dict[str, CheckOutcome] = {}
+        self.discovery: CheckOutcome | None = None
         self.doctor_findings: list[dict[str, Any]] = []
         self.doctor_state = ""
         self.profile_names: list[str] = []
@@ -520,10 +520,10 @@ class Controller:
         url = settings.url
         if self.source_of(settings.name, "url") is not None and self.source_of(settings.name, "url").layer in ("file", "env"):
             url = self.effective(settings.name, "url")
-        self.tests[settings.name] = TestOutcome("running", f"Testing {url}…")
+        self.tests[settings.name] = CheckOutcome("running", f"Testing {url}…")
         self._dirty = True
         data_dir = self.config.data_dir if self.config else Path.home()
-        self.jobs.start("test", settings.name, f"Test of {settings.name}", test_service, settings, url, online_access, data_dir, timeout=settings.timeout + CHECK_MARGIN)
+        self.jobs.start("test", settings.name, f"Test of {settings.name}", check_one_service, settings, url, online_access, data_dir, timeout=settings.timeout + CHECK_MARGIN)
 
     def discover(self, online_access: bool, ports: Sequence[int] = ()) -> None:
         """Scan every installed kind's default ports (and ``ports``) on this computer."""
@@ -532,7 +532,7 @@ class Controller:
         from movie_director.discovery import auth_by_kind
 
         auth = auth_by_kind(self.config.services.values()) if self.config else {}
-        self.discovery = TestOutcome("running", "Looking for services on this computer…" if not online_access else "Looking for services…")
+        self.discovery = CheckOutcome("running", "Looking for services on this computer…" if not online_access else "Looking for services…")
         self._dirty = True
         self.jobs.start("discover", "", "Discovery", run_discovery, online_access, auth, tuple(ports), timeout=DISCOVERY_TIMEOUT)
 
@@ -642,16 +642,16 @@ class Controller:
         report = result.value
         error = result.error or (report.error if report is not None else None)
         if error is not None:
-            self.tests[name] = TestOutcome("failed", error.message, tuple(error.hints))
+            self.tests[name] = CheckOutcome("failed", error.message, tuple(error.hints))
             self.notifications.add_error(error.to_dict(), severity=Severity.WARNING, service=name)
             return
         version = f" {report.probe.version}" if report.probe.version else ""
         capabilities = f", {len(report.capabilities)} capabilities" if report.capabilities else ""
-        self.tests[name] = TestOutcome("ok", f"{report.kind}{version} answers at {report.url} ({report.elapsed_ms:.0f} ms{capabilities}).", elapsed_ms=report.elapsed_ms)
+        self.tests[name] = CheckOutcome("ok", f"{report.kind}{version} answers at {report.url} ({report.elapsed_ms:.0f} ms{capabilities}).", elapsed_ms=report.elapsed_ms)
 
     def _finish_discovery(self, result: JobResult, poll: Poll) -> None:
         if result.error is not None:
-            self.discovery = TestOutcome("failed", result.error.message, tuple(result.error.hints))
+            self.discovery = CheckOutcome("failed", result.error.message, tuple(result.error.hints))
             self.notifications.add_error(result.error.to_dict(), title="Discovery failed")
             return
         found = [item for item in result.value if item.recognized]
@@ -659,7 +659,7 @@ class Controller:
         connected = {row.name for row in self.rows if row.state in ("connected", "degraded")}
         merged, notes = merge_discovered(current, found, connected)
         described = ", ".join(f"{item.kind} {item.version} at {item.url}".replace("  ", " ") for item in found) or "nothing"
-        self.discovery = TestOutcome("ok", f"Found {described}." + (f" Changed: {'; '.join(notes)}." if notes else ""))
+        self.discovery = CheckOutcome("ok", f"Found {described}." + (f" Changed: {'; '.join(notes)}." if notes else ""))
         if notes:
             poll.updates.append(SettingsUpdate(merged, "Discovery filled in: " + "; ".join(notes) + "."))
 
@@ -691,7 +691,7 @@ __all__ = [
     "Jobs",
     "Poll",
     "SettingsUpdate",
-    "TestOutcome",
+    "CheckOutcome",
     "Built",
     "build_manager",
     "merge_discovered",

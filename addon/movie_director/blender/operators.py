@@ -15,7 +15,7 @@ from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy.types import Context, Operator
 
 from movie_director.blender import runtime
-from movie_director.blender.controller import TestOutcome
+from movie_director.blender.controller import CheckOutcome
 from movie_director.blender.profiles import profile_name_problem
 from movie_director.blender.settings import ServiceSettings, key_variable
 from movie_director.redact import register_secret
@@ -66,7 +66,7 @@ class MOVIE_DIRECTOR_OT_test_connection(Operator):
             self.report({"ERROR"}, f"There is no service named {self.service!r}.")
             return {"CANCELLED"}
         if settings.problem:
-            state.controller.tests[settings.name] = TestOutcome("failed", settings.problem)
+            state.controller.tests[settings.name] = CheckOutcome("failed", settings.problem)
             state.controller.touch()
             self.report({"ERROR"}, settings.problem)
             return {"CANCELLED"}

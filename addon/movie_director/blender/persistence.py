@@ -79,12 +79,8 @@ def file_settings(data: dict[str, Any], profile_services: tuple[ServiceSettings,
     return UISettings(tuple(merged.values()), data["active_profile"] or "")
 
 
-@persistent
-def on_load_post(*_args: Any) -> None:
-    state = runtime._runtime
-    scene = bpy.context.scene
-    if state is None or scene is None:
-        return
+def apply_file_settings(state: Any, scene: Any) -> None:
+    """Apply ``scene``'s stored settings to the preferences (a file opened, or the add-on enabled)."""
     props = scene.movie_director_props
     notifications = state.controller.notifications
     try:
@@ -110,6 +106,14 @@ def on_load_post(*_args: Any) -> None:
     if profile:
         preferences.active_profile = profile
     state.controller.touch()
+
+
+@persistent
+def on_load_post(*_args: Any) -> None:
+    state = runtime._runtime
+    scene = bpy.context.scene
+    if state is not None and scene is not None:
+        apply_file_settings(state, scene)
 
 
 @persistent

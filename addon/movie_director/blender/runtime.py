@@ -42,6 +42,8 @@ class Runtime:
         #: False after opening a file saved with auto-connect off, until Refresh is pressed.
         self.connect_allowed = True
         self._notification_revision = -1
+        #: Enabled while a file is open: its settings are applied by the first tick.
+        self._file_applied = False
 
     def preferences(self) -> Any:
         return bpy.context.preferences.addons[self.package].preferences
@@ -52,6 +54,12 @@ class Runtime:
         return self.preferences().to_settings(tuple(self.controller.profile_names), defaults)
 
     def step(self) -> None:
+        if not self._file_applied:
+            from movie_director.blender.persistence import apply_file_settings
+
+            self._file_applied = True
+            if bpy.context.scene is not None:
+                apply_file_settings(self, bpy.context.scene)
         preferences = self.preferences()
         controller = self.controller
         controller.configure(self.settings(), bpy.app.online_access, connect=self.connect_allowed)
