@@ -76,6 +76,16 @@ async def origin_guard(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
+def _clear_or_delete(body: Any, clear: Callable[[], None], delete: Callable[[str], None]) -> web.Response:
+    """``POST /queue`` and ``POST /history``: ``{"clear": true}`` and/or ``{"delete": [prompt ids]}``."""
+    if "clear" in body and body["clear"]:  # noqa: RUF019 - `in` first, so any JSON value works as in ComfyUI
+        clear()
+    if "delete" in body:
+        for prompt_id in body["delete"]:
+            delete(prompt_id)
+    return web.Response(status=200)
+
+
 class ComfyServer:
     """Route handlers over the shared queue, hub, executor and folders."""
 
@@ -169,13 +179,7 @@ class ComfyServer:
         return web.json_response({"queue_running": running, "queue_pending": pending})
 
     async def post_queue(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if "clear" in body and body["clear"]:  # noqa: RUF019 - `in` first, so any JSON value works as in ComfyUI
-            self.queue.wipe()
-        if "delete" in body:
-            for prompt_id in body["delete"]:
-                self.queue.delete(prompt_id)
-        return web.Response(status=200)
+        return _clear_or_delete(await request.json(), self.queue.wipe, self.queue.delete)
 
     async def get_prompt(self, request: web.Request) -> web.Response:
         return web.json_response(self.hub.queue_info())
@@ -218,13 +222,7 @@ class ComfyServer:
         return web.json_response(self.queue.history(prompt_id=request.match_info["prompt_id"]))
 
     async def post_history(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if "clear" in body and body["clear"]:  # noqa: RUF019 - `in` first, so any JSON value works as in ComfyUI
-            self.queue.wipe_history()
-        if "delete" in body:
-            for prompt_id in body["delete"]:
-                self.queue.delete_history(prompt_id)
-        return web.Response(status=200)
+        return _clear_or_delete(await request.json(), self.queue.wipe_history, self.queue.delete_history)
 
     async def interrupt(self, request: web.Request) -> web.Response:
         """Global without a prompt_id; targeted only fires if that prompt is running (200 either way)."""
