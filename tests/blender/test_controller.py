@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -307,3 +310,41 @@ def test_discovered_services_fill_in_urls_or_are_added() -> None:
     assert notes == ["comfyui → http://127.0.0.1:8189", "added gradio (http://127.0.0.1:7861)"]
     kept, notes = merge_discovered(current, [found("comfyui", "http://127.0.0.1:8189")], connected={"comfyui"})
     assert kept.service("comfyui").url == "http://127.0.0.1:8188" and kept.service("comfyui-8189") is not None
+
+
+# A process where ``import bpy`` fails: every job the controller runs must still work.
+WITHOUT_BPY = r"""
+import sys
+sys.modules["bpy"] = None  # any import of bpy now raises ImportError
+import time
+from pathlib import Path
+from movie_director.blender.controller import Controller
+from movie_director.blender.profiles import ProfileStore
+from movie_director.blender.settings import ServiceSettings, UISettings
+
+folder = Path(sys.argv[1])
+closed_port_url = sys.argv[2]
+off = tuple(ServiceSettings(name, name, enabled=False, url="http://127.0.0.1:9") for name in ("comfyui", "wan2gp", "litellm"))
+controller = Controller(ProfileStore(folder / "profiles"))
+controller.configure(UISettings(off), online_access=False)
+controller.test_connection(ServiceSettings("comfyui", "comfyui", url=closed_port_url, timeout=5), online_access=False)
+controller.run_doctor(online_access=False)
+controller.save_profile("Studio", UISettings(off))
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and (controller.jobs.active or controller.state == "starting"):
+    controller.poll()
+    time.sleep(0.02)
+print("RESULT", controller.state, controller.tests["comfyui"].state, controller.doctor_state, controller.profile_names)
+controller.close()
+print("NOTES", [item.message for item in controller.notifications.recent() if "bpy" in item.message or "ImportError" in item.message])
+"""
+
+
+def test_worker_jobs_never_need_bpy(tmp_path: Path) -> None:
+    env = {**os.environ, "MOVIE_DIRECTOR_DATA_DIR": str(tmp_path / "data"), "MOVIE_DIRECTOR_CONFIG": str(tmp_path / "config.json")}
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", WITHOUT_BPY, str(tmp_path), f"http://127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, state, test, doctor, profiles = next(line for line in done.stdout.splitlines() if line.startswith("RESULT")).split(" ", 4)
+    assert (state, test, profiles) == ("running", "failed", "['Studio']") and doctor in ("ok", "problems")
+    assert "NOTES []" in done.stdout

@@ -19,6 +19,8 @@ import pytest
 
 import movie_director
 
+pytest.importorskip("bpy")
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "bl_ext.user_default.movie_director"
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from movie_director.blender import panels
+pytest.importorskip("bpy")
+
+from movie_director.blender import panels  # noqa: E402 - needs bpy
 from movie_director.blender.operators import MOVIE_DIRECTOR_OT_copy_error, MOVIE_DIRECTOR_OT_show_error_details
 
 REMOTE = "http://192.0.2.10:9"  # TEST-NET: never contacted, online access is off in module mode

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from movie_director.blender import panels
+pytest.importorskip("bpy")
+
+from movie_director.blender import panels  # noqa: E402 - needs bpy
 
 
 def draw_preferences(addon: Any, bpy: Any, recorder: Any) -> Any:
