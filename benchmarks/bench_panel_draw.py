@@ -1,6 +1,6 @@
 """Panel ``draw()`` time with 10 services, through a recording layout, beside an empty draw.
 
-    python benchmarks/bench_panel_draw.py [--runs 300] [--strict]
+    python -m benchmarks.bench_panel_draw [--runs 300] [--strict]
 
 Blender cannot draw a panel without a window, so each panel's draw function is called
 with :class:`~movie_director.blender.recording.RecordingLayout`, as the tests do. With
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from benchmarks.run import result_line
 from movie_director.blender.drawing import draw_dashboard, draw_history, draw_status
 from movie_director.blender.recording import RecordingLayout
 
@@ -131,6 +132,8 @@ def run(context: Any, mode: str, runs: int, strict: bool) -> int:
         verdict = "" if name.startswith("baseline") else ("ok" if median < GOAL_US else "MISSED")
         missed |= verdict == "MISSED"
         print(f"{name:24} {median:10.1f} {p95:8.1f} {times[0]:8.1f} {median / baseline:8.1f}  {verdict}")
+        if verdict:
+            print(result_line(f"{name} draw, median ({mode.split(' (')[0]})", median, "µs", baseline, "empty draw", f"< {GOAL_US:.0f} µs", median < GOAL_US))
     return 1 if missed and strict else 0
 
 
