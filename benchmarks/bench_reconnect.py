@@ -154,6 +154,8 @@ def one_round(manager: ServiceManager, server: ServerProcess, recorder: Recorder
         raise RuntimeError(f"work submitted while ComfyUI is down should wait in the queue: {[h.state.value for h in handles]}")
 
     time.sleep(downtime)  # the outage itself: how long the service stays away is what the rounds vary
+    if port_accepts(server.host, server.port):
+        raise RuntimeError(f"another program took port {server.port} while the stand-in was down; the delays would mean nothing")
     reference = PortPoller(server.host, server.port, REFERENCE_POLL_S)
     baseline = PortPoller(server.host, server.port, BASELINE_POLL_S)
     try:
