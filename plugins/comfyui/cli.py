@@ -11,6 +11,7 @@ import sys
 import time
 
 from movie_director.check import adhoc_service
+from movie_director.cli.arguments import add_result_options
 from movie_director.cli.output import REDRAW_INTERVAL, ProgressPrinter, print_error, print_json
 from movie_director.config import ServiceConfig, load_config
 from movie_director.errors import ConfigError, MovieDirectorError, OperationTimeout
@@ -30,13 +31,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "run",
         help="queue a workflow (API format), show its progress, download its outputs",
         description="Queue WORKFLOW on ComfyUI, show progress on stderr, write the outputs to --out and print their paths. "
-        "Ctrl-C interrupts the job on the server. Exit 0 on success, 1 when the job fails or is cancelled.",
+        "Ctrl-C interrupts the job on the server; after --timeout it keeps running there. Exit 0 on success, 1 when the job fails or is cancelled.",
     )
     run.add_argument("workflow", help="workflow saved with Workflow → Export (API) in ComfyUI")
     run.add_argument("--url", help="ComfyUI address (default: the configured comfyui service)")
-    run.add_argument("--out", default=".", help="directory for the outputs (default: the current one)")
-    run.add_argument("--json", action="store_true", help="print one JSON document instead of paths")
-    run.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds (the job keeps running)")
+    add_result_options(run, "the outputs", timeout=None)
     run.add_argument("--prompt-id", help="prompt id to use; running again with the same id never queues the job twice")
     run.add_argument("--no-validate", action="store_true", help="send without checking the nodes against the server's node list")
     run.set_defaults(handler=run_workflow)

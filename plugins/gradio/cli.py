@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from movie_director.check import service_for
+from movie_director.cli.arguments import add_result_options
 from movie_director.cli.output import EXIT_INTERRUPTED, ProgressPrinter, print_json, table, with_progress
 from movie_director.errors import InvalidSetting
 from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
@@ -28,9 +28,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     call.add_argument("target", help="the app's URL or a configured service name")
     call.add_argument("endpoint", help="endpoint name, e.g. generate (see `gradio endpoints`)")
     call.add_argument("arguments", nargs="*", metavar="KEY=VALUE", help="values are JSON when they parse as JSON; files are local paths")
-    call.add_argument("--out", type=Path, default=Path("."), help="folder for result files (default: here)")
-    call.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the result (default 600)")
-    call.add_argument("--json", action="store_true", help="machine-readable output")
+    add_result_options(call, "the result", timeout=600.0)
     call.set_defaults(handler=run_call)
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 
 from movie_director.check import service_for
+from movie_director.cli.arguments import add_target_options
 from movie_director.cli.output import print_json, table
 from movie_director.errors import ConfigError
 from movie_director.plugins import get_plugin_manager
@@ -34,9 +35,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
 
 
 def _add_service_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="server URL, e.g. http://127.0.0.1:4000 (default: the configured service)")
+    add_target_options(parser, "litellm", "http://127.0.0.1:4000")
     parser.add_argument("--kind", choices=LLM_KINDS, default="litellm", help="server kind for --url (default litellm)")
-    parser.add_argument("--service", default="litellm", help="configured service name (default litellm)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from movie_director.check import service_for
+from movie_director.cli.arguments import add_result_options, add_target_options
 from movie_director.cli.output import EXIT_INTERRUPTED, print_json, with_progress
 from movie_director.errors import InvalidSetting
 from movie_director.plugins import get_plugin_manager
@@ -33,9 +34,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     generate.add_argument("--audio-guide", type=Path, help="audio to follow")
     generate.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="any other Wan2GP setting by its save_inputs name")
     _target_arguments(generate)
-    generate.add_argument("--out", type=Path, default=Path("."), help="folder for the video (default: here)")
-    generate.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the video (default 3600)")
-    generate.add_argument("--json", action="store_true", help="machine-readable output")
+    add_result_options(generate, "the video", timeout=3600.0)
     generate.set_defaults(handler=run_generate)
     models = actions.add_parser("models", help="the models this Wan2GP offers")
     _target_arguments(models)
@@ -44,8 +43,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="Wan2GP's URL (default: the configured wan2gp service, http://127.0.0.1:7860)")
-    parser.add_argument("--service", default="wan2gp", help="a configured service name (default wan2gp)")
+    add_target_options(parser, "wan2gp", "http://127.0.0.1:7860")
     parser.add_argument("--transport", choices=("auto", "webui", "mcp"), help="web UI or headless MCP (default: the service's, auto)")
 
 
