@@ -19,7 +19,6 @@ from movie_director.plugins import get_plugin_manager
 from movie_director.redact import install_log_filter
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="movie-director",
