@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from movie_director.backend import Status
 from movie_director.capabilities import LLM_CHAT
 from movie_director.config import load_config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from movie_director.backend import Backend, Capability
 from movie_director.capabilities import (
     IMAGE_GENERATE,

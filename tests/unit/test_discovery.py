@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
+
 from movie_director import plugins
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.capabilities import IMAGE_GENERATE, standard

@@ -13,9 +13,9 @@ import responses
 import websocket
 
 from movie_director import errors
+from movie_director.check import adhoc_service
 from movie_director.errors import ALL_ERRORS, map_exception, response_error
 from movie_director.http import build_session, call, json_of
-from movie_director.check import adhoc_service
 from movie_director.redact import register_secret
 
 URL = "http://127.0.0.1:8188"
@@ -49,7 +49,7 @@ def test_refused_on_a_real_closed_port_has_start_hint() -> None:
     [
         (requests.ConnectTimeout("timed out"), errors.Timeout),
         (requests.ReadTimeout("read timed out"), errors.Timeout),
-        (socket.timeout("timed out"), errors.Timeout),
+        (socket.timeout("timed out"), errors.Timeout),  # noqa: UP041 - an alias of TimeoutError, named as the socket module names it
         (requests.exceptions.SSLError(ssl.SSLError("WRONG_VERSION_NUMBER")), errors.TLSFailed),
         (requests.ConnectionError(socket.gaierror(-2, "Name or service not known")), errors.NameResolutionFailed),
         (requests.exceptions.ChunkedEncodingError("Connection broken"), errors.ConnectionLost),

@@ -17,7 +17,17 @@ import responses
 from urllib3 import HTTPResponse
 
 from movie_director.config import AuthRef, ServiceConfig
-from movie_director.errors import AuthenticationFailed, ConnectionLost, ConnectionRefused, MalformedResponse, NotFound, RateLimited, RequestRejected, ServiceError, Timeout
+from movie_director.errors import (
+    AuthenticationFailed,
+    ConnectionLost,
+    ConnectionRefused,
+    MalformedResponse,
+    NotFound,
+    RateLimited,
+    RequestRejected,
+    ServiceError,
+    Timeout,
+)
 from movie_director.testing.fake_openai import FakeOpenAI
 from movie_director.testing.processes import free_port
 from movie_director_plugins.litellm.client import START_HINT, LiteLLMClient, ModelEntry, as_messages, default_key_env

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from movie_director.backend import Capability, Status
 from movie_director.capabilities import (
     IMAGE_GENERATE,
