@@ -14,6 +14,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
@@ -71,13 +72,18 @@ def run(
     online_access: bool | None = None,
     workflow: Path | None = None,
     manager: PluginManager | None = None,
+    ui: Mapping[str, Any] | None = None,
 ) -> Report:
-    """Run every check. ``online_access`` is Blender's setting when called from the add-on."""
+    """Run every check.
+
+    From the add-on, ``online_access`` is Blender's setting and ``ui`` the .blend/UI
+    layer, so the services checked are the ones set in Preferences.
+    """
     started = time.perf_counter()
     manager = manager or get_plugin_manager()
     findings = [_python(), _packages(), _plugins(manager)]
     try:
-        config: Config | None = load_config(kinds=manager.backends)
+        config: Config | None = load_config(ui=ui, kinds=manager.backends)
         findings.append(_config_ok(config))
     except ConfigError as error:
         config = None

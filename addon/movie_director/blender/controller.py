@@ -244,10 +244,10 @@ def run_discovery(online_access: bool, auth: Mapping[str, Any], ports: Sequence[
     return discover(ports=ports, allow_network=online_access, with_capabilities=False, auth=auth)
 
 
-def run_doctor(online_access: bool) -> Any:
+def run_doctor(online_access: bool, layer: Mapping[str, Any] | None) -> Any:
     from movie_director import doctor
 
-    return doctor.run(online_access=online_access)
+    return doctor.run(online_access=online_access, ui=layer)
 
 
 def export_metrics(manager: Any, path: Path, fmt: str, range_key: str, now: float) -> tuple[Path, int]:
@@ -536,12 +536,14 @@ class Controller:
         self._dirty = True
         self.jobs.start("discover", "", "Discovery", run_discovery, online_access, auth, tuple(ports), timeout=DISCOVERY_TIMEOUT)
 
-    def run_doctor(self, online_access: bool) -> None:
+    def run_doctor(self, online_access: bool, settings: UISettings | None = None) -> None:
+        """Diagnostics of the services set in Preferences (``settings``), on a worker."""
         if self.jobs.running("doctor"):
             return
         self.doctor_state, self.doctor_findings = "running", []
         self._dirty = True
-        self.jobs.start("doctor", "", "Diagnostics", run_doctor, online_access, timeout=JOB_TIMEOUT)
+        layer = settings.config_layer() if settings is not None else None
+        self.jobs.start("doctor", "", "Diagnostics", run_doctor, online_access, layer, timeout=JOB_TIMEOUT)
 
     def reconnect(self, names: Sequence[str] = ()) -> int:
         """Manual reconnect of ``names`` (all when empty), on a worker; returns how many."""

@@ -359,7 +359,8 @@ class MOVIE_DIRECTOR_OT_run_diagnostics(Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context: Context) -> set[str]:
-        runtime.get().controller.run_doctor(bpy.app.online_access)
+        state = runtime.get()
+        state.controller.run_doctor(bpy.app.online_access, state.settings())
         return {"FINISHED"}
 
 
