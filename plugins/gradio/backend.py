@@ -87,7 +87,7 @@ class GradioBackend(Backend):
     kind = "gradio"
     display_name = "Gradio app"
     default_url = ""
-    default_ports = (7860, 7861, 7863, 7865)
+    default_ports = (7863, 7864, 7865, 7866, 7867, 7868)  # 7860–7862 are Wan2GP's to scan; a plain Gradio app there is still named by this probe
     probe_priority = 0
     start_hint = START_HINT
     pool_max = 4

@@ -54,7 +54,7 @@ class Wan2GPBackend(Backend):
     kind = "wan2gp"
     display_name = "Wan2GP"
     default_url = "http://127.0.0.1:7860"
-    default_ports = (7860,)
+    default_ports = (7860, 7861, 7862, 8765, 8000)  # web UI (7860–7862 when taken); headless: our start hint's port, FastMCP's default
     probe_priority = 10  # before the generic "gradio" kind, which would claim the web UI
     start_hint = START_HINT
     pool_max = 2

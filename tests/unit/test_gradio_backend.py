@@ -46,6 +46,13 @@ def test_wan2gp_is_asked_before_the_generic_kind() -> None:
     assert Wan2GPBackend.probe_priority > GradioBackend.probe_priority
 
 
+def test_discovery_ports_follow_the_spec() -> None:
+    """Wan2GP's web UI on 7860–7862, headless on our hint's 8765 or FastMCP's 8000; generic Gradio apps above."""
+    assert Wan2GPBackend.default_ports == (7860, 7861, 7862, 8765, 8000)
+    assert GradioBackend.default_ports == (7863, 7864, 7865, 7866, 7867, 7868)
+    assert not set(GradioBackend.default_ports) & set(Wan2GPBackend.default_ports)
+
+
 def test_label_names_configured_apps() -> None:
     from dataclasses import replace
 
