@@ -41,3 +41,11 @@ def test_every_error_class_in_the_module_is_listed() -> None:
     }
     abstract = {errors.ConnectionProblem, errors.ConfigurationProblem}
     assert defined - abstract <= set(ALL_ERRORS), sorted(cls.__name__ for cls in defined - abstract - set(ALL_ERRORS))
+
+
+def test_main_writes_the_page(tmp_path, capsys) -> None:
+    target = tmp_path / "page.md"
+    assert troubleshooting.main([str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == troubleshooting.render()
+    assert troubleshooting.main([]) == 0
+    assert capsys.readouterr().out == troubleshooting.render()
