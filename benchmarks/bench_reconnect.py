@@ -203,24 +203,20 @@ def one_round(manager: ServiceManager, server: ServerProcess, recorder: Recorder
 
 def run(rounds: int, max_downtime: float, budget: float) -> dict[str, Any]:
     began = time.monotonic()
-    server = launch(node_delay=0).start()
     rows: list[dict[str, Any]] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="md-bench-reconnect-") as tmp:
-            environ = {"MOVIE_DIRECTOR_COMFYUI_URL": server.url, "MOVIE_DIRECTOR_DATA_DIR": tmp, "MOVIE_DIRECTOR_CONFIG": str(bench_config(Path(tmp)))}
-            config = load_config(environ=environ, kinds={NAME: get_plugin_manager().backends[NAME]})
-            cap = config.services[NAME].backoff_cap
-            recorder = Recorder()
-            with ServiceManager(config) as manager:
-                manager.subscribe(recorder)
-                if not manager.wait_checked(30) or manager.snapshot().service(NAME).state != "connected":
-                    raise RuntimeError(f"the manager did not connect to the stand-in: {manager.snapshot().service(NAME).to_dict()}")
-                for downtime in (max_downtime * number / rounds for number in range(rounds)):
-                    if time.monotonic() - began + downtime + cap + ROUND_OVERHEAD_S > budget:
-                        break
-                    rows.append(one_round(manager, server, recorder, cap, downtime))
-    finally:
-        server.stop()
+    with tempfile.TemporaryDirectory(prefix="md-bench-reconnect-") as tmp, launch(node_delay=0, base_dir=str(Path(tmp) / "comfyui")) as server:
+        environ = {"MOVIE_DIRECTOR_COMFYUI_URL": server.url, "MOVIE_DIRECTOR_DATA_DIR": tmp, "MOVIE_DIRECTOR_CONFIG": str(bench_config(Path(tmp)))}
+        config = load_config(environ=environ, kinds={NAME: get_plugin_manager().backends[NAME]})
+        cap = config.services[NAME].backoff_cap
+        recorder = Recorder()
+        with ServiceManager(config) as manager:
+            manager.subscribe(recorder)
+            if not manager.wait_checked(30) or manager.snapshot().service(NAME).state != "connected":
+                raise RuntimeError(f"the manager did not connect to the stand-in: {manager.snapshot().service(NAME).to_dict()}")
+            for downtime in (max_downtime * number / rounds for number in range(rounds)):
+                if time.monotonic() - began + downtime + cap + ROUND_OVERHEAD_S > budget:
+                    break
+                rows.append(one_round(manager, server, recorder, cap, downtime))
     return {"rounds_asked": rounds, "rounds": rows, "cap_s": cap, "health_interval_s": HEALTH_INTERVAL_S, "seconds": time.monotonic() - began}
 
 
