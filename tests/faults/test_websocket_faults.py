@@ -1,7 +1,7 @@
 """ComfyUI's live socket under faults, while a job runs: the job still ends once, in time.
 
 ComfyUI is the one backend with a WebSocket (Gradio apps and LiteLLM stream over HTTP:
-their mid-answer cuts are in ``test_stream_faults.py``). The client talks to a
+their mid-answer cuts and mid-job crashes are in ``test_job_faults.py``). The client talks to a
 private stand-in through a :class:`FaultProxy`, which slips frames the real server
 would never send into the socket at a frame boundary, or cuts every connection. The
 client runs with a 1 s keep-alive and reconciliation interval so that recoveries that
