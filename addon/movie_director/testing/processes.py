@@ -199,7 +199,12 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
+        """Stop the server for good and remove its log file."""
         self.stop()
-        self._log.close()
-        os.unlink(self._log.name)
+        if not self._log.closed:
+            self._log.close()
+            os.unlink(self._log.name)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

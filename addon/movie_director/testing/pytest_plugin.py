@@ -52,7 +52,7 @@ class BackendServers:
 
     def stop_all(self) -> None:
         for server in reversed(self._started):
-            server.stop()
+            server.close()
 
 
 @pytest.fixture
