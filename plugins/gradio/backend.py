@@ -22,17 +22,17 @@ from movie_director_plugins.gradio.api import is_gradio_config
 START_HINT = "Start the Gradio app (e.g. python app.py); it prints the URL it serves on."
 
 
-def probe_config(url: str, timeout: float) -> tuple[Mapping[str, Any], float] | None:
+def probe_config(url: str, timeout: float, label: str = "Gradio app", start_hint: str = "") -> tuple[Mapping[str, Any], float] | None:
     """(Gradio ``/config``, latency ms) when ``url`` serves a Gradio app, else None.
 
-    Raises our typed errors only when nothing answers at all.
+    Raises our typed errors, naming the app as ``label``, only when nothing answers at all.
     """
     session = probe_session(url, timeout)
     started = time.perf_counter()
     try:
         response = session.get(url.rstrip("/") + "/config")
     except Exception as exc:  # noqa: BLE001 - map_exception sorts them
-        raise map_exception(exc, service="Gradio app", start_hint=START_HINT) from exc
+        raise map_exception(exc, service=label, start_hint=start_hint or START_HINT) from exc
     finally:
         session.close()
     latency = (time.perf_counter() - started) * 1000

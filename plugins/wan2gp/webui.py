@@ -66,7 +66,7 @@ def wan2gp_version(config: Mapping[str, Any]) -> str:
 
 def probe(url: str, timeout: float) -> ProbeResult | None:
     """A Wan2GP web UI at ``url``, or None (another Gradio app, or not Gradio at all)."""
-    found = probe_config(url, timeout)
+    found = probe_config(url, timeout, label=SERVICE, start_hint=START_HINT)
     if found is None or not looks_like_wan2gp(found[0]):
         return None
     config, latency = found
