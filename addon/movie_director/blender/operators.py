@@ -25,19 +25,44 @@ FORMATS = [("CSV", "CSV", "One row per history bucket and service"), ("JSON", "J
 
 
 class _FileOperator:
-    """Shared by the import/export operators: pick a file in the file browser, then execute."""
+    """Shared by the import/export operators: pick a file in the file browser, then hand
+    the path to :meth:`run` (which only asks the controller: its workers touch the disk)."""
 
     filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    #: Completes "Choose a file to …." when the file browser returned no path.
+    verb = "export to"
 
     def invoke(self, context: Context, event: Any) -> set[str]:
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
-    def target(self, suffix: str) -> Path | None:
+    def suffix(self) -> str:
+        """Added to a path typed without one."""
+        return ".json"
+
+    def target(self) -> Path | None:
         if not self.filepath:
             return None
         path = Path(bpy.path.abspath(self.filepath))
-        return path if path.suffix else path.with_suffix(suffix)
+        return path if path.suffix else path.with_suffix(self.suffix())
+
+    def execute(self, context: Context) -> set[str]:
+        path = self.target()
+        if path is None:
+            self.report({"ERROR"}, f"Choose a file to {self.verb}.")
+            return {"CANCELLED"}
+        return {"FINISHED"} if self.run(runtime.get(), path) else {"CANCELLED"}
+
+    def run(self, state: runtime.Runtime, path: Path) -> bool:
+        """Start the job; False cancels the operator."""
+        raise NotImplementedError
+
+
+class _SettingsFileOperator(_FileOperator):
+    """The settings travel as JSON: the file browser shows only ``.json`` files."""
+
+    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})  # type: ignore[valid-type]
 
 
 class MOVIE_DIRECTOR_OT_refresh_connections(Operator):
@@ -167,12 +192,11 @@ class MOVIE_DIRECTOR_OT_export_metrics(_FileOperator, Operator):
 
     format: EnumProperty(name="Format", items=FORMATS, default="CSV")  # type: ignore[valid-type]
 
-    def execute(self, context: Context) -> set[str]:
-        path = self.target("." + self.format.lower())
-        if path is None:
-            self.report({"ERROR"}, "Choose a file to export to.")
-            return {"CANCELLED"}
-        return {"FINISHED"} if runtime.get().controller.export_metrics(path, self.format) else {"CANCELLED"}
+    def suffix(self) -> str:
+        return "." + self.format.lower()
+
+    def run(self, state: runtime.Runtime, path: Path) -> bool:
+        return state.controller.export_metrics(path, self.format)
 
 
 class MOVIE_DIRECTOR_OT_apply_profile(Operator):
@@ -227,39 +251,28 @@ class MOVIE_DIRECTOR_OT_delete_profile(Operator):
         return {"FINISHED"}
 
 
-class MOVIE_DIRECTOR_OT_import_settings(_FileOperator, Operator):
+class MOVIE_DIRECTOR_OT_import_settings(_SettingsFileOperator, Operator):
     bl_idname = "movie_director.import_settings"
     bl_label = "Import Settings"
     bl_description = "Replace the services with those of a JSON file exported from the add-on (or a JSON config file)"
     bl_options = {"INTERNAL"}
 
-    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})  # type: ignore[valid-type]
+    verb = "import"
 
-    def execute(self, context: Context) -> set[str]:
-        path = self.target(".json")
-        if path is None:
-            self.report({"ERROR"}, "Choose a file to import.")
-            return {"CANCELLED"}
-        runtime.get().controller.import_settings(path)
-        return {"FINISHED"}
+    def run(self, state: runtime.Runtime, path: Path) -> bool:
+        state.controller.import_settings(path)
+        return True
 
 
-class MOVIE_DIRECTOR_OT_export_settings(_FileOperator, Operator):
+class MOVIE_DIRECTOR_OT_export_settings(_SettingsFileOperator, Operator):
     bl_idname = "movie_director.export_settings"
     bl_label = "Export Settings"
     bl_description = "Write the services to a JSON file (a valid config file; no secrets)"
     bl_options = {"INTERNAL"}
 
-    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})  # type: ignore[valid-type]
-
-    def execute(self, context: Context) -> set[str]:
-        path = self.target(".json")
-        if path is None:
-            self.report({"ERROR"}, "Choose a file to export to.")
-            return {"CANCELLED"}
-        state = runtime.get()
+    def run(self, state: runtime.Runtime, path: Path) -> bool:
         state.controller.export_settings(path, state.settings())
-        return {"FINISHED"}
+        return True
 
 
 class MOVIE_DIRECTOR_OT_reset_settings(Operator):
