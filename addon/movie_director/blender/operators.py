@@ -399,11 +399,5 @@ CLASSES = (
 )
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+#: Registered in this order, unregistered in reverse.
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -195,10 +195,12 @@ CLASSES = (
 )
 
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
+
+
 def register(package: str) -> None:
     MovieDirectorPreferences.bl_idname = package
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.Scene.movie_director_props = PointerProperty(type=MovieDirectorSceneSettings)
     bpy.types.WindowManager.movie_director_status = PointerProperty(type=MovieDirectorStatus)
 
@@ -206,5 +208,4 @@ def register(package: str) -> None:
 def unregister() -> None:
     del bpy.types.WindowManager.movie_director_status
     del bpy.types.Scene.movie_director_props
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()
