@@ -20,13 +20,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 from benchmarks.run import result_line
 from movie_director.blender.drawing import draw_dashboard, draw_history, draw_status
-from movie_director.blender.recording import RecordingLayout
+from movie_director.blender.recording import RecordingLayout, rna_status_context
 
 GOAL_US = 1000.0
 SERVICES = 10
@@ -59,23 +60,17 @@ def synthetic_controller() -> Any:
     return controller
 
 
-def blender_context() -> Any:
-    """Real properties: register the add-on's property groups and let ``write_status`` fill them."""
+@contextmanager
+def blender_context(controller: Any) -> Iterator[Any]:
+    """Real properties, filled by the add-on's own ``write_status``; ImportError without ``bpy``."""
     os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="md-bench-user-"))
-    import bpy
-
-    from movie_director.blender import properties, runtime
-
-    properties.register("movie_director_bench")
-    status = bpy.context.window_manager.movie_director_status
-    runtime.write_status(status, synthetic_controller(), time.time())
-    status.services[0].show_details = True
-    return bpy.context
+    with rna_status_context(controller, "movie_director_bench") as context:
+        context.window_manager.movie_director_status.services[0].show_details = True
+        yield context
 
 
-def plain_context() -> Any:
+def plain_context(controller: Any) -> Any:
     """The same shape as plain objects (no ``bpy``)."""
-    controller = synthetic_controller()
     services = [
         SimpleNamespace(name=row.name, label=row.label, icon=row.icon, latency=row.latency, last_check_text="3 s ago", error=row.error, show_details=index == 0,
                         state_text=row.state_text, url=row.url, version=row.version, capabilities=row.capabilities, hints="\n".join(row.hints),
@@ -105,17 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a panel misses the goal")
     args = parser.parse_args(argv)
-    try:
-        context, mode = blender_context(), "bpy (real RNA properties)"
-    except ImportError:
-        context, mode = plain_context(), "plain Python objects (bpy not installed)"
-    try:
+    controller = synthetic_controller()
+    with ExitStack() as stack:
+        try:
+            context, mode = stack.enter_context(blender_context(controller)), "bpy (real RNA properties)"
+        except ImportError:
+            context, mode = plain_context(controller), "plain Python objects (bpy not installed)"
         return run(context, mode, args.runs, args.strict)
-    finally:
-        if mode.startswith("bpy"):
-            from movie_director.blender import properties
-
-            properties.unregister()
 
 
 def run(context: Any, mode: str, runs: int, strict: bool) -> int:

@@ -4,14 +4,20 @@ Panels cannot be drawn without a window (``bpy`` as a module has none), so the t
 and ``benchmarks/bench_panel_draw.py`` call each panel's ``draw`` with this object
 instead and read back the labels, icons, operators and properties it was given. Pure
 Python; optional checks reject unknown icons, operators and operator properties the
-way Blender would.
+way Blender would. :func:`rna_status_context` gives those draws real Blender properties
+to read (it imports ``bpy`` only when called).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from movie_director.blender.controller import Controller
 
 
 @dataclass
@@ -142,4 +148,24 @@ class RecordingLayout:
         return "\n".join(call.text or "" for call in self.calls() if call.method in ("label", "operator") and call.text)
 
 
-__all__ = ["Call", "OperatorProperties", "RecordingLayout"]
+@contextmanager
+def rna_status_context(controller: Controller, package: str) -> Iterator[Any]:
+    """``bpy.context`` with ``WindowManager.movie_director_status`` filled from ``controller``
+    by the add-on's own ``write_status``, so a draw reads real RNA properties, not look-alikes.
+
+    The property groups are registered under ``package`` for the ``with`` block only.
+    Raises ImportError where ``bpy`` is not installed (callers fall back to plain objects).
+    """
+    import bpy
+
+    from movie_director.blender import properties, runtime
+
+    properties.register(package)
+    try:
+        runtime.write_status(bpy.context.window_manager.movie_director_status, controller, time.time())
+        yield bpy.context
+    finally:
+        properties.unregister()
+
+
+__all__ = ["Call", "OperatorProperties", "RecordingLayout", "rna_status_context"]
