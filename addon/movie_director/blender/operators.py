@@ -215,40 +215,43 @@ class MOVIE_DIRECTOR_OT_apply_profile(Operator):
         return {"FINISHED"}
 
 
-class MOVIE_DIRECTOR_OT_save_profile(Operator):
+class _ProfileFileOperator:
+    """Shared by save/delete profile: the name becomes a file name, so it is checked here,
+    before :meth:`run` hands the disk work to the controller."""
+
+    name: StringProperty(name="Profile")  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> set[str]:
+        problem = profile_name_problem(self.name)
+        if problem:
+            self.report({"ERROR"}, problem)
+            return {"CANCELLED"}
+        self.run(runtime.get())
+        return {"FINISHED"}
+
+    def run(self, state: runtime.Runtime) -> None:
+        raise NotImplementedError
+
+
+class MOVIE_DIRECTOR_OT_save_profile(_ProfileFileOperator, Operator):
     bl_idname = "movie_director.save_profile"
     bl_label = "Save Profile"
     bl_description = "Save the services as a profile in your Blender config folder"
     bl_options = {"INTERNAL"}
 
-    name: StringProperty(name="Profile")  # type: ignore[valid-type]
-
-    def execute(self, context: Context) -> set[str]:
-        problem = profile_name_problem(self.name)
-        if problem:
-            self.report({"ERROR"}, problem)
-            return {"CANCELLED"}
-        state = runtime.get()
+    def run(self, state: runtime.Runtime) -> None:
         state.preferences().active_profile = self.name
         state.controller.save_profile(self.name, state.settings())
-        return {"FINISHED"}
 
 
-class MOVIE_DIRECTOR_OT_delete_profile(Operator):
+class MOVIE_DIRECTOR_OT_delete_profile(_ProfileFileOperator, Operator):
     bl_idname = "movie_director.delete_profile"
     bl_label = "Delete Profile"
     bl_description = "Delete one of your saved profiles"
     bl_options = {"INTERNAL"}
 
-    name: StringProperty(name="Profile")  # type: ignore[valid-type]
-
-    def execute(self, context: Context) -> set[str]:
-        problem = profile_name_problem(self.name)
-        if problem:
-            self.report({"ERROR"}, problem)
-            return {"CANCELLED"}
-        runtime.get().controller.delete_profile(self.name)
-        return {"FINISHED"}
+    def run(self, state: runtime.Runtime) -> None:
+        state.controller.delete_profile(self.name)
 
 
 class MOVIE_DIRECTOR_OT_import_settings(_SettingsFileOperator, Operator):
