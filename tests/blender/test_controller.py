@@ -28,19 +28,12 @@ from movie_director.blender.controller import (
 from movie_director.blender.notifications import Severity
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import ServiceSettings, UISettings
+from movie_director.clock import FakeClock
 from movie_director.discovery import DiscoveryResult
 from movie_director.errors import ConfigError
 from movie_director.manager import ServiceManager
 from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
 from movie_director.testing.processes import free_port, wait_until
-
-
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def fake_builder(data_dir: Path, backend: FakeBackend, url: str) -> Callable[[Any, bool], Built]:
@@ -102,14 +95,14 @@ def test_a_job_that_raises_answers_with_a_typed_error() -> None:
 
 
 def test_a_job_past_its_deadline_is_failed_and_its_late_result_discarded() -> None:
-    clock = Monotonic()
+    clock = FakeClock()
     release = threading.Event()
     discarded: list[Any] = []
-    jobs = Jobs(workers=1, monotonic=clock)
+    jobs = Jobs(workers=1, monotonic=clock.monotonic)
     try:
         jobs.start("build", "", "Starting the connection manager", lambda: release.wait(10) and "late", timeout=30, discard=discarded.append)
         assert jobs.drain() == []
-        clock.now += 31
+        clock.advance(31)
         [failed] = jobs.drain()
         assert failed.error is not None and failed.error.code == "operation_timeout"
         assert "did not finish in time" in failed.error.message
@@ -167,14 +160,14 @@ def test_a_failed_build_is_reported_not_left_starting(make_controller: Any, fake
 
 
 def test_a_build_that_hangs_is_failed_at_its_deadline(make_controller: Any, fake: SimpleNamespace) -> None:
-    clock = Monotonic()
+    clock = FakeClock()
     release = threading.Event()
-    controller = make_controller(lambda layer, online: release.wait(10) and None, monotonic=clock)
+    controller = make_controller(lambda layer, online: release.wait(10) and None, monotonic=clock.monotonic)
     try:
         controller.configure(fake.settings, online_access=False)
         controller.poll()
         assert controller.state == "starting"
-        clock.now += 31
+        clock.advance(31)
         controller.poll()
         assert controller.state == FAILED and "did not finish in time" in controller.state_message
     finally:

@@ -8,22 +8,15 @@ from movie_director.blender.notifications import (
     NotificationCenter,
     Severity,
 )
+from movie_director.clock import FakeClock
 from movie_director.errors import ConnectionRefused, Fix, WrongService
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_same_service_type_and_message_within_30_s_is_counted_not_added() -> None:
-    clock = Clock()
-    center = NotificationCenter(clock=clock)
+    clock = FakeClock(start=0.0)  # wall time 1_700_000_000
+    center = NotificationCenter(clock=clock.time)
     first = center.add(Severity.WARNING, "ComfyUI is not running.", service="comfyui", type="connection_refused")
-    clock.now += DEDUPE_WINDOW_S - 1
+    clock.advance(DEDUPE_WINDOW_S - 1)
     again = center.add(Severity.ERROR, "ComfyUI is not running.", service="comfyui", type="connection_refused")
     assert len(center) == 1
     assert again.id == first.id and again.count == 2
@@ -32,23 +25,23 @@ def test_same_service_type_and_message_within_30_s_is_counted_not_added() -> Non
 
 
 def test_after_30_s_or_with_another_key_it_is_a_new_notification() -> None:
-    clock = Clock()
-    center = NotificationCenter(clock=clock)
+    clock = FakeClock(start=0.0)  # wall time 1_700_000_000
+    center = NotificationCenter(clock=clock.time)
     center.add(Severity.ERROR, "down", service="comfyui", type="connection_refused")
     center.add(Severity.ERROR, "down", service="litellm", type="connection_refused")
     center.add(Severity.ERROR, "down", service="comfyui", type="timeout")
     center.add(Severity.ERROR, "other", service="comfyui", type="connection_refused")
     assert len(center) == 4
-    clock.now += DEDUPE_WINDOW_S + 1
+    clock.advance(DEDUPE_WINDOW_S + 1)
     center.add(Severity.ERROR, "down", service="comfyui", type="connection_refused")
     assert len(center) == 5
 
 
 def test_the_history_keeps_the_last_100_and_shows_the_last_10_newest_first() -> None:
-    clock = Clock()
-    center = NotificationCenter(clock=clock)
+    clock = FakeClock(start=0.0)  # wall time 1_700_000_000
+    center = NotificationCenter(clock=clock.time)
     for number in range(MAX_NOTIFICATIONS + 20):
-        clock.now += 1
+        clock.advance(1)
         center.add(Severity.INFO, f"message {number}", type="info")
     assert len(center) == MAX_NOTIFICATIONS
     recent = center.recent()
@@ -58,7 +51,7 @@ def test_the_history_keeps_the_last_100_and_shows_the_last_10_newest_first() -> 
 
 
 def test_summaries_are_at_most_40_characters() -> None:
-    center = NotificationCenter(clock=Clock())
+    center = NotificationCenter(clock=FakeClock().time)
     short = center.add(Severity.INFO, "ok", service="comfyui")
     long = center.add(Severity.ERROR, "x" * 200, service="comfyui", type="timeout")
     assert short.summary() == "comfyui: ok"
@@ -66,7 +59,7 @@ def test_summaries_are_at_most_40_characters() -> None:
 
 
 def test_an_error_becomes_a_notification_with_title_hints_and_fix() -> None:
-    center = NotificationCenter(clock=Clock())
+    center = NotificationCenter(clock=FakeClock().time)
     error = WrongService("Something else answers at 8188.", service="ComfyUI", fix=Fix("Use port 8189", "url", "http://127.0.0.1:8189", "movie-director check http://127.0.0.1:8189"))
     notification = center.add_error(error.to_dict(), service="comfyui")
     assert notification.severity is Severity.ERROR
@@ -80,7 +73,7 @@ def test_an_error_becomes_a_notification_with_title_hints_and_fix() -> None:
 
 
 def test_revision_changes_on_every_change_and_clear_empties() -> None:
-    center = NotificationCenter(clock=Clock())
+    center = NotificationCenter(clock=FakeClock().time)
     before = center.revision
     center.add(Severity.INFO, "a")
     center.add(Severity.INFO, "a")
