@@ -7,11 +7,9 @@ artist gets the same answer everywhere.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
@@ -80,7 +78,7 @@ def check_service(
     try:
         if not allow_remote and not service.is_loopback:
             raise NotAllowedOffline(service=label)
-        _tcp_reachable(service.url, min(timeout, service.connect_timeout), label, manager, kind)
+        _reachable(service, min(timeout, service.connect_timeout), label, manager, kind)
         report.probe = _probe(service.url, kind, timeout, manager)
         if report.probe is None:
             raise _wrong_service(service.url, kind, label, timeout, manager)
@@ -126,15 +124,13 @@ def _label(manager: PluginManager, kind: str | None, url: str = "") -> str:
     return kind or (f"the service at {url}" if url else "the service")
 
 
-def _tcp_reachable(url: str, timeout: float, label: str, manager: PluginManager, kind: str | None) -> None:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
-    backend = manager.backends.get(kind or "")
+def _reachable(service: ServiceConfig, timeout: float, label: str, manager: PluginManager, kind: str | None) -> None:
+    """The backend's own quick reachability test (a TCP connect unless it says otherwise)."""
+    backend = manager.backends.get(kind or "") or Backend()
     try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-            return
+        backend.reachable(service, timeout)
     except OSError as exc:
-        raise map_exception(exc, service=label, start_hint=backend.start_hint if backend else None) from exc
+        raise map_exception(exc, service=label, start_hint=backend.start_hint or None) from exc
 
 
 def _wrong_service(url: str, kind: str | None, label: str, timeout: float, manager: PluginManager) -> WrongService:
