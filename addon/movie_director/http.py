@@ -3,7 +3,8 @@
 - Loopback URLs never go through a system proxy (a VPN or corporate proxy breaking
   ``127.0.0.1`` calls is a top complaint in peer add-ons); remote hosts use the
   configured proxy or the system's.
-- Every request carries an explicit (connect, read) timeout.
+- Every request carries an explicit (connect, read) timeout, and a non-streaming one
+  also ends by connect + read after it (re)started: see :class:`DeadlineAdapter`.
 - Retries are urllib3's ``Retry``: connect errors always, and 429/502/503/504 with
   backoff and ``Retry-After`` only for idempotent methods, so a POST that reached the
   server is never sent twice.
@@ -13,13 +14,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
 from movie_director import __version__
@@ -36,6 +43,140 @@ CHUNK_SIZE = 1 << 16
 HEAD_BYTES = 512
 
 
+class Deadline:
+    """The wall-clock bound of one non-streaming request, restarted for each attempt.
+
+    urllib3 and http.client apply the read timeout to each socket read, so a server that
+    drips a byte now and then holds a call for as long as it drips. When an attempt's
+    time is up, a timer shuts its socket down, which makes the blocked read (headers or
+    body) return at once; :class:`TimeoutSession` then raises ``ReadTimeout``. Each
+    attempt (a connection taken from the pool) gets the whole bound, so the retry
+    policy's own waits between attempts are not cut short.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False  # some attempt ran out of time
+        self._conn: HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+        self._conn_shut = False  # the current attempt's socket was shut down
+        self._attempt = 0
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def watch(self, conn: HTTPConnection) -> None:
+        """An attempt starts on ``conn`` (just taken from its pool): its clock starts now."""
+        self.stop()
+        with self._lock:
+            self._conn, self._sock, self._conn_shut = conn, conn.sock, False
+            self._attempt += 1
+            self._timer = threading.Timer(self.seconds, self._expire, args=(self._attempt,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def connected(self, conn: HTTPConnection) -> None:
+        """``conn`` opened its socket: keep it, as a ``Connection: close`` answer detaches it from ``conn``."""
+        with self._lock:
+            if conn is self._conn:
+                self._sock = conn.sock
+
+    def release(self, conn: HTTPConnection) -> bool:
+        """``conn`` goes back to its pool: True when it was shut down and must be closed instead."""
+        if conn is not self._conn:
+            return False
+        self.stop()
+        return self._conn_shut
+
+    def stop(self) -> bool:
+        """Stop watching (idempotent); True when some attempt ran out of time."""
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._lock:  # waits for a timer that is shutting the socket down right now
+            self._conn = self._sock = None
+        return self.expired
+
+    def _expire(self, attempt: int) -> None:
+        with self._lock:
+            # A cancelled timer may still run: only the current attempt's socket is ours to shut.
+            if self._sock is not None and attempt == self._attempt:
+                self.expired = self._conn_shut = True
+                with contextlib.suppress(OSError):  # already closed: nothing left to stop
+                    self._sock.shutdown(socket.SHUT_RDWR)
+
+
+#: The deadline of the non-streaming request running on this thread (set by TimeoutSession.request).
+_running = threading.local()
+
+
+def overall_seconds(timeout: Any) -> float | None:
+    """connect + read of a requests ``timeout`` (a number counts for both); None when unbounded."""
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    if not isinstance(connect, (int, float)) or not isinstance(read, (int, float)):
+        return None
+    return float(connect) + float(read)
+
+
+class _WatchedConnectionMixin:
+    """Hands each socket it opens to the running request's deadline."""
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        deadline: Deadline | None = getattr(_running, "deadline", None)
+        if deadline is not None:
+            deadline.connected(self)  # type: ignore[arg-type]
+
+
+class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _DeadlinePoolMixin:
+    """Starts the running request's deadline on each connection taken; never pools one it shut down."""
+
+    def _get_conn(self, timeout: float | None = None) -> HTTPConnection:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        deadline: Deadline | None = getattr(_running, "deadline", None)
+        if deadline is not None:
+            deadline.watch(conn)
+        return conn  # type: ignore[no-any-return]
+
+    def _put_conn(self, conn: HTTPConnection | None) -> None:
+        deadline: Deadline | None = getattr(_running, "deadline", None)
+        if conn is not None and deadline is not None and deadline.release(conn):
+            conn.close()
+            conn = None
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _DeadlineHTTPPool(_DeadlinePoolMixin, HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _DeadlineHTTPSPool(_DeadlinePoolMixin, HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose pools keep a :class:`TimeoutSession` request's overall deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _use_deadline_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        _use_deadline_pools(manager)
+        return manager
+
+
+def _use_deadline_pools(manager: PoolManager) -> None:
+    manager.pool_classes_by_scheme = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
+
+
 class TimeoutSession(requests.Session):
     """A ``requests.Session`` that always sends a timeout and never uses a proxy for loopback."""
 
@@ -50,8 +191,28 @@ class TimeoutSession(requests.Session):
         self.headers["User-Agent"] = USER_AGENT
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Send with the default timeout; a non-streaming request also ends by its overall deadline.
+
+        ``stream=True`` callers (SSE readers, downloads) read the body later and bound it themselves.
+        """
         kwargs.setdefault("timeout", self.default_timeout)
-        return super().request(method, url, *args, **kwargs)
+        seconds = overall_seconds(kwargs["timeout"])
+        if kwargs.get("stream") or seconds is None:
+            return super().request(method, url, *args, **kwargs)
+        deadline = _running.deadline = Deadline(seconds)
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except Exception as exc:
+            # The shut-down socket surfaces as a lost connection: say what really happened.
+            if deadline.stop():
+                raise requests.exceptions.ReadTimeout(f"no whole answer within {seconds:g} s") from exc
+            raise
+        finally:
+            deadline.stop()
+            _running.deadline = None
+        if deadline.expired:  # a body read until close looks whole when its socket was shut down
+            raise requests.exceptions.ReadTimeout(f"no whole answer within {seconds:g} s")
+        return response
 
     def __repr__(self) -> str:  # headers may hold a bearer token: never show them
         return f"<TimeoutSession loopback={self.loopback} timeout={self.default_timeout}>"
@@ -83,7 +244,7 @@ def build_session(
 ) -> TimeoutSession:
     """A pooled session for ``service`` with its timeouts, retries, TLS and auth."""
     session = TimeoutSession(service.timeouts, service.is_loopback, service.proxy)
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry_policy(service.retries, service.backoff, retry_methods))
+    adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry_policy(service.retries, service.backoff, retry_methods))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.verify = service.ca_bundle or service.verify_tls
@@ -99,7 +260,7 @@ def probe_session(url: str, timeout: float) -> TimeoutSession:
     from urllib.parse import urlsplit
 
     session = TimeoutSession((min(timeout, 2.0), timeout), is_loopback_host(urlsplit(url).hostname or ""))
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=Retry(total=0, read=False, redirect=3))
+    adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=4, max_retries=Retry(total=0, read=False, redirect=3))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -181,4 +342,4 @@ def save_body(
     return size
 
 
-__all__ = ["MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "probe_session", "retry_policy", "save_body"]
+__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_session", "retry_policy", "save_body"]

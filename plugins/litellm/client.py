@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from movie_director.config import AuthRef, ServiceConfig
@@ -47,7 +46,7 @@ from movie_director.errors import (
     response_error,
     server_message_of,
 )
-from movie_director.http import build_session, json_of, retry_policy
+from movie_director.http import DeadlineAdapter, build_session, json_of, retry_policy
 from movie_director_plugins.litellm.sse import iter_events
 from movie_director_plugins.litellm.usage import Usage, UsageMeter, meter_for
 
@@ -168,7 +167,7 @@ class LiteLLMClient:
         self.api_url = self.base_url + "/v1"
         self.session = build_session(replace(service, auth=self.key), pool_size, RETRY_METHODS)
         # The health scheduler repeats checks itself; a retried 503 would only make one slow.
-        self.session.mount(self.base_url + "/health/", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=retry_policy(0, 0.0)))
+        self.session.mount(self.base_url + "/health/", DeadlineAdapter(pool_connections=1, pool_maxsize=2, max_retries=retry_policy(0, 0.0)))
         self.usage = meter or meter_for(service.name)
         self.closed = False
         self._default_model: str | None = None
