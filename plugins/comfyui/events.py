@@ -200,8 +200,8 @@ class ExecutionSuccessEvent(Event):
     __slots__ = ()
 
 
-class ExecutionErrorEvent(Event):
-    """A node raised while running: which node, which exception, and the traceback lines."""
+class _NodeStoppedEvent(Event):
+    """A run that ended at one node (error or interrupt): which node, of which class."""
 
     __slots__ = ()
 
@@ -212,6 +212,12 @@ class ExecutionErrorEvent(Event):
     @property
     def node_type(self) -> str:
         return str(self.data.get("node_type") or "")
+
+
+class ExecutionErrorEvent(_NodeStoppedEvent):
+    """A node raised while running: which node, which exception, and the traceback lines."""
+
+    __slots__ = ()
 
     @property
     def exception_type(self) -> str:
@@ -222,16 +228,8 @@ class ExecutionErrorEvent(Event):
         return str(self.data.get("exception_message") or "").strip()
 
 
-class ExecutionInterruptedEvent(Event):
+class ExecutionInterruptedEvent(_NodeStoppedEvent):
     __slots__ = ()
-
-    @property
-    def node_id(self) -> str | None:
-        return _node(self.data.get("node_id"))
-
-    @property
-    def node_type(self) -> str:
-        return str(self.data.get("node_type") or "")
 
 
 class PreviewImageEvent(Event):
