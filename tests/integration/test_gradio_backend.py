@@ -101,11 +101,12 @@ def test_cancel_hits_only_its_own_job(connection: GradioConnection, tmp_path: Pa
 
 
 def test_timeout_cancels_and_leaves_no_thread(connection: GradioConnection) -> None:
+    before = set(threading.enumerate())  # other tests' threads are not this call's to clean up
     started = time.monotonic()
     with pytest.raises(OperationTimeout):
         connection.call("generate", {"prompt": "slow", "steps": 200}, timeout=0.5)
     assert time.monotonic() - started < 5
-    wait_until(lambda: not [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()], 10, message="threads gone")
+    wait_until(lambda: not [t for t in threading.enumerate() if not t.daemon and t not in before], 10, message="threads gone")
 
 
 def test_a_job_that_never_resolves_does_not_block_exit(gradio_server: ServerProcess) -> None:
