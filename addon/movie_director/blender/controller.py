@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from movie_director import events as ev
+from movie_director.blender.jobboard import JobBoard
 from movie_director.blender.notifications import NotificationCenter, Severity
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import (
@@ -331,6 +332,8 @@ class Controller:
         self.monotonic = monotonic
         self.builder = builder
         self.jobs = Jobs(job_workers, monotonic)
+        #: Generation jobs (workflows, videos, LLM answers): no deadline, Cancel instead.
+        self.board = JobBoard(clock=wall_clock)
         self.notifications = NotificationCenter(clock=wall_clock)
         self.state = STOPPED
         self.state_message = "Not connected yet."
@@ -423,6 +426,7 @@ class Controller:
         if self._closed:
             return
         self._closed = True
+        self.board.close()
         self.jobs.close()
         if self.manager is not None:
             self.manager.close()

@@ -1,0 +1,200 @@
+"""Generate from inside Blender: workflows and LLM answers against the real test backends,
+driven through ``bpy.ops`` with the timer pumped by hand (timers never fire in module mode)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
+
+pytestmark = pytest.mark.timeout(180)
+
+CHECKPOINT = "sd15-standin.safetensors"
+#: An operator hands everything slow to a worker: it must return at once.
+RETURN_BUDGET_S = 0.1
+
+
+def simple(prefix: str = "md", color: int = 0) -> dict[str, Any]:
+    """EmptyImage → ImageInvert → SaveImage: one PNG."""
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": color}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": prefix}},
+    }
+
+
+def txt2img(steps: int, seed: int, prefix: str = "md-txt2img") -> dict[str, Any]:
+    """A text-to-image graph with titled nodes (the artist maps the prompt and the seed by title)."""
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox", "clip": ["4", 1]}, "_meta": {"title": "Scene prompt"}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["4", 0], "seed": seed, "steps": steps, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
+                "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0], "denoise": 1.0,
+            },
+            "_meta": {"title": "Sampler"},
+        },  # fmt: skip
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": prefix}},
+    }
+
+
+def control(url: str, **settings: Any) -> None:
+    requests.post(f"{url}/_standin/control", json=settings, timeout=5).raise_for_status()
+
+
+@pytest.fixture
+def comfy(comfyui_server: Any) -> Iterator[Any]:
+    """The shared ComfyUI stand-in, its knobs reset afterwards."""
+    yield comfyui_server
+    control(comfyui_server.url, node_delay=0.05, steps=None, fail_nodes=[])
+
+
+def connected(addon: Any, name: str) -> None:
+    addon.running()
+    addon.pump(lambda: addon.status.services and addon.row(name).state == "connected", 30, f"{name} connected")
+
+
+def timed(operator: Any, **properties: Any) -> float:
+    started = time.perf_counter()
+    assert operator(**properties) == {"FINISHED"}
+    return time.perf_counter() - started
+
+
+def ended(addon: Any, timeout: float = 60.0) -> Any:
+    """The only job, once it has ended (its results delivered by the same tick)."""
+    return addon.pump(lambda: (jobs := list(addon.status.jobs)) and jobs[0].state != "running" and jobs[0], timeout, "the job ended")
+
+
+def new_strips(bpy: Any, before: set[str]) -> list[Any]:
+    editor = bpy.context.scene.sequence_editor
+    return [strip for strip in editor.strips_all if strip.name not in before] if editor else []
+
+
+def write_workflow(tmp_path: Path, graph: dict[str, Any], name: str = "wf_api.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(graph), encoding="utf-8")
+    return path
+
+
+def test_run_workflow_returns_at_once_and_imports_the_png_at_the_playhead(addon: Any, bpy: Any, comfy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blender_env: dict[str, str]) -> None:
+    monkeypatch.setenv("MOVIE_DIRECTOR_COMFYUI_URL", comfy.url)
+    addon.use(comfyui=comfy.url)
+    connected(addon, "comfyui")
+    scene = bpy.context.scene
+    scene.frame_current = 17
+    editor = scene.sequence_editor_create()
+    editor.strips.new_effect(name="busy", type="COLOR", channel=1, frame_start=1, frame_end=100)
+    workflow = write_workflow(tmp_path, simple("md-first"))
+
+    elapsed = timed(bpy.ops.movie_director.run_workflow, filepath=str(workflow))
+    print(f"run_workflow returned in {elapsed * 1000:.1f} ms")
+    assert elapsed < RETURN_BUDGET_S
+    job = ended(addon)
+    assert job.state == "done", job.status
+    (strip,) = new_strips(bpy, {"busy"})
+    assert (strip.type, strip.frame_final_start, strip.channel) == ("IMAGE", 17, 2)
+    path = Path(bpy.path.abspath(strip.directory)) / strip.elements[0].filename
+    assert path.is_file()
+    assert path.parent == Path(blender_env["data_dir"]) / "unsaved" / job.job_id  # unsaved file: the data dir
+    produced = requests.get(f"{comfy.url}/view", params={"filename": path.name, "type": "output"}, timeout=5).content
+    assert produced.startswith(b"\x89PNG") and path.read_bytes() == produced
+    assert (job.progress, job.service, job.instance) == (1.0, "comfyui", comfy.url)
+    assert any("1 strip(s) added at frame 17" in item.summary or "strip" in item.summary for item in addon.status.notifications)
+
+
+def test_the_prompt_and_seed_go_into_the_mapped_nodes_remembered_per_workflow(addon: Any, bpy: Any, comfy: Any, tmp_path: Path) -> None:
+    addon.use(comfyui=comfy.url)
+    connected(addon, "comfyui")
+    text = bpy.data.texts.new("fox_api.json")
+    text.from_string(json.dumps(txt2img(steps=3, seed=1)))
+    bpy.ops.movie_director.run_workflow(workflow_text=text.name, prompt="a blue heron", seed=4242, prompt_node="scene prompt", seed_node="Sampler")
+    first = ended(addon)
+    assert first.state == "done", first.status
+    history = requests.get(f"{comfy.url}/history/{first.job_id}", timeout=5).json()[first.job_id]
+    graph = history["prompt"][2]
+    assert graph["6"]["inputs"]["text"] == "a blue heron" and graph["3"]["inputs"]["seed"] == 4242
+    remembered = bpy.context.scene.movie_director_generate.workflows[f"text:{text.name}"]
+    assert (remembered.prompt_node, remembered.seed_node) == ("scene prompt", "Sampler")
+
+    bpy.ops.movie_director.clear_jobs()
+    bpy.ops.movie_director.run_workflow(workflow_text=text.name, prompt="a grey owl", seed=7)  # no nodes given: the remembered ones
+    second = ended(addon)
+    graph = requests.get(f"{comfy.url}/history/{second.job_id}", timeout=5).json()[second.job_id]["prompt"][2]
+    assert graph["6"]["inputs"]["text"] == "a grey owl" and graph["3"]["inputs"]["seed"] == 7
+
+    bpy.ops.movie_director.clear_jobs()
+    bpy.ops.movie_director.run_workflow(workflow_text=text.name, prompt="x", prompt_node="Missing node")
+    failed = ended(addon)
+    assert failed.state == "failed" and "no node 'Missing node'" in failed.status
+    notification = addon.controller.notifications.recent(1)[0]
+    assert notification.type == "workflow_invalid" and any("Scene prompt" in hint for hint in notification.hints)
+
+
+def test_a_missing_node_type_is_named_in_the_notification(addon: Any, bpy: Any, comfy: Any, tmp_path: Path) -> None:
+    addon.use(comfyui=comfy.url)
+    connected(addon, "comfyui")
+    graph = simple("md-missing")
+    graph["2"]["class_type"] = "FancyUpscaler"
+    bpy.ops.movie_director.run_workflow(filepath=str(write_workflow(tmp_path, graph)))
+    job = ended(addon)
+    assert job.state == "failed"
+    notification = addon.controller.notifications.recent(1)[0]
+    assert notification.type == "workflow_invalid" and "FancyUpscaler" in notification.details_text()
+
+
+def test_cancel_interrupts_the_job_on_the_server_and_imports_nothing(addon: Any, bpy: Any, comfy: Any, tmp_path: Path) -> None:
+    addon.use(comfyui=comfy.url)
+    connected(addon, "comfyui")
+    control(comfy.url, node_delay=0.05)
+    bpy.ops.movie_director.run_workflow(filepath=str(write_workflow(tmp_path, txt2img(steps=400, seed=3))))
+    running = addon.pump(lambda: addon.status.jobs and addon.status.jobs[0].progress > 0 and addon.status.jobs[0], 30, "the job making progress")
+    assert running.state == "running" and "%" not in running.status
+    assert addon.status.jobs_running == 1 and 0 < addon.status.jobs_progress < 1
+    assert bpy.ops.movie_director.cancel_job(job_id=running.job_id) == {"FINISHED"}
+    job = ended(addon, 30)
+    assert job.state == "cancelled"
+    assert addon.controller.notifications.recent(1)[0].type == "job_cancelled"
+    assert new_strips(bpy, set()) == []
+    assert addon.status.jobs_running == 0 and addon.status.jobs_progress == -1.0
+
+
+def test_ask_llm_streams_the_answer_into_a_new_text_and_a_text_strip(addon: Any, bpy: Any, litellm_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOVIE_DIRECTOR_LITELLM_URL", litellm_server.url)
+    monkeypatch.setenv("MOVIE_DIRECTOR_LITELLM_API_KEY", DEFAULT_MASTER_KEY)
+    addon.use(litellm=litellm_server.url)
+    connected(addon, "litellm")
+    bpy.context.scene.frame_current = 5
+    texts = set(bpy.data.texts.keys())
+    notes = bpy.data.texts.new("notes")
+    notes.from_string("Scene one happens at dawn.")
+
+    elapsed = timed(bpy.ops.movie_director.ask_llm, prompt="Tell me the story", model="mock-story", context_text=notes.name, text_strip=True)
+    print(f"ask_llm returned in {elapsed * 1000:.1f} ms")
+    assert elapsed < RETURN_BUDGET_S
+    job = ended(addon)
+    assert job.state == "done", job.status
+    (answer,) = [text for name, text in bpy.data.texts.items() if name not in texts | {"notes"}]
+    assert answer.as_string() == STORY
+    (strip,) = new_strips(bpy, set())
+    assert (strip.type, strip.frame_final_start, strip.text) == ("TEXT", 5, STORY)
+
+
+def test_no_service_enabled_is_refused_with_a_clear_message(addon: Any, bpy: Any, comfy: Any) -> None:
+    addon.use(comfyui=comfy.url)
+    addon.running()
+    with pytest.raises(RuntimeError, match="No LiteLLM service is enabled"):
+        bpy.ops.movie_director.ask_llm(prompt="hello")
+    with pytest.raises(RuntimeError, match="Choose a workflow file"):
+        bpy.ops.movie_director.run_workflow()
