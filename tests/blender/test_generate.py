@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -88,7 +89,20 @@ def write_workflow(tmp_path: Path, graph: dict[str, Any], name: str = "wf_api.js
     return path
 
 
-def test_run_workflow_returns_at_once_and_imports_the_png_at_the_playhead(addon: Any, bpy: Any, comfy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blender_env: dict[str, str]) -> None:
+def generate_panel(recorder: Any, bpy: Any, io_watch: Any) -> Any:
+    """The Generate panel drawn into a recording layout; fails if the draw touched a file or a socket."""
+    from movie_director.blender import panels
+
+    layout = recorder()
+    with io_watch.watching() as events:
+        panels.MOVIE_DIRECTOR_PT_generate_sequencer.draw(SimpleNamespace(layout=layout), bpy.context)
+    assert events == [], f"the Generate panel did I/O: {events}"
+    return layout
+
+
+def test_run_workflow_returns_at_once_and_imports_the_png_at_the_playhead(
+    addon: Any, bpy: Any, comfy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blender_env: dict[str, str], io_watch: Any
+) -> None:
     monkeypatch.setenv("MOVIE_DIRECTOR_COMFYUI_URL", comfy.url)
     addon.use(comfyui=comfy.url)
     connected(addon, "comfyui")
@@ -98,10 +112,12 @@ def test_run_workflow_returns_at_once_and_imports_the_png_at_the_playhead(addon:
     editor.strips.new_effect(name="busy", type="COLOR", channel=1, frame_start=1, frame_end=100)
     workflow = write_workflow(tmp_path, simple("md-first"))
 
-    elapsed = timed(bpy.ops.movie_director.run_workflow, filepath=str(workflow))
+    with io_watch.watching() as events:  # the operator and every tick: no file, socket or database on the main thread
+        elapsed = timed(bpy.ops.movie_director.run_workflow, filepath=str(workflow))
+        job = ended(addon)
+    assert events == [], f"the main thread did I/O: {events}"
     print(f"run_workflow returned in {elapsed * 1000:.1f} ms")
     assert elapsed < RETURN_BUDGET_S
-    job = ended(addon)
     assert job.state == "done", job.status
     (strip,) = new_strips(bpy, {"busy"})
     assert (strip.type, strip.frame_final_start, strip.channel) == ("IMAGE", 17, 2)
@@ -154,7 +170,7 @@ def test_a_missing_node_type_is_named_in_the_notification(addon: Any, bpy: Any, 
     assert notification.type == "workflow_invalid" and "FancyUpscaler" in notification.details_text()
 
 
-def test_cancel_interrupts_the_job_on_the_server_and_imports_nothing(addon: Any, bpy: Any, comfy: Any, tmp_path: Path) -> None:
+def test_cancel_interrupts_the_job_on_the_server_and_imports_nothing(addon: Any, bpy: Any, comfy: Any, tmp_path: Path, recorder: Any, io_watch: Any) -> None:
     addon.use(comfyui=comfy.url)
     connected(addon, "comfyui")
     control(comfy.url, node_delay=0.05)
@@ -162,9 +178,22 @@ def test_cancel_interrupts_the_job_on_the_server_and_imports_nothing(addon: Any,
     running = addon.pump(lambda: addon.status.jobs and addon.status.jobs[0].progress > 0 and addon.status.jobs[0], 30, "the job making progress")
     assert running.state == "running" and "%" not in running.status
     assert addon.status.jobs_running == 1 and 0 < addon.status.jobs_progress < 1
-    assert bpy.ops.movie_director.cancel_job(job_id=running.job_id) == {"FINISHED"}
+    panel = generate_panel(recorder, bpy, io_watch)
+    assert f"comfyui · {comfy.url}" in panel.labels() and "ComfyUI: wf_api" in panel.labels()
+    (bar,) = [call for call in panel.calls() if call.method == "progress"]
+    assert bar.text.endswith(f"% · {running.status}") and 0 < bar.options["factor"] < 1
+    [cancel] = panel.operators("movie_director.cancel_job")
+    assert cancel.properties == {"job_id": running.job_id}
+    statusbar = recorder()
+    from movie_director.blender.drawing import draw_statusbar
+
+    draw_statusbar(statusbar, bpy.context)
+    assert statusbar.text().startswith("Movie Director: 1 job(s)")
+    assert bpy.ops.movie_director.cancel_job(job_id=cancel.properties["job_id"]) == {"FINISHED"}
     job = ended(addon, 30)
     assert job.state == "cancelled"
+    panel = generate_panel(recorder, bpy, io_watch)
+    assert panel.operators("movie_director.cancel_job") == [] and panel.operators("movie_director.clear_jobs")
     assert addon.controller.notifications.recent(1)[0].type == "job_cancelled"
     assert new_strips(bpy, set()) == []
     assert addon.status.jobs_running == 0 and addon.status.jobs_progress == -1.0
