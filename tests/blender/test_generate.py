@@ -227,3 +227,25 @@ def test_no_service_enabled_is_refused_with_a_clear_message(addon: Any, bpy: Any
         bpy.ops.movie_director.ask_llm(prompt="hello")
     with pytest.raises(RuntimeError, match="Choose a workflow file"):
         bpy.ops.movie_director.run_workflow()
+
+
+def test_comfyui_killed_mid_job_and_restarted_still_ends_with_the_strip_once(addon: Any, bpy: Any, backend_servers: Any, tmp_path: Path) -> None:
+    server = backend_servers.start("comfyui", node_delay=0.05)
+    addon.use(comfyui=server.url)
+    connected(addon, "comfyui")
+    bpy.context.scene.frame_current = 3
+    bpy.ops.movie_director.run_workflow(filepath=str(write_workflow(tmp_path, txt2img(steps=60, seed=11, prefix="md-restart"))))
+    addon.pump(lambda: addon.status.jobs and addon.status.jobs[0].progress > 0, 30, "the job running")
+    server.kill()
+    server.start()
+    job = ended(addon, 120)
+    assert job.state == "done", job.status
+    (strip,) = new_strips(bpy, set())
+    assert (strip.type, strip.frame_final_start, strip.channel) == ("IMAGE", 3, 1)
+    path = Path(bpy.path.abspath(strip.directory)) / strip.elements[0].filename
+    assert path.read_bytes() == requests.get(f"{server.url}/view", params={"filename": path.name, "type": "output"}, timeout=5).content
+    for _ in range(10):  # nothing else arrives later
+        addon.tick()
+    assert len(new_strips(bpy, set())) == 1 and len(addon.status.jobs) == 1
+    history = requests.get(f"{server.url}/history", timeout=5).json()
+    assert job.job_id not in history and len(history) == 1, "the restarted server lost the first prompt and ran the resent one once"

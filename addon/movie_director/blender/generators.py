@@ -9,19 +9,24 @@ a replay never runs it twice); an LLM answer streams through a pooled connection
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from movie_director.blender.jobboard import GenerationJob, Output
+from movie_director.blender.jobboard import GenerationJob, JobBoard, Output
 from movie_director.blender.workflow_inputs import InputMapping, apply_inputs
-from movie_director.errors import JobCancelled
+from movie_director.errors import ConnectionProblem, JobCancelled, JobLost
 
 #: How often a waiting worker looks at the Cancel button (seconds).
 CANCEL_POLL = 0.25
 MOVIE_SUFFIXES = frozenset({".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif"})
 COMFYUI_SUBMIT = "comfyui.submit"
+#: How often one job is followed again after ComfyUI went away (each time it came back).
+MAX_RECOVERIES = 5
+#: Seconds waited after a lost link before following the job again.
+RECOVERY_PAUSE = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,17 +70,50 @@ def run_workflow(manager: Any, request: WorkflowRequest, job: GenerationJob) -> 
     job.update(status="Reading the workflow…")
     graph = apply_inputs(load_workflow(request.text or request.filepath), request.mapping, request.prompt, request.seed)
     job.check_cancel()
-    job.update(status="Waiting for ComfyUI…")
-    handle = manager.submit(request.service, COMFYUI_SUBMIT, {"workflow": graph}, idempotency_key=job.id)
-    _wait_sent(handle, job)
-    with manager.acquire(request.service) as client:
-        comfy_job = client.attach(job.id)
+    prompt_id, sent = job.id, False
+    for recovery in range(MAX_RECOVERIES + 1):
+        if not sent:
+            job.update(status="Waiting for ComfyUI…")
+            _wait_sent(manager.submit(request.service, COMFYUI_SUBMIT, {"workflow": graph}, idempotency_key=prompt_id), job)
+            sent = True
+        try:
+            return _collect(manager, request.service, prompt_id, job)
+        except JobLost:
+            if recovery == MAX_RECOVERIES:
+                raise
+            # ComfyUI restarted without the prompt: send it again, as a new prompt, once it is back.
+            prompt_id, sent = JobBoard.new_id(), False
+        except ConnectionProblem:
+            if recovery == MAX_RECOVERIES:
+                raise
+            # The link broke: the prompt may still run there; follow it again once ComfyUI answers.
+            _wait_connected(manager, request.service, job)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _collect(manager: Any, service: str, prompt_id: str, job: GenerationJob) -> tuple[Output, ...]:
+    """Follow the prompt to its end and download its output files into the job's folder."""
+    with manager.acquire(service) as client:
+        comfy_job = client.attach(prompt_id)
         _follow(comfy_job, job)
         files = comfy_job.outputs()
         files = [file for file in files if file.type == "output"] or files
         job.update(status=f"Downloading {len(files)} file(s)…")
         paths = client.download(files, job.folder)
     return group_outputs((file.node_id, path) for file, path in zip(files, paths))
+
+
+def _wait_connected(manager: Any, service: str, job: GenerationJob) -> None:
+    """Wait (Cancel still works) until the manager sees ``service`` connected again.
+
+    The first :data:`RECOVERY_PAUSE` seconds are waited in any case: the manager may not
+    have noticed the loss yet and would still call it connected.
+    """
+    job.update(status="ComfyUI went away; waiting for it to come back…")
+    started = time.monotonic()
+    while time.monotonic() - started < RECOVERY_PAUSE or manager.snapshot().service(service).state != "connected":
+        job.check_cancel()
+        manager.queue.wait_for_change(CANCEL_POLL)
 
 
 def _wait_sent(handle: Any, job: GenerationJob) -> None:
