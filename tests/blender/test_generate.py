@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from movie_director.demo import demo_workflow
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
 
 pytestmark = pytest.mark.timeout(180)
@@ -22,33 +23,17 @@ CHECKPOINT = "sd15-standin.safetensors"
 RETURN_BUDGET_S = 0.1
 
 
-def simple(prefix: str = "md", color: int = 0) -> dict[str, Any]:
+def simple(prefix: str = "md") -> dict[str, Any]:
     """EmptyImage → ImageInvert → SaveImage: one PNG."""
-    return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": color}},
-        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
-        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": prefix}},
-    }
+    return demo_workflow(prefix, seed=0)
 
 
 def txt2img(steps: int, seed: int, prefix: str = "md-txt2img") -> dict[str, Any]:
-    """A text-to-image graph with titled nodes (the artist maps the prompt and the seed by title)."""
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox", "clip": ["4", 1]}, "_meta": {"title": "Scene prompt"}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "model": ["4", 0], "seed": seed, "steps": steps, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
-                "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0], "denoise": 1.0,
-            },
-            "_meta": {"title": "Sampler"},
-        },  # fmt: skip
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": prefix}},
-    }
+    """The demo's text-to-image branch alone, with titled nodes (the artist maps prompt and seed by title)."""
+    graph = {node_id: node for node_id, node in demo_workflow(prefix, seed, CHECKPOINT).items() if node_id not in ("1", "2", "3")}
+    graph["5"]["_meta"], graph["8"]["_meta"] = {"title": "Scene prompt"}, {"title": "Sampler"}
+    graph["8"]["inputs"]["steps"] = steps
+    return graph
 
 
 def control(url: str, **settings: Any) -> None:
@@ -140,7 +125,7 @@ def test_the_prompt_and_seed_go_into_the_mapped_nodes_remembered_per_workflow(ad
     assert first.state == "done", first.status
     history = requests.get(f"{comfy.url}/history/{first.job_id}", timeout=5).json()[first.job_id]
     graph = history["prompt"][2]
-    assert graph["6"]["inputs"]["text"] == "a blue heron" and graph["3"]["inputs"]["seed"] == 4242
+    assert graph["5"]["inputs"]["text"] == "a blue heron" and graph["8"]["inputs"]["seed"] == 4242
     remembered = bpy.context.scene.movie_director_generate.workflows[f"text:{text.name}"]
     assert (remembered.prompt_node, remembered.seed_node) == ("scene prompt", "Sampler")
 
@@ -148,7 +133,7 @@ def test_the_prompt_and_seed_go_into_the_mapped_nodes_remembered_per_workflow(ad
     bpy.ops.movie_director.run_workflow(workflow_text=text.name, prompt="a grey owl", seed=7)  # no nodes given: the remembered ones
     second = ended(addon)
     graph = requests.get(f"{comfy.url}/history/{second.job_id}", timeout=5).json()[second.job_id]["prompt"][2]
-    assert graph["6"]["inputs"]["text"] == "a grey owl" and graph["3"]["inputs"]["seed"] == 7
+    assert graph["5"]["inputs"]["text"] == "a grey owl" and graph["8"]["inputs"]["seed"] == 7
 
     bpy.ops.movie_director.clear_jobs()
     bpy.ops.movie_director.run_workflow(workflow_text=text.name, prompt="x", prompt_node="Missing node")

@@ -10,7 +10,7 @@ input, and the sampler's ``seed``/``noise_seed``. A mapping that names no node i
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,26 +77,23 @@ def apply_inputs(graph: Graph, mapping: InputMapping, prompt: str = "", seed: in
     """A copy of ``graph`` with ``prompt`` and ``seed`` written in (unchanged where not given)."""
     graph = copy.deepcopy(graph)
     if prompt:
-        node_id = find_node(graph, mapping.prompt_node, "prompt") if mapping.prompt_node else guess_prompt_node(graph)
-        name = _first_input(graph[node_id], PROMPT_INPUTS, str) if node_id else None
-        if node_id is None or name is None:
-            raise WorkflowInvalid(
-                "The add-on cannot tell which node of this workflow takes the prompt." if node_id is None else f"Node {node_id} has no text input for the prompt.",
-                hints=["Set 'Prompt node' to the id or title of the text node (e.g. CLIPTextEncode) in ComfyUI."],
-                details={"node": node_id or "", "input": "prompt"},
-            )
-        graph[node_id]["inputs"][name] = prompt
+        _write(graph, "prompt", mapping.prompt_node, guess_prompt_node, PROMPT_INPUTS, prompt, "Set 'Prompt node' to the id or title of the text node (e.g. CLIPTextEncode) in ComfyUI.")
     if seed is not None:
-        node_id = find_node(graph, mapping.seed_node, "seed") if mapping.seed_node else guess_seed_node(graph)
-        name = _first_input(graph[node_id], SEED_INPUTS, int) if node_id else None
-        if node_id is None or name is None:
-            raise WorkflowInvalid(
-                "The add-on cannot tell which node of this workflow takes the seed." if node_id is None else f"Node {node_id} has no seed input.",
-                hints=["Set 'Seed node' to the id or title of the sampler in ComfyUI, or leave the seed at -1."],
-                details={"node": node_id or "", "input": "seed"},
-            )
-        graph[node_id]["inputs"][name] = seed
+        _write(graph, "seed", mapping.seed_node, guess_seed_node, SEED_INPUTS, seed, "Set 'Seed node' to the id or title of the sampler in ComfyUI, or leave the seed at -1.")
     return graph
+
+
+def _write(graph: Graph, what: str, reference: str, guess: Callable[[Graph], str | None], names: tuple[str, ...], value: Any, hint: str) -> None:
+    """Put ``value`` into the first of ``names`` on the node ``reference`` names (or ``guess`` finds)."""
+    node_id = find_node(graph, reference, what) if reference else guess(graph)
+    name = _first_input(graph[node_id], names, type(value)) if node_id else None
+    if node_id is None or name is None:
+        raise WorkflowInvalid(
+            f"The add-on cannot tell which node of this workflow takes the {what}." if node_id is None else f"Node {node_id} has no {what} input.",
+            hints=[hint],
+            details={"node": node_id or "", "input": what},
+        )
+    graph[node_id]["inputs"][name] = value
 
 
 __all__ = ["InputMapping", "apply_inputs", "find_node", "guess_prompt_node", "guess_seed_node", "title_of"]
