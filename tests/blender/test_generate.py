@@ -234,3 +234,51 @@ def test_comfyui_killed_mid_job_and_restarted_still_ends_with_the_strip_once(add
     assert len(new_strips(bpy, set())) == 1 and len(addon.status.jobs) == 1
     history = requests.get(f"{server.url}/history", timeout=5).json()
     assert job.job_id not in history and len(history) == 1, "the restarted server lost the first prompt and ran the resent one once"
+
+
+def test_a_result_that_arrives_while_another_file_is_open_is_imported_when_its_file_opens(addon: Any, bpy: Any, comfy: Any, tmp_path: Path) -> None:
+    addon.use(comfyui=comfy.url)
+    connected(addon, "comfyui")
+    film = tmp_path / "film.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(film))
+    bpy.context.scene.frame_current = 9
+    bpy.ops.movie_director.run_workflow(filepath=str(write_workflow(tmp_path, txt2img(steps=40, seed=21, prefix="md-elsewhere"))))
+    addon.pump(lambda: addon.status.jobs and addon.status.jobs[0].progress > 0, 30, "the job running")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    job = ended(addon)
+    assert job.state == "done" and job.status == "Done; imported when film.blend is open again"
+    for _ in range(5):
+        addon.tick()
+    assert new_strips(bpy, set()) == [], "nothing lands in the file that happens to be open"
+
+    bpy.ops.wm.open_mainfile(filepath=str(film))
+    (strip,) = addon.pump(lambda: new_strips(bpy, set()), 10, "the strip imported on open")
+    assert (strip.type, strip.frame_final_start) == ("IMAGE", 9) and strip.directory.startswith("//movie_director/")
+    assert (Path(bpy.path.abspath(strip.directory)) / strip.elements[0].filename).is_file()
+
+
+def test_a_job_kept_in_a_saved_file_is_resumed_in_a_later_session(switch: Any, bpy: Any, comfy: Any, tmp_path: Path) -> None:
+    addon = switch.on()
+    addon.use(comfyui=comfy.url)
+    connected(addon, "comfyui")
+    film = tmp_path / "kept.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(film))
+    bpy.context.scene.frame_current = 12
+    bpy.ops.movie_director.run_workflow(filepath=str(write_workflow(tmp_path, txt2img(steps=60, seed=31, prefix="md-kept"))))
+    running = addon.pump(lambda: addon.status.jobs and addon.status.jobs[0].progress > 0 and addon.status.jobs[0], 30, "the job running")
+    job_id = running.job_id
+    bpy.ops.wm.save_mainfile()
+    (kept,) = bpy.context.scene.movie_director_generate.pending
+    assert kept.name == job_id and kept.prompt_id == job_id and json.loads(kept.workflow)["8"]["inputs"]["seed"] == 31
+
+    switch.off()  # Blender closes: the job goes on in ComfyUI
+    bpy.ops.wm.read_homefile(use_empty=True)
+    addon = switch.on()
+    addon.use(comfyui=comfy.url)
+    bpy.ops.wm.open_mainfile(filepath=str(film))
+    (strip,) = addon.pump(lambda: new_strips(bpy, set()), 60, "the kept job's strip")
+    assert (strip.type, strip.frame_final_start) == ("IMAGE", 12)
+    assert Path(bpy.path.abspath(strip.directory)) == tmp_path / "movie_director" / job_id
+    assert len(bpy.context.scene.movie_director_generate.pending) == 0
+    history = requests.get(f"{comfy.url}/history/{job_id}", timeout=5).json()
+    assert job_id in history, "the first session's prompt was followed, not sent again"

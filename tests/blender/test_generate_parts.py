@@ -80,7 +80,7 @@ def test_the_board_runs_jobs_reports_failures_and_cancels() -> None:
         failing, crashing = board.start(job(board, "fails"), fail), board.start(job(board, "crashes"), boom)
         ended: list[GenerationJob] = []
         for _ in range(500):
-            ended += board.take_finished()
+            ended += board.take_finished("")
             if len(ended) == 3:
                 break
             threading.Event().wait(0.01)

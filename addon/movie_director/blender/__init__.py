@@ -1,7 +1,8 @@
 """Blender's layer: panels, preferences, operators and the timer that reads core snapshots.
 
 Only this package imports ``bpy`` (and only in ``properties``, ``operators``,
-``generate_operators``, ``delivery``, ``panels``, ``persistence`` and ``runtime``; the
+``generate_operators``, ``delivery``, ``panels``, ``persistence``, ``pending`` and
+``runtime``; the
 rest is plain Python, tested without Blender). It never does network or disk I/O in a ``draw`` or an operator's ``execute``.
 
 An extension's ``__init__.py`` (or a legacy add-on) calls :func:`register` with its own
@@ -14,7 +15,7 @@ import importlib
 from types import ModuleType
 
 #: Registration order; unregistered in reverse.
-_PARTS = ("properties", "operators", "generate_operators", "panels", "persistence")
+_PARTS = ("properties", "operators", "generate_operators", "panels", "persistence", "pending")
 
 
 def _modules() -> list[ModuleType]:
@@ -25,12 +26,13 @@ def register(package: str) -> None:
     """Register every class, handler and the timer; ``package`` keys the preferences."""
     from movie_director.blender import runtime
 
-    properties, operators, generate_operators, panels, persistence = _modules()
+    properties, operators, generate_operators, panels, persistence, pending = _modules()
     properties.register(package)
     operators.register()
     generate_operators.register()
     panels.register()
     persistence.register()
+    pending.register()
     runtime.start(package)
 
 
@@ -39,7 +41,8 @@ def unregister() -> None:
     from movie_director.blender import runtime
 
     runtime.stop()
-    properties, operators, generate_operators, panels, persistence = _modules()
+    properties, operators, generate_operators, panels, persistence, pending = _modules()
+    pending.unregister()
     persistence.unregister()
     panels.unregister()
     generate_operators.unregister()

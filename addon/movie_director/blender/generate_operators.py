@@ -53,7 +53,7 @@ def start_job(context: Context, kind: str, service: ServiceConfig, title: str, w
     job_id = JobBoard.new_id()
     scene = context.scene
     folder = job_folder(bpy.data.filepath, controller.config.data_dir, job_id)
-    target = Target(scene.name, scene.frame_current, text, text_strip)
+    target = Target(scene.name, scene.frame_current, blend=bpy.data.filepath, text=text, text_strip=text_strip)
     job = GenerationJob(job_id, kind, service.name, service.url, title, folder, target, time.time())
     controller.board.start(job, partial(work, controller.manager, request))
     controller.touch()

@@ -9,6 +9,7 @@ a replay never runs it twice); an LLM answer streams through a pooled connection
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ class WorkflowRequest:
     mapping: InputMapping = InputMapping()
     prompt: str = ""
     seed: int | None = None
+    #: Follow this prompt (sent by an earlier session) instead of a new one.
+    prompt_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,11 @@ def run_workflow(manager: Any, request: WorkflowRequest, job: GenerationJob) -> 
     job.update(status="Reading the workflow…")
     graph = apply_inputs(load_workflow(request.text or request.filepath), request.mapping, request.prompt, request.seed)
     job.check_cancel()
-    prompt_id, sent = job.id, False
+    prompt_id, sent = request.prompt_id or job.id, False
     for recovery in range(MAX_RECOVERIES + 1):
         if not sent:
             job.update(status="Waiting for ComfyUI…")
+            job.sent(prompt_id, json.dumps(graph))
             _wait_sent(manager.submit(request.service, COMFYUI_SUBMIT, {"workflow": graph}, idempotency_key=prompt_id), job)
             sent = True
         try:
@@ -117,8 +121,11 @@ def _wait_connected(manager: Any, service: str, job: GenerationJob) -> None:
 
 
 def _wait_sent(handle: Any, job: GenerationJob) -> None:
-    """Wait until the queued operation was sent (or failed); Cancel withdraws it while queued."""
+    """Wait until the queued operation was sent (or failed); Cancel withdraws it while queued
+    (closing Blender leaves it queued: the next session sends it)."""
     while not handle.done():
+        if job.abandoned:
+            job.check_cancel()
         if job.cancel_requested and handle.cancel():
             raise JobCancelled(f"{job.title} was cancelled before it was sent.", service=job.service)
         handle.queue.wait_for_change(CANCEL_POLL)
@@ -126,9 +133,12 @@ def _wait_sent(handle: Any, job: GenerationJob) -> None:
 
 
 def _follow(comfy_job: Any, job: GenerationJob) -> None:
-    """Copy ComfyUI's progress into the job until it ends; Cancel interrupts it on the server."""
+    """Copy ComfyUI's progress into the job until it ends; Cancel interrupts it on the server
+    (closing Blender only stops following it)."""
     version, cancelled = -1, False
     while not comfy_job.done:
+        if job.abandoned:
+            job.check_cancel()
         if job.cancel_requested and not cancelled:
             cancelled = True
             comfy_job.cancel()

@@ -42,6 +42,8 @@ class Target:
 
     scene: str
     frame: int
+    #: The .blend the results belong to ("" while unsaved): imported only while it is open.
+    blend: str = ""
     #: The Text datablock an answer streams into ("" for media jobs).
     text: str = ""
     #: Also add a text strip with the answer.
@@ -82,6 +84,12 @@ class GenerationJob:
         self.text = ""
         self.outputs: tuple[Output, ...] = ()
         self.error: MovieDirectorError | None = None
+        #: The ComfyUI prompt id in force (a new one after a restart lost the first).
+        self.prompt_id = job_id
+        #: The workflow as sent (JSON), kept in the .blend so a later session can resume it.
+        self.workflow = ""
+        #: Stopped because the add-on closed: the work goes on in the backend, nothing is cancelled there.
+        self.abandoned = False
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._revision = 0
@@ -93,6 +101,15 @@ class GenerationJob:
     def request_cancel(self) -> None:
         self._cancel.set()
         self.update(status="Cancelling…")
+
+    def abandon(self) -> None:
+        """Stop following the job without cancelling it in the backend (Blender closes)."""
+        self.abandoned = True
+        self._cancel.set()
+
+    def sent(self, prompt_id: str, workflow: str) -> None:
+        with self._lock:
+            self.prompt_id, self.workflow = prompt_id, workflow
 
     def check_cancel(self) -> None:
         """Raise JobCancelled if the artist pressed Cancel (workers call this between waits)."""
@@ -177,11 +194,18 @@ class JobBoard:
         with self._lock:
             self._finished.append(job)
 
-    def take_finished(self) -> list[GenerationJob]:
-        """Jobs that ended since the last call (main thread: import their results, notify)."""
+    def take_finished(self, blend: str) -> list[GenerationJob]:
+        """Ended jobs of the open .blend (main thread: import their results, notify); the
+        others wait until their file is open again."""
         with self._lock:
-            finished, self._finished = self._finished, []
+            finished = [job for job in self._finished if job.target.blend == blend]
+            self._finished = [job for job in self._finished if job.target.blend != blend]
         return finished
+
+    def undelivered(self) -> list[GenerationJob]:
+        """Ended jobs whose file is not open (their results wait for it)."""
+        with self._lock:
+            return list(self._finished)
 
     def cancel(self, job_id: str) -> bool:
         job = self.jobs.get(job_id)
@@ -220,9 +244,10 @@ class JobBoard:
             del self.jobs[job.id]
 
     def close(self) -> None:
-        """Cancel every running job and join the workers (the add-on is disabled)."""
+        """Stop following every running job and join the workers (the add-on is disabled);
+        jobs kept in a saved .blend are resumed when it is opened again."""
         for job in self.active:
-            job.request_cancel()
+            job.abandon()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

@@ -117,6 +117,19 @@ class MovieDirectorWorkflowInputs(PropertyGroup):
     seed_node: StringProperty(name="Seed node")  # type: ignore[valid-type]
 
 
+class MovieDirectorPendingJob(PropertyGroup):
+    """A workflow job whose results were not imported when the file was saved (``name``: the job id)."""
+
+    name: StringProperty()  # type: ignore[valid-type]
+    prompt_id: StringProperty()  # type: ignore[valid-type]
+    service: StringProperty()  # type: ignore[valid-type]
+    instance: StringProperty()  # type: ignore[valid-type]
+    title: StringProperty()  # type: ignore[valid-type]
+    frame: IntProperty()  # type: ignore[valid-type]
+    folder: StringProperty()  # type: ignore[valid-type]
+    workflow: StringProperty(description="The workflow as sent (JSON): resent if the server lost it")  # type: ignore[valid-type]
+
+
 class MovieDirectorGenerateSettings(PropertyGroup):
     """``Scene.movie_director_generate``: what the Generate panel asks for, kept with the .blend."""
 
@@ -127,6 +140,7 @@ class MovieDirectorGenerateSettings(PropertyGroup):
     prompt_node: StringProperty(name="Prompt node", description="Id or title of the node that takes the prompt (remembered per workflow); empty: found automatically")  # type: ignore[valid-type]
     seed_node: StringProperty(name="Seed node", description="Id or title of the node that takes the seed (remembered per workflow); empty: found automatically")  # type: ignore[valid-type]
     workflows: CollectionProperty(type=MovieDirectorWorkflowInputs)  # type: ignore[valid-type]
+    pending: CollectionProperty(type=MovieDirectorPendingJob)  # type: ignore[valid-type]
     llm_prompt: StringProperty(name="Question", description="What to ask the LLM")  # type: ignore[valid-type]
     llm_context: PointerProperty(name="Context", type=bpy.types.Text, description="A Text datablock sent along as context")  # type: ignore[valid-type]
     llm_use_strip: BoolProperty(name="Selected text strip as context", default=False)  # type: ignore[valid-type]
@@ -229,6 +243,7 @@ CLASSES = (
     MovieDirectorSceneService,
     MovieDirectorSceneSettings,
     MovieDirectorWorkflowInputs,
+    MovieDirectorPendingJob,
     MovieDirectorGenerateSettings,
     MovieDirectorServiceStatus,
     MovieDirectorNotificationItem,

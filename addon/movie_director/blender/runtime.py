@@ -46,6 +46,8 @@ class Runtime:
         #: Enabled while a file is open: its settings are applied by the first tick.
         self._file_applied = False
         self._board_revision = -1
+        #: A file was opened: resume the jobs it kept once the services run.
+        self.pending_check = True
         self._board_written = float("-inf")
 
     def preferences(self) -> Any:
@@ -83,14 +85,21 @@ class Runtime:
     def deliver_jobs(self) -> bool:
         """Stream answers into their Text datablocks, import what finished; True if the panel must show it."""
         from movie_director.blender.delivery import deliver, write_answer
+        from movie_director.blender.pending import forget, resume
 
+        resume(self)
         board = self.controller.board
         for job in board.active:
-            if job.kind == "llm":
+            if job.kind == "llm" and job.target.blend == bpy.data.filepath:
                 write_answer(job)
-        finished = board.take_finished()
+        finished = board.take_finished(bpy.data.filepath)
         for job in finished:
             deliver(job, self.controller.notifications)
+            forget(job.id)
+        for job in board.undelivered():
+            waiting = f"Done; imported when {Path(job.target.blend).name or 'the unsaved file'} is open again"
+            if job.status != waiting:
+                job.update(status=waiting)
         now = time.monotonic()
         changed = bool(finished) or board.revision != self._board_revision or (bool(board.active) and now - self._board_written >= 1.0)
         if changed:
