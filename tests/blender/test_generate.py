@@ -112,7 +112,14 @@ def test_run_workflow_returns_at_once_and_imports_the_png_at_the_playhead(
     produced = requests.get(f"{comfy.url}/view", params={"filename": path.name, "type": "output"}, timeout=5).content
     assert produced.startswith(b"\x89PNG") and path.read_bytes() == produced
     assert (job.progress, job.service, job.instance) == (1.0, "comfyui", comfy.url)
-    assert any("1 strip(s) added at frame 17" in item.summary or "strip" in item.summary for item in addon.status.notifications)
+    assert "1 strip(s) added at frame 17" in addon.controller.notifications.recent(1)[0].message
+
+    job_id = job.job_id  # the row is reused for the next job
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "film.blend"))  # saved for the first time: the results move next to it
+    addon.pump(lambda: addon.status.jobs[0].title.startswith("Moving") and addon.status.jobs[0].state == "done", 20, "the results moved")
+    assert strip.directory == f"//movie_director/{job_id}/"
+    moved = tmp_path / "movie_director" / job_id / path.name
+    assert moved.read_bytes() == produced and not path.parent.exists()
 
 
 def test_the_prompt_and_seed_go_into_the_mapped_nodes_remembered_per_workflow(addon: Any, bpy: Any, comfy: Any, tmp_path: Path) -> None:

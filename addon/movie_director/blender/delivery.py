@@ -16,6 +16,7 @@ import bpy
 from movie_director.blender.jobboard import CANCELLED, GenerationJob, Output
 from movie_director.blender.notifications import NotificationCenter, Severity
 from movie_director.blender.placement import free_channel
+from movie_director.blender.relocation import MOVE, repoint
 from movie_director.errors import map_exception
 
 #: Length of a text strip made from an answer (frames).
@@ -102,7 +103,9 @@ def deliver(job: GenerationJob, notifications: NotificationCenter) -> None:
         notifications.add_error(job.error.to_dict(), severity=severity, service=job.service, title=f"{job.title} {'cancelled' if cancelled else 'failed'}")
         return
     try:
-        if job.kind == "llm":
+        if job.kind == MOVE:
+            notifications.add(Severity.INFO, f"{job.title}: {repoint(job)} strip(s) now use the moved files.", type="generated")
+        elif job.kind == "llm":
             where = f"Text '{job.target.text}'"
             if job.target.text_strip:
                 add_text_strip(job)

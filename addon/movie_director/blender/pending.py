@@ -25,6 +25,7 @@ from movie_director.blender.generators import WorkflowRequest, run_workflow
 from movie_director.blender.jobboard import RUNNING as JOB_RUNNING
 from movie_director.blender.jobboard import GenerationJob, Target
 from movie_director.blender.persistence import add_handlers, remove_handlers
+from movie_director.blender.relocation import relocate
 
 
 def kept_jobs(board: Any, blend: str) -> list[GenerationJob]:
@@ -82,10 +83,13 @@ def on_save_pre(*_args: Any) -> None:
 
 @persistent
 def on_save_post(*_args: Any) -> None:
-    """Jobs of the file as it was (unsaved, or under its old name) now belong to the saved one."""
+    """Jobs of the file as it was (unsaved, or under its old name) now belong to the saved one;
+    the results of a file saved for the first time move next to it."""
     state = runtime._runtime
     if state is not None:
         retarget(state.controller.board, _saving[0], bpy.data.filepath)
+        if not _saving[0]:
+            relocate(state, bpy.data.filepath)
 
 
 def retarget(board: Any, old: str, new: str) -> None:

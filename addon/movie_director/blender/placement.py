@@ -33,4 +33,18 @@ def free_channel(occupied: Iterable[tuple[int, int, int]], start: int, end: int)
     return next((channel for channel in range(1, MAX_CHANNEL + 1) if channel not in busy), MAX_CHANNEL)
 
 
-__all__ = ["FOLDER", "MAX_CHANNEL", "UNSAVED", "free_channel", "job_folder"]
+def move_folders(moves: Iterable[tuple[Path, Path]]) -> tuple[tuple[Path, Path], ...]:
+    """Move each job folder (worker thread); returns the moves done (a missing folder is skipped)."""
+    import shutil
+
+    done = []
+    for old, new in moves:
+        if old.is_dir():
+            new.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(old), str(new))
+            done.append((old, new))
+    return tuple(done)
+
+
+__all__ = [
+    "move_folders","FOLDER", "MAX_CHANNEL", "UNSAVED", "free_channel", "job_folder"]
