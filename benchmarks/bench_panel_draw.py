@@ -102,7 +102,8 @@ def plain_context(controller: Any) -> Any:
     status = SimpleNamespace(overall_text="Some services need attention", overall_icon="COLORSET_09_VEC", offline_note="", services=services, llm_text=controller.llm[1],
                              llm_icon=controller.llm[0], notifications=notifications, dashboard=dashboard, time_range="5M", jobs=jobs)
     generate = SimpleNamespace(workflow_path="//shot_api.json", workflow_text=None, prompt="a red fox", seed=-1, prompt_node="", seed_node="", llm_prompt="", llm_context=None,
-                               llm_use_strip=False, llm_text_strip=False)
+                               llm_use_strip=False, llm_text_strip=False, video_prompt="a paper boat", video_model="LOADED", video_resolution="832x480", video_frames=81,
+                               video_steps=30, video_guidance=5.0, video_seed=-1, video_start_image=False)
     return SimpleNamespace(window_manager=SimpleNamespace(movie_director_status=status), scene=SimpleNamespace(movie_director_generate=generate))
 
 

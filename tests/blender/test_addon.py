@@ -18,7 +18,7 @@ PANELS = {
 OPERATORS = (
     "refresh_connections", "test_connection", "discover_services", "manual_reconnect", "show_error_details", "copy_error",
     "export_metrics", "apply_profile", "save_profile", "import_settings", "export_settings", "reset_settings", "set_api_key", "run_diagnostics",
-    "run_workflow", "ask_llm", "cancel_job", "clear_jobs",
+    "run_workflow", "ask_llm", "generate_video", "refresh_video_models", "cancel_job", "clear_jobs",
 )
 #: load_post and save_pre of the settings (persistence), load_post, save_pre and save_post of kept jobs (pending).
 HANDLERS = 5

@@ -289,3 +289,53 @@ def test_a_job_kept_in_a_saved_file_is_resumed_in_a_later_session(switch: Any, b
     assert len(bpy.context.scene.movie_director_generate.pending) == 0
     history = requests.get(f"{comfy.url}/history/{job_id}", timeout=5).json()
     assert job_id in history, "the first session's prompt was followed, not sent again"
+
+
+def test_generate_video_on_the_wan2gp_mcp_server_imports_a_movie_strip_from_its_own_model_list(addon: Any, bpy: Any, wan2gp_mcp_server: Any, tmp_path: Path) -> None:
+    addon.use(wan2gp=wan2gp_mcp_server.url + "/mcp")
+    connected(addon, "wan2gp")
+    assert bpy.ops.movie_director.refresh_video_models() == {"FINISHED"}
+    models = addon.pump(lambda: addon.controller.video_models.get("wan2gp"), 20, "the model list")
+    assert "t2v_1.3B" in models
+    settings = bpy.context.scene.movie_director_generate
+    settings.video_model = "t2v_1.3B"  # the menu offers the service's own models
+    with pytest.raises(RuntimeError, match="has no model 'nope'"):
+        bpy.ops.movie_director.generate_video(prompt="a boat", model="nope")
+    scene = bpy.context.scene
+    scene.frame_current = 30
+    editor = scene.sequence_editor_create()
+    still = tmp_path / "start.png"
+    still.write_bytes(_png())
+    image = editor.strips.new_image(name="start", filepath=str(still), channel=1, frame_start=20)
+    image.frame_final_duration = 20
+    editor.active_strip = image
+
+    elapsed = timed(bpy.ops.movie_director.generate_video, prompt="a paper boat", model=settings.video_model, resolution="480x832", frames=17, steps=4, seed=42, use_start_image=True)
+    assert elapsed < RETURN_BUDGET_S
+    job = ended(addon, 90)
+    assert job.state == "done", job.status
+    (movie,) = new_strips(bpy, {"start"})
+    assert (movie.type, movie.frame_final_start, movie.channel) == ("MOVIE", 30, 2)
+    assert Path(bpy.path.abspath(movie.filepath)).read_bytes()[4:8] == b"ftyp"
+
+
+def test_generate_video_without_weights_shows_wan2gps_own_reason(addon: Any, bpy: Any, backend_servers: Any) -> None:
+    server = backend_servers.start("wan2gp_mcp", missing_weights=True)
+    addon.use(wan2gp=server.url + "/mcp")
+    connected(addon, "wan2gp")
+    bpy.ops.movie_director.generate_video(prompt="a paper boat", frames=17, steps=4)
+    job = ended(addon, 60)
+    assert job.state == "failed"
+    notification = addon.controller.notifications.recent(1)[0]
+    assert "locate the file on the Hub" in notification.message, notification.message
+
+
+def _png() -> bytes:
+    """A 1×1 PNG, written by hand (no image library in the test)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")

@@ -349,6 +349,8 @@ class Controller:
         self.doctor_findings: list[dict[str, Any]] = []
         self.doctor_state = ""
         self.profile_names: list[str] = []
+        #: Each video service's own model list (read by ``list_video_models``).
+        self.video_models: dict[str, list[str]] = {}
         #: The installed kinds' default services (known after the first build).
         self.defaults = UISettings()
         self.kinds: tuple[tuple[str, str, str], ...] = ()
@@ -563,6 +565,13 @@ class Controller:
         self.jobs.start("reconnect", ",".join(names), "Reconnect", reconnect_all)
         return len(names)
 
+    def list_video_models(self, name: str) -> None:
+        """Read a Wan2GP service's model list on a worker (the Generate panel's model menu)."""
+        from movie_director.blender.generators import video_models
+
+        if self.manager is not None and not self.jobs.running("video_models", name):
+            self.jobs.start("video_models", name, f"Model list of {name}", video_models, self.manager, name)
+
     def export_metrics(self, path: Path, fmt: str) -> bool:
         if self.manager is None:
             self.notifications.add(Severity.WARNING, "Nothing to export: not connected yet.", type="export")
@@ -628,6 +637,8 @@ class Controller:
             self.list_profiles()
         elif job.kind == "list_profiles":
             self.profile_names = list(result.value)
+        elif job.kind == "video_models":
+            self.video_models[job.key] = list(result.value)
 
     def _finish_build(self, result: JobResult) -> None:
         if self._build is None or result.job.id != self._build.id:

@@ -13,6 +13,8 @@ from typing import Any
 
 from movie_director.blender.notifications import Notification, format_clock
 
+#: The video model menu's "whatever Wan2GP has loaded" entry.
+LOADED_MODEL = "LOADED"
 SEVERITY_ICONS = {"INFO": "INFO", "WARNING": "ERROR", "ERROR": "CANCEL"}
 WRAP = 90
 
@@ -138,6 +140,26 @@ def draw_generate(layout: Any, context: Any) -> None:
     ask = box.operator("movie_director.ask_llm", icon="PLAY")
     ask.prompt, ask.use_selected_strip, ask.text_strip = settings.llm_prompt, settings.llm_use_strip, settings.llm_text_strip
     ask.context_text = settings.llm_context.name if settings.llm_context else ""
+
+    box = layout.box()
+    box.label(text="Wan2GP video", icon="SEQUENCE")
+    box.prop(settings, "video_prompt", text="")
+    row = box.row(align=True)
+    row.prop(settings, "video_model", text="")
+    row.operator("movie_director.refresh_video_models", text="", icon="FILE_REFRESH")
+    row = box.row(align=True)
+    row.prop(settings, "video_resolution", text="")
+    row.prop(settings, "video_frames")
+    row = box.row(align=True)
+    row.prop(settings, "video_steps")
+    row.prop(settings, "video_guidance")
+    row.prop(settings, "video_seed")
+    box.prop(settings, "video_start_image")
+    video = box.operator("movie_director.generate_video", icon="PLAY")
+    video.prompt, video.resolution, video.frames = settings.video_prompt, settings.video_resolution, settings.video_frames
+    video.steps, video.guidance, video.seed = settings.video_steps, settings.video_guidance, settings.video_seed
+    video.use_start_image = settings.video_start_image
+    video.model = "" if settings.video_model == LOADED_MODEL else settings.video_model
 
     draw_jobs(layout, context.window_manager.movie_director_status)
 

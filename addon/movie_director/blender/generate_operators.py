@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import bpy
-from bpy.props import BoolProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 from bpy.types import Context, Operator
 
 from movie_director.blender import runtime
 from movie_director.blender.controller import RUNNING
-from movie_director.blender.generators import ChatRequest, WorkflowRequest, ask_llm, run_workflow
+from movie_director.blender.generators import ChatRequest, VideoRequest, WorkflowRequest, ask_llm, generate_video, run_workflow
 from movie_director.blender.jobboard import GenerationJob, JobBoard, Target
 from movie_director.blender.placement import job_folder
 from movie_director.blender.workflow_inputs import InputMapping
@@ -148,6 +148,64 @@ class MOVIE_DIRECTOR_OT_ask_llm(Operator):
         return "\n\n".join(parts)
 
 
+def image_under_playhead(context: Context) -> str:
+    """The file of the selected image strip's frame at the playhead (its path, not read here)."""
+    editor = context.scene.sequence_editor
+    strip = editor.active_strip if editor is not None else None
+    frame = context.scene.frame_current
+    if strip is None or strip.type != "IMAGE" or not strip.frame_final_start <= frame < strip.frame_final_end:
+        raise Refused("Select an image strip under the playhead to start the video from.")
+    index = min(max(0, frame - int(strip.frame_start)), len(strip.elements) - 1)
+    return str(Path(bpy.path.abspath(strip.directory)) / strip.elements[index].filename)
+
+
+class MOVIE_DIRECTOR_OT_generate_video(Operator):
+    bl_idname = "movie_director.generate_video"
+    bl_label = "Generate Video"
+    bl_description = "Generate a video with Wan2GP; it lands at the playhead as a movie strip"
+
+    prompt: StringProperty(name="Prompt", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    model: StringProperty(name="Model", description="Empty: the model Wan2GP has loaded", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    resolution: StringProperty(name="Resolution", default="832x480", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    frames: IntProperty(name="Frames", default=81, min=1, options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    seed: IntProperty(name="Seed", default=-1, min=-1, options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    steps: IntProperty(name="Steps", default=30, min=1, options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    guidance: FloatProperty(name="Guidance", default=5.0, min=0.0, options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    use_start_image: BoolProperty(name="Start from the image strip", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    service: StringProperty(name="Service", description="Empty: the first enabled Wan2GP", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    def execute(self, context: Context) -> set[str]:
+        try:
+            if not self.prompt.strip():
+                raise Refused("Type a prompt for the video first.")
+            service = pick_service("wan2gp", self.service)
+            known = runtime.get().controller.video_models.get(service.name)
+            if self.model and known and self.model not in known:
+                raise Refused(f"{service.name} has no model {self.model!r}; it offers {', '.join(known)}.")
+            start_image = image_under_playhead(context) if self.use_start_image else ""
+        except Refused as refused:
+            self.report({"ERROR"}, str(refused))
+            return {"CANCELLED"}
+        request = VideoRequest(service.name, self.prompt, self.model, self.resolution, self.frames, self.seed, self.steps, self.guidance, start_image)
+        start_job(context, "wan2gp", service, f"Wan2GP: {self.prompt[:40]}", generate_video, request)
+        return {"FINISHED"}
+
+
+class MOVIE_DIRECTOR_OT_refresh_video_models(Operator):
+    bl_idname = "movie_director.refresh_video_models"
+    bl_label = "Refresh Models"
+    bl_description = "Read the Wan2GP service's own model list (on a worker)"
+
+    def execute(self, context: Context) -> set[str]:
+        try:
+            service = pick_service("wan2gp", "")
+        except Refused as refused:
+            self.report({"ERROR"}, str(refused))
+            return {"CANCELLED"}
+        runtime.get().controller.list_video_models(service.name)
+        return {"FINISHED"}
+
+
 class MOVIE_DIRECTOR_OT_cancel_job(Operator):
     bl_idname = "movie_director.cancel_job"
     bl_label = "Cancel"
@@ -176,7 +234,14 @@ class MOVIE_DIRECTOR_OT_clear_jobs(Operator):
         return {"FINISHED"}
 
 
-CLASSES = (MOVIE_DIRECTOR_OT_run_workflow, MOVIE_DIRECTOR_OT_ask_llm, MOVIE_DIRECTOR_OT_cancel_job, MOVIE_DIRECTOR_OT_clear_jobs)
+CLASSES = (
+    MOVIE_DIRECTOR_OT_run_workflow,
+    MOVIE_DIRECTOR_OT_ask_llm,
+    MOVIE_DIRECTOR_OT_generate_video,
+    MOVIE_DIRECTOR_OT_refresh_video_models,
+    MOVIE_DIRECTOR_OT_cancel_job,
+    MOVIE_DIRECTOR_OT_clear_jobs,
+)
 
 #: Registered in this order, unregistered in reverse.
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -157,6 +157,49 @@ def describe_progress(progress: Any) -> str:
     return f"{progress.node_type or 'node ' + progress.node}{steps}"
 
 
+@dataclass(frozen=True)
+class VideoRequest:
+    """A Wan2GP video; ``start_image`` is the image under the playhead (read on the worker)."""
+
+    service: str
+    prompt: str
+    model: str = ""
+    resolution: str = "832x480"
+    frames: int = 81
+    seed: int = -1
+    steps: int = 30
+    guidance: float = 5.0
+    start_image: str = ""
+
+
+def generate_video(manager: Any, request: VideoRequest, job: GenerationJob) -> tuple[Output, ...]:
+    """One Wan2GP generation through the service's transport (web UI or MCP); Cancel aborts it there."""
+    from movie_director_plugins.wan2gp.settings import Wan2GPSettings
+
+    settings = Wan2GPSettings(
+        prompt=request.prompt, resolution=request.resolution, video_length=request.frames, seed=request.seed,
+        num_inference_steps=request.steps, guidance_scale=request.guidance, model=request.model or None, image_start=request.start_image or None,
+    )  # fmt: skip
+    job.update(status="Connecting to Wan2GP…")
+    with manager.acquire(request.service) as transport:
+
+        def progress(event: Any) -> None:
+            if job.cancel_requested:
+                transport.abort()
+            steps = f" {event.step}/{event.total}" if event.step and event.total else ""
+            job.update(progress=event.fraction, status=f"{event.message or event.phase.value.capitalize()}{steps}")
+
+        result = transport.generate(settings, job.folder, on_progress=progress)
+    job.check_cancel()
+    return tuple(Output("movie", (path,)) for path in result.files)
+
+
+def video_models(manager: Any, service: str) -> list[str]:
+    """The model names the Wan2GP service offers (its own list)."""
+    with manager.acquire(service) as transport:
+        return list(transport.models())
+
+
 def ask_llm(manager: Any, request: ChatRequest, job: GenerationJob) -> tuple[Output, ...]:
     """Stream the answer into the job's text (the timer copies it into the Text datablock)."""
     messages = []
@@ -173,4 +216,4 @@ def ask_llm(manager: Any, request: ChatRequest, job: GenerationJob) -> tuple[Out
     return ()
 
 
-__all__ = ["ChatRequest", "WorkflowRequest", "ask_llm", "describe_progress", "group_outputs", "run_workflow"]
+__all__ = ["ChatRequest", "VideoRequest", "WorkflowRequest", "ask_llm", "describe_progress", "generate_video", "group_outputs", "run_workflow", "video_models"]

@@ -11,6 +11,7 @@ import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import AddonPreferences, PropertyGroup
 
+from movie_director.blender.drawing import LOADED_MODEL
 from movie_director.blender.settings import CONFIG_VERSION, RETRIES_RANGE, TIMEOUT_RANGE, ServiceSettings, UISettings, url_problem
 from movie_director.config import DEFAULT_PROFILE
 
@@ -130,6 +131,20 @@ class MovieDirectorPendingJob(PropertyGroup):
     workflow: StringProperty(description="The workflow as sent (JSON): resent if the server lost it")  # type: ignore[valid-type]
 
 
+#: The model menu's items; kept alive here (Blender keeps only pointers to their strings).
+_video_model_items: list[tuple[str, str, str]] = []
+
+
+def _video_models(self: PropertyGroup, context: bpy.types.Context) -> list[tuple[str, str, str]]:
+    """The Wan2GP services' own model lists, as read by Refresh Models (memory only)."""
+    from movie_director.blender import runtime
+
+    known = runtime._runtime.controller.video_models.values() if runtime._runtime is not None else ()
+    models = sorted({model for models in known for model in models})
+    _video_model_items[:] = [(LOADED_MODEL, "Loaded model", "The model Wan2GP has loaded now")] + [(model, model, f"Wan2GP model {model}") for model in models]
+    return _video_model_items
+
+
 class MovieDirectorGenerateSettings(PropertyGroup):
     """``Scene.movie_director_generate``: what the Generate panel asks for, kept with the .blend."""
 
@@ -145,6 +160,14 @@ class MovieDirectorGenerateSettings(PropertyGroup):
     llm_context: PointerProperty(name="Context", type=bpy.types.Text, description="A Text datablock sent along as context")  # type: ignore[valid-type]
     llm_use_strip: BoolProperty(name="Selected text strip as context", default=False)  # type: ignore[valid-type]
     llm_text_strip: BoolProperty(name="Add a text strip", default=False, description="Also put the answer in a text strip at the playhead")  # type: ignore[valid-type]
+    video_prompt: StringProperty(name="Video prompt", description="What Wan2GP should film")  # type: ignore[valid-type]
+    video_model: EnumProperty(name="Model", items=_video_models, description="From the service's own list (Refresh Models reads it)")  # type: ignore[valid-type]
+    video_resolution: StringProperty(name="Resolution", default="832x480", description="WIDTHxHEIGHT")  # type: ignore[valid-type]
+    video_frames: IntProperty(name="Frames", default=81, min=1, max=1000)  # type: ignore[valid-type]
+    video_steps: IntProperty(name="Steps", default=30, min=1, max=200)  # type: ignore[valid-type]
+    video_guidance: FloatProperty(name="Guidance", default=5.0, min=0.0, max=50.0)  # type: ignore[valid-type]
+    video_seed: IntProperty(name="Seed", default=-1, min=-1, description="-1: a random seed")  # type: ignore[valid-type]
+    video_start_image: BoolProperty(name="Start from the image strip", default=False, description="The selected image strip's frame under the playhead starts the video")  # type: ignore[valid-type]
 
 
 # -- what the timer fills (window manager: never saved) ------------------------------------
