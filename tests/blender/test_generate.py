@@ -339,3 +339,19 @@ def _png() -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")
+
+
+def test_with_comfyui_down_the_job_waits_the_notification_says_so_and_cancel_withdraws_it(addon: Any, bpy: Any, tmp_path: Path) -> None:
+    from movie_director.testing.processes import free_port
+
+    addon.use(comfyui=f"http://127.0.0.1:{free_port()}")
+    addon.running()
+    bpy.ops.movie_director.run_workflow(filepath=str(write_workflow(tmp_path, simple("md-down"))))
+    addon.pump(lambda: any(item.error_code == "connection_refused" for item in addon.status.services), 30, "ComfyUI reported down")
+    notification = addon.pump(lambda: next((item for item in addon.controller.notifications.recent() if item.type == "connection_refused"), None), 10, "the backend-down notification")
+    assert "not running" in notification.message and notification.hints
+    job = addon.status.jobs[0]
+    assert (job.state, job.status) == ("running", "Waiting for ComfyUI…")
+    bpy.ops.movie_director.cancel_job(job_id=job.job_id)
+    job = ended(addon, 10)
+    assert job.state == "cancelled" and "before it was sent" in job.status
