@@ -350,8 +350,8 @@ def test_with_comfyui_down_the_job_waits_the_notification_says_so_and_cancel_wit
     addon.pump(lambda: any(item.error_code == "connection_refused" for item in addon.status.services), 30, "ComfyUI reported down")
     notification = addon.pump(lambda: next((item for item in addon.controller.notifications.recent() if item.type == "connection_refused"), None), 10, "the backend-down notification")
     assert "not running" in notification.message and notification.hints
-    job = addon.status.jobs[0]
-    assert (job.state, job.status) == ("running", "Waiting for ComfyUI…")
+    job = addon.pump(lambda: addon.status.jobs[0].status == "Waiting for ComfyUI…" and addon.status.jobs[0], 10, "the job waiting in the queue")
+    assert job.state == "running"
     bpy.ops.movie_director.cancel_job(job_id=job.job_id)
     job = ended(addon, 10)
     assert job.state == "cancelled" and "before it was sent" in job.status

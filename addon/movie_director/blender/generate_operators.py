@@ -71,7 +71,22 @@ def remembered_mapping(settings: Any, key: str, prompt_node: str, seed_node: str
     return InputMapping(entry.prompt_node, entry.seed_node) if entry is not None else InputMapping()
 
 
-class MOVIE_DIRECTOR_OT_run_workflow(Operator):
+class _Starter:
+    """``execute`` runs :meth:`start`; a :class:`Refused` is reported and cancels the operator."""
+
+    def execute(self, context: Context) -> set[str]:
+        try:
+            self.start(context)
+        except Refused as refused:
+            self.report({"ERROR"}, str(refused))  # type: ignore[attr-defined]
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+    def start(self, context: Context) -> None:
+        raise NotImplementedError
+
+
+class MOVIE_DIRECTOR_OT_run_workflow(_Starter, Operator):
     bl_idname = "movie_director.run_workflow"
     bl_label = "Run Workflow"
     bl_description = "Queue a ComfyUI workflow (API format); its images and videos land at the playhead"
@@ -84,29 +99,24 @@ class MOVIE_DIRECTOR_OT_run_workflow(Operator):
     seed_node: StringProperty(name="Seed node", options={"SKIP_SAVE"})  # type: ignore[valid-type]
     service: StringProperty(name="Service", description="Empty: the first enabled ComfyUI", options={"SKIP_SAVE"})  # type: ignore[valid-type]
 
-    def execute(self, context: Context) -> set[str]:
-        try:
-            service = pick_service("comfyui", self.service)
-            if self.workflow_text:
-                text = bpy.data.texts.get(self.workflow_text)
-                if text is None:
-                    raise Refused(f"There is no Text datablock named {self.workflow_text!r}.")
-                key, source, name = f"text:{text.name}", {"text": text.as_string()}, text.name
-            elif self.filepath:
-                path = bpy.path.abspath(self.filepath)
-                key, source, name = path, {"filepath": path}, Path(path).stem
-            else:
-                raise Refused("Choose a workflow file or a Text datablock holding one.")
-        except Refused as refused:
-            self.report({"ERROR"}, str(refused))
-            return {"CANCELLED"}
+    def start(self, context: Context) -> None:
+        service = pick_service("comfyui", self.service)
+        if self.workflow_text:
+            text = bpy.data.texts.get(self.workflow_text)
+            if text is None:
+                raise Refused(f"There is no Text datablock named {self.workflow_text!r}.")
+            key, source, name = f"text:{text.name}", {"text": text.as_string()}, text.name
+        elif self.filepath:
+            path = bpy.path.abspath(self.filepath)
+            key, source, name = path, {"filepath": path}, Path(path).stem
+        else:
+            raise Refused("Choose a workflow file or a Text datablock holding one.")
         mapping = remembered_mapping(context.scene.movie_director_generate, key, self.prompt_node, self.seed_node)
         request = WorkflowRequest(service.name, mapping=mapping, prompt=self.prompt, seed=None if self.seed < 0 else self.seed, **source)
         start_job(context, "comfyui", service, f"ComfyUI: {name}", run_workflow, request)
-        return {"FINISHED"}
 
 
-class MOVIE_DIRECTOR_OT_ask_llm(Operator):
+class MOVIE_DIRECTOR_OT_ask_llm(_Starter, Operator):
     bl_idname = "movie_director.ask_llm"
     bl_label = "Ask the LLM"
     bl_description = "Ask the LiteLLM service; the answer streams into a new Text datablock"
@@ -118,19 +128,13 @@ class MOVIE_DIRECTOR_OT_ask_llm(Operator):
     model: StringProperty(name="Model", description="Empty: the service's first model", options={"SKIP_SAVE"})  # type: ignore[valid-type]
     service: StringProperty(name="Service", description="Empty: the first enabled LiteLLM", options={"SKIP_SAVE"})  # type: ignore[valid-type]
 
-    def execute(self, context: Context) -> set[str]:
-        try:
-            if not self.prompt.strip():
-                raise Refused("Type a question first.")
-            service = pick_service("litellm", self.service)
-            background = self.context_of(context)
-        except Refused as refused:
-            self.report({"ERROR"}, str(refused))
-            return {"CANCELLED"}
+    def start(self, context: Context) -> None:
+        if not self.prompt.strip():
+            raise Refused("Type a question first.")
+        service = pick_service("litellm", self.service)
+        request = ChatRequest(service.name, self.prompt, self.context_of(context), self.model)
         answer = bpy.data.texts.new("LLM answer")
-        request = ChatRequest(service.name, self.prompt, background, self.model)
         start_job(context, "llm", service, f"LLM: {self.prompt[:40]}", ask_llm, request, text=answer.name, text_strip=self.text_strip)
-        return {"FINISHED"}
 
     def context_of(self, context: Context) -> str:
         parts = []
@@ -159,7 +163,7 @@ def image_under_playhead(context: Context) -> str:
     return str(Path(bpy.path.abspath(strip.directory)) / strip.elements[index].filename)
 
 
-class MOVIE_DIRECTOR_OT_generate_video(Operator):
+class MOVIE_DIRECTOR_OT_generate_video(_Starter, Operator):
     bl_idname = "movie_director.generate_video"
     bl_label = "Generate Video"
     bl_description = "Generate a video with Wan2GP; it lands at the playhead as a movie strip"
@@ -174,36 +178,25 @@ class MOVIE_DIRECTOR_OT_generate_video(Operator):
     use_start_image: BoolProperty(name="Start from the image strip", options={"SKIP_SAVE"})  # type: ignore[valid-type]
     service: StringProperty(name="Service", description="Empty: the first enabled Wan2GP", options={"SKIP_SAVE"})  # type: ignore[valid-type]
 
-    def execute(self, context: Context) -> set[str]:
-        try:
-            if not self.prompt.strip():
-                raise Refused("Type a prompt for the video first.")
-            service = pick_service("wan2gp", self.service)
-            known = runtime.get().controller.video_models.get(service.name)
-            if self.model and known and self.model not in known:
-                raise Refused(f"{service.name} has no model {self.model!r}; it offers {', '.join(known)}.")
-            start_image = image_under_playhead(context) if self.use_start_image else ""
-        except Refused as refused:
-            self.report({"ERROR"}, str(refused))
-            return {"CANCELLED"}
+    def start(self, context: Context) -> None:
+        if not self.prompt.strip():
+            raise Refused("Type a prompt for the video first.")
+        service = pick_service("wan2gp", self.service)
+        known = runtime.get().controller.video_models.get(service.name)
+        if self.model and known and self.model not in known:
+            raise Refused(f"{service.name} has no model {self.model!r}; it offers {', '.join(known)}.")
+        start_image = image_under_playhead(context) if self.use_start_image else ""
         request = VideoRequest(service.name, self.prompt, self.model, self.resolution, self.frames, self.seed, self.steps, self.guidance, start_image)
         start_job(context, "wan2gp", service, f"Wan2GP: {self.prompt[:40]}", generate_video, request)
-        return {"FINISHED"}
 
 
-class MOVIE_DIRECTOR_OT_refresh_video_models(Operator):
+class MOVIE_DIRECTOR_OT_refresh_video_models(_Starter, Operator):
     bl_idname = "movie_director.refresh_video_models"
     bl_label = "Refresh Models"
     bl_description = "Read the Wan2GP service's own model list (on a worker)"
 
-    def execute(self, context: Context) -> set[str]:
-        try:
-            service = pick_service("wan2gp", "")
-        except Refused as refused:
-            self.report({"ERROR"}, str(refused))
-            return {"CANCELLED"}
-        runtime.get().controller.list_video_models(service.name)
-        return {"FINISHED"}
+    def start(self, context: Context) -> None:
+        runtime.get().controller.list_video_models(pick_service("wan2gp", "").name)
 
 
 class MOVIE_DIRECTOR_OT_cancel_job(Operator):
