@@ -355,3 +355,25 @@ def test_with_comfyui_down_the_job_waits_the_notification_says_so_and_cancel_wit
     bpy.ops.movie_director.cancel_job(job_id=job.job_id)
     job = ended(addon, 10)
     assert job.state == "cancelled" and "before it was sent" in job.status
+
+
+def test_generate_video_through_the_wan2gp_web_ui(addon: Any, bpy: Any, wan2gp_webui_server: Any) -> None:
+    addon.use(wan2gp=wan2gp_webui_server.url)
+    connected(addon, "wan2gp")
+    bpy.context.scene.frame_current = 4
+    bpy.ops.movie_director.generate_video(prompt="a paper boat", resolution="832x480", frames=17, steps=4, seed=7)
+    job = ended(addon, 90)
+    assert job.state == "done", job.status
+    (movie,) = new_strips(bpy, set())
+    assert (movie.type, movie.frame_final_start) == ("MOVIE", 4) and Path(bpy.path.abspath(movie.filepath)).is_file()
+
+
+def test_cancel_aborts_a_wan2gp_generation(addon: Any, bpy: Any, wan2gp_mcp_server: Any) -> None:
+    addon.use(wan2gp=wan2gp_mcp_server.url + "/mcp")
+    connected(addon, "wan2gp")
+    bpy.ops.movie_director.generate_video(prompt="a long take", frames=17, steps=100)
+    running = addon.pump(lambda: addon.status.jobs and addon.status.jobs[0].progress > 0 and addon.status.jobs[0], 30, "the video making progress")
+    bpy.ops.movie_director.cancel_job(job_id=running.job_id)
+    job = ended(addon, 30)
+    assert job.state == "cancelled", job.status
+    assert new_strips(bpy, set()) == []

@@ -164,7 +164,7 @@ class MovieDirectorGenerateSettings(PropertyGroup):
     video_model: EnumProperty(name="Model", items=_video_models, description="From the service's own list (Refresh Models reads it)")  # type: ignore[valid-type]
     video_resolution: StringProperty(name="Resolution", default="832x480", description="WIDTHxHEIGHT")  # type: ignore[valid-type]
     video_frames: IntProperty(name="Frames", default=81, min=1, max=1000)  # type: ignore[valid-type]
-    video_steps: IntProperty(name="Steps", default=30, min=1, max=200)  # type: ignore[valid-type]
+    video_steps: IntProperty(name="Steps", default=30, min=1, max=100)  # type: ignore[valid-type]
     video_guidance: FloatProperty(name="Guidance", default=5.0, min=0.0, max=50.0)  # type: ignore[valid-type]
     video_seed: IntProperty(name="Seed", default=-1, min=-1, description="-1: a random seed")  # type: ignore[valid-type]
     video_start_image: BoolProperty(name="Start from the image strip", default=False, description="The selected image strip's frame under the playhead starts the video")  # type: ignore[valid-type]
