@@ -73,8 +73,8 @@ def run_workflow(manager: Any, request: WorkflowRequest, job: GenerationJob) -> 
     job.update(status="Reading the workflow…")
     graph = apply_inputs(load_workflow(request.text or request.filepath), request.mapping, request.prompt, request.seed)
     job.check_cancel()
-    prompt_id, sent = request.prompt_id or job.id, False
-    for recovery in range(MAX_RECOVERIES + 1):
+    prompt_id, sent, recoveries = request.prompt_id or job.id, False, 0
+    while True:
         if not sent:
             job.update(status="Waiting for ComfyUI…")
             job.sent(prompt_id, json.dumps(graph))
@@ -82,17 +82,14 @@ def run_workflow(manager: Any, request: WorkflowRequest, job: GenerationJob) -> 
             sent = True
         try:
             return _collect(manager, request.service, prompt_id, job)
-        except JobLost:
-            if recovery == MAX_RECOVERIES:
+        except (JobLost, ConnectionProblem) as error:
+            recoveries += 1
+            if recoveries > MAX_RECOVERIES:
                 raise
-            # ComfyUI restarted without the prompt: send it again, as a new prompt, once it is back.
-            prompt_id, sent = JobBoard.new_id(), False
-        except ConnectionProblem:
-            if recovery == MAX_RECOVERIES:
-                raise
-            # The link broke: the prompt may still run there; follow it again once ComfyUI answers.
-            _wait_connected(manager, request.service, job)
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            if isinstance(error, JobLost):  # ComfyUI restarted without the prompt: send it again, as a new one
+                prompt_id, sent = JobBoard.new_id(), False
+            else:  # the link broke: the prompt may still run there; follow it again once ComfyUI answers
+                _wait_connected(manager, request.service, job)
 
 
 def _collect(manager: Any, service: str, prompt_id: str, job: GenerationJob) -> tuple[Output, ...]:
