@@ -191,7 +191,7 @@ def test_cancel_interrupts_the_job_on_the_server_and_imports_nothing(addon: Any,
     assert addon.status.jobs_running == 0 and addon.status.jobs_progress == -1.0
 
 
-def test_ask_llm_streams_the_answer_into_a_new_text_and_a_text_strip(addon: Any, bpy: Any, litellm_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ask_llm_streams_the_answer_into_a_new_text_and_a_text_strip(addon: Any, bpy: Any, litellm_server: Any, monkeypatch: pytest.MonkeyPatch, io_watch: Any) -> None:
     monkeypatch.setenv("MOVIE_DIRECTOR_LITELLM_URL", litellm_server.url)
     monkeypatch.setenv("MOVIE_DIRECTOR_LITELLM_API_KEY", DEFAULT_MASTER_KEY)
     addon.use(litellm=litellm_server.url)
@@ -201,10 +201,12 @@ def test_ask_llm_streams_the_answer_into_a_new_text_and_a_text_strip(addon: Any,
     notes = bpy.data.texts.new("notes")
     notes.from_string("Scene one happens at dawn.")
 
-    elapsed = timed(bpy.ops.movie_director.ask_llm, prompt="Tell me the story", model="mock-story", context_text=notes.name, text_strip=True)
+    with io_watch.watching() as events:
+        elapsed = timed(bpy.ops.movie_director.ask_llm, prompt="Tell me the story", model="mock-story", context_text=notes.name, text_strip=True)
+        job = ended(addon)
+    assert events == [], f"the main thread did I/O: {events}"
     print(f"ask_llm returned in {elapsed * 1000:.1f} ms")
     assert elapsed < RETURN_BUDGET_S
-    job = ended(addon)
     assert job.state == "done", job.status
     (answer,) = [text for name, text in bpy.data.texts.items() if name not in texts | {"notes"}]
     assert answer.as_string() == STORY
