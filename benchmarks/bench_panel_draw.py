@@ -8,7 +8,7 @@ with :class:`~movie_director.blender.recording.RecordingLayout`, as the tests do
 properties filled by the add-on's own ``write_status``; without it they read plain
 Python objects of the same shape (attribute access is then cheaper than RNA's, so that
 mode flatters us: the report says which mode ran). 10 services, one with its details
-open, 10 notifications, 10 dashboard rows. The baseline is an empty draw (a recording
+open, 10 notifications, 10 dashboard rows, 10 generation jobs (Generate panel). The baseline is an empty draw (a recording
 layout made, nothing drawn). Goal from the issue: < 1 ms per panel.
 """
 
@@ -26,11 +26,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from benchmarks.run import result_line
-from movie_director.blender.drawing import draw_dashboard, draw_history, draw_status
+from movie_director.blender.drawing import draw_dashboard, draw_generate, draw_history, draw_status
 from movie_director.blender.recording import RecordingLayout, rna_status_context
 
 GOAL_US = 1000.0
 SERVICES = 10
+JOBS = 10
 
 
 def synthetic_controller() -> Any:
@@ -57,7 +58,23 @@ def synthetic_controller() -> Any:
         )
         controller.notifications.add(Severity.ERROR, f"ComfyUI {number} is not running or not listening on this address.", service=f"comfyui-{number}", type="connection_refused")
     controller.llm = ("CHECKMARK", "LLM — LiteLLM: 4 models available")
+    add_jobs(controller.board, now)
     return controller
+
+
+def add_jobs(board: Any, now: float) -> None:
+    """10 generation jobs, half running with progress, the rest ended (no workers started)."""
+    from pathlib import Path
+
+    from movie_director.blender.jobboard import GenerationJob, Target
+    from movie_director.errors import JobFailed
+
+    for number in range(JOBS):
+        job = GenerationJob(f"job-{number}", "comfyui", f"comfyui-{number}", f"http://127.0.0.1:{8188 + number}", f"ComfyUI: shot_{number:02d}_api", Path("unused"), Target("Scene", 1), now - 30 * number)
+        job.update(progress=number / JOBS, status=f"KSampler {number}/20")
+        if number % 2:
+            job.finish(error=JobFailed("KSampler failed: CUDA out of memory.") if number == 3 else None, now=now)
+        board.jobs[job.id] = job
 
 
 @contextmanager
@@ -80,9 +97,14 @@ def plain_context(controller: Any) -> Any:
     notifications = [SimpleNamespace(notification_id=item.id, severity=item.severity.value, summary=item.summary()) for item in controller.notifications.recent()]
     dashboard = [SimpleNamespace(name=row.name, label=row.label, checks=row.stats.checks, response="avg 12 ms · p95 20 ms", availability="uptime 100.0 % · success 99.0 %",
                                  metrics="\n".join(row.lines), trend=row.stats.trend) for row in controller.dashboard]
+    jobs = [SimpleNamespace(job_id=view.id, service=view.service, instance=view.instance, title=view.title, state=view.state, status=view.status, progress=view.progress, elapsed="0:30")
+            for view in controller.board.views()]
     status = SimpleNamespace(overall_text="Some services need attention", overall_icon="COLORSET_09_VEC", offline_note="", services=services, llm_text=controller.llm[1],
-                             llm_icon=controller.llm[0], notifications=notifications, dashboard=dashboard, time_range="5M")
-    return SimpleNamespace(window_manager=SimpleNamespace(movie_director_status=status))
+                             llm_icon=controller.llm[0], notifications=notifications, dashboard=dashboard, time_range="5M", jobs=jobs)
+    generate = SimpleNamespace(workflow_path="//shot_api.json", workflow_text=None, prompt="a red fox", seed=-1, prompt_node="", seed_node="", llm_prompt="", llm_context=None,
+                               llm_use_strip=False, llm_text_strip=False, video_prompt="a paper boat", video_model="LOADED", video_resolution="832x480", video_frames=81,
+                               video_steps=30, video_guidance=5.0, video_seed=-1, video_start_image=False)
+    return SimpleNamespace(window_manager=SimpleNamespace(movie_director_status=status), scene=SimpleNamespace(movie_director_generate=generate))
 
 
 def measure(draw: Callable[[Any, Any], None], context: Any, runs: int) -> list[float]:
@@ -110,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(context: Any, mode: str, runs: int, strict: bool) -> int:
-    panels = {"baseline: empty draw": lambda layout, ctx: None, "Backend Services": draw_status, "Recent Errors": draw_history, "Health Monitoring": draw_dashboard}
+    panels = {"baseline: empty draw": lambda layout, ctx: None, "Backend Services": draw_status, "Recent Errors": draw_history, "Health Monitoring": draw_dashboard, f"Generate ({JOBS} jobs)": draw_generate}
     print(f"panel draw, {SERVICES} services, {runs} runs each, mode: {mode}")
     print(f"{'panel':24} {'median µs':>10} {'p95 µs':>8} {'min µs':>8} {'× empty':>8}  goal < {GOAL_US:.0f} µs")
     baseline = None

@@ -13,11 +13,15 @@ PANELS = {
     "MOVIE_DIRECTOR_PT_connection_status_sequencer": ("SEQUENCE_EDITOR", None, "Backend Services"),
     "MOVIE_DIRECTOR_PT_error_history_sequencer": ("SEQUENCE_EDITOR", "MOVIE_DIRECTOR_PT_connection_status_sequencer", "Recent Errors"),
     "MOVIE_DIRECTOR_PT_health_dashboard_sequencer": ("SEQUENCE_EDITOR", "MOVIE_DIRECTOR_PT_connection_status_sequencer", "Health Monitoring"),
+    "MOVIE_DIRECTOR_PT_generate_sequencer": ("SEQUENCE_EDITOR", None, "Generate"),
 }
 OPERATORS = (
     "refresh_connections", "test_connection", "discover_services", "manual_reconnect", "show_error_details", "copy_error",
     "export_metrics", "apply_profile", "save_profile", "import_settings", "export_settings", "reset_settings", "set_api_key", "run_diagnostics",
+    "run_workflow", "ask_llm", "generate_video", "refresh_video_models", "cancel_job", "clear_jobs",
 )
+#: load_post and save_pre of the settings (persistence), load_post, save_pre and save_post of kept jobs (pending).
+HANDLERS = 5
 
 
 def census(bpy: Any) -> dict[str, Any]:
@@ -29,9 +33,10 @@ def census(bpy: Any) -> dict[str, Any]:
         "timer": bpy.app.timers.is_registered(runtime.tick),
         "runtime": runtime._runtime is not None,
         "threads": sorted(thread.name for thread in threading.enumerate() if thread.name.startswith("md-")),
-        "handlers": [handler.__name__ for handlers in (bpy.app.handlers.load_post, bpy.app.handlers.save_pre) for handler in handlers if handler.__module__.startswith("movie_director")],
+        "handlers": [handler.__name__ for handlers in (bpy.app.handlers.load_post, bpy.app.handlers.save_pre, bpy.app.handlers.save_post) for handler in handlers if handler.__module__.startswith("movie_director")],
+        "status_bar": [draw.__name__ for draw in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize() if draw.__module__.startswith("movie_director")],
         "classes": [name for name in names if hasattr(bpy.types, name)],
-        "scene": hasattr(bpy.types.Scene, "movie_director_props"),
+        "scene": [name for name in ("movie_director_props", "movie_director_generate") if hasattr(bpy.types.Scene, name)],
         "window_manager": hasattr(bpy.types.WindowManager, "movie_director_status"),
         "preferences": "movie_director_dev" in bpy.context.preferences.addons,
     }
@@ -50,8 +55,8 @@ def test_register_and_unregister_twice_leave_nothing_behind(bpy: Any, switch: An
     for _ in range(2):
         connect_and_start_a_job(switch.on(), bpy, comfyui_server.url)
         during = census(bpy)
-        assert during["timer"] and during["runtime"] and during["scene"] and during["window_manager"] and during["preferences"]
-        assert set(during["classes"]) >= set(PANELS) and len(during["handlers"]) == 2
+        assert during["timer"] and during["runtime"] and len(during["scene"]) == 2 and during["window_manager"] and during["preferences"]
+        assert set(during["classes"]) >= set(PANELS) and len(during["handlers"]) == HANDLERS and during["status_bar"] == ["_statusbar"]
         assert any(name.startswith("md-health") for name in during["threads"]) and any(name.startswith("md-ui") for name in during["threads"])
         switch.off()
         assert census(bpy) == before

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 import movie_director
+from movie_director.demo import demo_workflow
+from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
 
 pytest.importorskip("bpy")
 
@@ -48,10 +51,11 @@ print("RESULT " + json.dumps(result))
 """
 
 RESTART_AND_RUN = FORGET_EDITABLE + r"""
-import json, threading, time
+import json, os, threading, time
 import bpy
 
-comfyui_url = sys.argv[1]
+comfyui_url, litellm_url, workflow = sys.argv[1:4]
+os.environ["MOVIE_DIRECTOR_LITELLM_API_KEY"] = sys.argv[4]
 result = {"enable": sorted(bpy.ops.preferences.addon_enable(module="bl_ext.user_default.movie_director"))}
 import movie_director, movie_director_plugins.comfyui
 from importlib import metadata
@@ -70,14 +74,33 @@ for point in metadata.entry_points(group="movie_director.backends"):
     first.setdefault(point.name, str(point.dist._path))
 result["entry_points"] = first
 prefs = bpy.context.preferences.addons["bl_ext.user_default.movie_director"].preferences
-prefs.set_from(UISettings((ServiceSettings("comfyui", "comfyui", url=comfyui_url), ServiceSettings("wan2gp", "wan2gp", enabled=False, url="http://127.0.0.1:9"), ServiceSettings("litellm", "litellm", enabled=False, url="http://127.0.0.1:9"))))
+prefs.set_from(UISettings((ServiceSettings("comfyui", "comfyui", url=comfyui_url), ServiceSettings("wan2gp", "wan2gp", enabled=False, url="http://127.0.0.1:9"), ServiceSettings("litellm", "litellm", url=litellm_url))))
 prefs.initialized = True
 deadline = time.monotonic() + 30
-while time.monotonic() < deadline and not any(row.state == "connected" for row in runtime.get().controller.rows):
+while time.monotonic() < deadline and sum(row.state == "connected" for row in runtime.get().controller.rows) < 2:
     runtime.tick()
     time.sleep(0.05)
 runtime.tick()
 result["rows"] = {item.name: item.state for item in bpy.context.window_manager.movie_director_status.services}
+
+# a first generation: both operators return at once, the timer brings the results in
+bpy.context.scene.frame_current = 7
+texts = set(bpy.data.texts.keys())
+started = time.perf_counter()
+result["run_workflow"] = sorted(bpy.ops.movie_director.run_workflow(filepath=workflow))
+result["run_workflow_s"] = time.perf_counter() - started
+started = time.perf_counter()
+result["ask_llm"] = sorted(bpy.ops.movie_director.ask_llm(prompt="Tell me the story", model="mock-story"))
+result["ask_llm_s"] = time.perf_counter() - started
+status = bpy.context.window_manager.movie_director_status
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not (len(status.jobs) == 2 and all(job.state != "running" for job in status.jobs)):
+    runtime.tick()
+    time.sleep(0.05)
+result["jobs"] = {job.title: [job.state, job.status] for job in status.jobs}
+editor = bpy.context.scene.sequence_editor
+result["strips"] = [[strip.type, strip.frame_final_start, os.path.join(bpy.path.abspath(strip.directory), strip.elements[0].filename)] for strip in (editor.strips_all if editor else ())]
+result["answers"] = [text.as_string() for name, text in bpy.data.texts.items() if name not in texts]
 bpy.ops.preferences.addon_disable(module="bl_ext.user_default.movie_director")
 result["after_disable"] = {
     "panels": hasattr(bpy.types, "MOVIE_DIRECTOR_PT_connection_status"),
@@ -134,14 +157,16 @@ def test_the_zip_holds_a_valid_manifest_and_exactly_its_wheels(extension_zip: Pa
     assert "[movie_director.backends]" in entry_points and "comfyui = movie_director_plugins.comfyui" in entry_points
 
 
-def test_a_fresh_blender_installs_the_zip_and_runs_it_from_its_wheels(extension_zip: Path, comfyui_server: Any, tmp_path: Path) -> None:
+def test_a_fresh_blender_installs_the_zip_and_runs_it_from_its_wheels(extension_zip: Path, comfyui_server: Any, litellm_server: Any, tmp_path: Path) -> None:
     user = tmp_path / "user"
     installed = run_blender(INSTALL, str(extension_zip), user=user, data=tmp_path / "data")
     assert installed["install"] == ["FINISHED"] and PACKAGE in installed["modules"]
     assert installed["panels"] == ["MOVIE_DIRECTOR_PT_connection_status", "MOVIE_DIRECTOR_PT_health_dashboard_sequencer"]
     assert installed["preferences"] == "MovieDirectorPreferences" and installed["panels_after_disable"] is False
 
-    result = run_blender(RESTART_AND_RUN, comfyui_server.url, user=user, data=tmp_path / "data")
+    workflow = tmp_path / "first_api.json"
+    workflow.write_text(json.dumps(demo_workflow("md-extension", seed=5)), encoding="utf-8")
+    result = run_blender(RESTART_AND_RUN, comfyui_server.url, litellm_server.url, str(workflow), DEFAULT_MASTER_KEY, user=user, data=tmp_path / "data")
     site = str(user / "extensions" / ".local" / "lib")
     assert result["enable"] == ["FINISHED"]
     assert result["core"].startswith(site) and result["plugin"].startswith(site)
@@ -149,5 +174,15 @@ def test_a_fresh_blender_installs_the_zip_and_runs_it_from_its_wheels(extension_
     assert {"comfyui", "wan2gp", "gradio", "litellm"} <= set(result["entry_points"])
     assert all(path.startswith(site) for path in result["entry_points"].values()), result["entry_points"]  # found through the wheel's .dist-info
     assert {"comfyui", "wan2gp", "gradio", "litellm"} <= set(result["backends"])
-    assert result["rows"] == {"comfyui": "connected"}
+    assert result["rows"] == {"comfyui": "connected", "litellm": "connected"}
+    # the Generate operators, from the installed extension
+    print(f"installed extension: run_workflow returned in {result['run_workflow_s'] * 1000:.1f} ms, ask_llm in {result['ask_llm_s'] * 1000:.1f} ms")
+    assert result["run_workflow"] == result["ask_llm"] == ["FINISHED"]
+    assert result["run_workflow_s"] < 0.1 and result["ask_llm_s"] < 0.1
+    assert all(state == "done" for state, _ in result["jobs"].values()), result["jobs"]
+    [[kind, frame, path]] = result["strips"]
+    assert (kind, frame) == ("IMAGE", 7) and Path(path).is_file()
+    produced = requests.get(f"{comfyui_server.url}/view", params={"filename": Path(path).name, "type": "output"}, timeout=5).content
+    assert produced.startswith(b"\x89PNG") and Path(path).read_bytes() == produced
+    assert result["answers"] == [STORY]
     assert result["after_disable"] == {"panels": False, "timer": False, "threads": []}

@@ -1,8 +1,9 @@
 """Blender's layer: panels, preferences, operators and the timer that reads core snapshots.
 
-Only this package imports ``bpy`` (and only in ``properties``, ``operators``, ``panels``,
-``persistence`` and ``runtime``; the rest is plain Python, tested without Blender). It
-never does network or disk I/O in a ``draw`` or an operator's ``execute``.
+Only this package imports ``bpy`` (and only in ``properties``, ``operators``,
+``generate_operators``, ``delivery``, ``panels``, ``persistence``, ``pending`` and
+``runtime``; the
+rest is plain Python, tested without Blender). It never does network or disk I/O in a ``draw`` or an operator's ``execute``.
 
 An extension's ``__init__.py`` (or a legacy add-on) calls :func:`register` with its own
 package name, which Blender uses as the key of the add-on's preferences.
@@ -14,7 +15,7 @@ import importlib
 from types import ModuleType
 
 #: Registration order; unregistered in reverse.
-_PARTS = ("properties", "operators", "panels", "persistence")
+_PARTS = ("properties", "operators", "generate_operators", "panels", "persistence", "pending")
 
 
 def _modules() -> list[ModuleType]:
@@ -25,11 +26,13 @@ def register(package: str) -> None:
     """Register every class, handler and the timer; ``package`` keys the preferences."""
     from movie_director.blender import runtime
 
-    properties, operators, panels, persistence = _modules()
+    properties, operators, generate_operators, panels, persistence, pending = _modules()
     properties.register(package)
     operators.register()
+    generate_operators.register()
     panels.register()
     persistence.register()
+    pending.register()
     runtime.start(package)
 
 
@@ -38,9 +41,11 @@ def unregister() -> None:
     from movie_director.blender import runtime
 
     runtime.stop()
-    properties, operators, panels, persistence = _modules()
+    properties, operators, generate_operators, panels, persistence, pending = _modules()
+    pending.unregister()
     persistence.unregister()
     panels.unregister()
+    generate_operators.unregister()
     operators.unregister()
     properties.unregister()
 

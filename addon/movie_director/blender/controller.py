@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from movie_director import events as ev
+from movie_director.blender.jobboard import JobBoard
 from movie_director.blender.notifications import NotificationCenter, Severity
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import (
@@ -331,6 +332,8 @@ class Controller:
         self.monotonic = monotonic
         self.builder = builder
         self.jobs = Jobs(job_workers, monotonic)
+        #: Generation jobs (workflows, videos, LLM answers): no deadline, Cancel instead.
+        self.board = JobBoard(clock=wall_clock)
         self.notifications = NotificationCenter(clock=wall_clock)
         self.state = STOPPED
         self.state_message = "Not connected yet."
@@ -346,6 +349,8 @@ class Controller:
         self.doctor_findings: list[dict[str, Any]] = []
         self.doctor_state = ""
         self.profile_names: list[str] = []
+        #: Each video service's own model list (read by ``list_video_models``).
+        self.video_models: dict[str, list[str]] = {}
         #: The installed kinds' default services (known after the first build).
         self.defaults = UISettings()
         self.kinds: tuple[tuple[str, str, str], ...] = ()
@@ -423,6 +428,7 @@ class Controller:
         if self._closed:
             return
         self._closed = True
+        self.board.close()
         self.jobs.close()
         if self.manager is not None:
             self.manager.close()
@@ -559,6 +565,13 @@ class Controller:
         self.jobs.start("reconnect", ",".join(names), "Reconnect", reconnect_all)
         return len(names)
 
+    def list_video_models(self, name: str) -> None:
+        """Read a Wan2GP service's model list on a worker (the Generate panel's model menu)."""
+        from movie_director.blender.generators import video_models
+
+        if self.manager is not None and not self.jobs.running("video_models", name):
+            self.jobs.start("video_models", name, f"Model list of {name}", video_models, self.manager, name)
+
     def export_metrics(self, path: Path, fmt: str) -> bool:
         if self.manager is None:
             self.notifications.add(Severity.WARNING, "Nothing to export: not connected yet.", type="export")
@@ -624,6 +637,8 @@ class Controller:
             self.list_profiles()
         elif job.kind == "list_profiles":
             self.profile_names = list(result.value)
+        elif job.kind == "video_models":
+            self.video_models[job.key] = list(result.value)
 
     def _finish_build(self, result: JobResult) -> None:
         if self._build is None or result.job.id != self._build.id:

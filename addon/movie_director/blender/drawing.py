@@ -13,6 +13,8 @@ from typing import Any
 
 from movie_director.blender.notifications import Notification, format_clock
 
+#: The video model menu's "whatever Wan2GP has loaded" entry.
+LOADED_MODEL = "LOADED"
 SEVERITY_ICONS = {"INFO": "INFO", "WARNING": "ERROR", "ERROR": "CANCEL"}
 WRAP = 90
 
@@ -108,6 +110,84 @@ def draw_dashboard(layout: Any, context: Any) -> None:
     layout.operator("movie_director.manual_reconnect", text="Reconnect All", icon="FILE_REFRESH").service = ""
 
 
+JOB_ICONS = {"running": "TIME", "done": "CHECKMARK", "failed": "ERROR", "cancelled": "CANCEL"}
+
+
+def draw_generate(layout: Any, context: Any) -> None:
+    """Generate: a ComfyUI workflow, an LLM question, and every job with its progress and Cancel."""
+    settings = context.scene.movie_director_generate
+    box = layout.box()
+    box.label(text="ComfyUI workflow", icon="NODETREE")
+    box.prop(settings, "workflow_path", text="")
+    box.prop(settings, "workflow_text", text="Text")
+    box.prop(settings, "prompt")
+    row = box.row(align=True)
+    row.prop(settings, "seed")
+    row.prop(settings, "prompt_node", text="Prompt node")
+    row.prop(settings, "seed_node", text="Seed node")
+    run = box.operator("movie_director.run_workflow", icon="PLAY")
+    run.filepath, run.prompt, run.seed = settings.workflow_path, settings.prompt, settings.seed
+    run.prompt_node, run.seed_node = settings.prompt_node, settings.seed_node
+    run.workflow_text = settings.workflow_text.name if settings.workflow_text else ""
+
+    box = layout.box()
+    box.label(text="Ask the LLM", icon="OUTLINER_DATA_GP_LAYER")
+    box.prop(settings, "llm_prompt", text="")
+    box.prop(settings, "llm_context")
+    row = box.row(align=True)
+    row.prop(settings, "llm_use_strip", text="Strip as context")
+    row.prop(settings, "llm_text_strip", text="Text strip")
+    ask = box.operator("movie_director.ask_llm", icon="PLAY")
+    ask.prompt, ask.use_selected_strip, ask.text_strip = settings.llm_prompt, settings.llm_use_strip, settings.llm_text_strip
+    ask.context_text = settings.llm_context.name if settings.llm_context else ""
+
+    box = layout.box()
+    box.label(text="Wan2GP video", icon="SEQUENCE")
+    box.prop(settings, "video_prompt", text="")
+    row = box.row(align=True)
+    row.prop(settings, "video_model", text="")
+    row.operator("movie_director.refresh_video_models", text="", icon="FILE_REFRESH")
+    row = box.row(align=True)
+    row.prop(settings, "video_resolution", text="")
+    row.prop(settings, "video_frames")
+    row = box.row(align=True)
+    row.prop(settings, "video_steps")
+    row.prop(settings, "video_guidance")
+    row.prop(settings, "video_seed")
+    box.prop(settings, "video_start_image")
+    video = box.operator("movie_director.generate_video", icon="PLAY")
+    video.prompt, video.resolution, video.frames = settings.video_prompt, settings.video_resolution, settings.video_frames
+    video.steps, video.guidance, video.seed = settings.video_steps, settings.video_guidance, settings.video_seed
+    video.use_start_image = settings.video_start_image
+    video.model = "" if settings.video_model == LOADED_MODEL else settings.video_model
+
+    draw_jobs(layout, context.window_manager.movie_director_status)
+
+
+def draw_jobs(layout: Any, status: Any) -> None:
+    """One box per job: title, service and instance, progress bar with %, status text, elapsed, Cancel."""
+    if not status.jobs:
+        layout.label(text="No jobs yet.", icon="INFO")
+        return
+    for item in status.jobs:
+        box = layout.box()
+        header = box.row(align=True)
+        header.label(text=item.title, icon=JOB_ICONS.get(item.state, "INFO"))
+        header.label(text=item.elapsed)
+        if item.state == "running":
+            header.operator("movie_director.cancel_job", text="", icon="X").job_id = item.job_id
+        box.label(text=f"{item.service} · {item.instance}")
+        box.progress(factor=item.progress, type="BAR", text=f"{item.progress * 100:.0f} % · {item.status}")
+    layout.operator("movie_director.clear_jobs", icon="TRASH")
+
+
+def draw_statusbar(layout: Any, context: Any) -> None:
+    """The status bar's share: how many jobs run and their mean progress."""
+    status = context.window_manager.movie_director_status
+    if status.jobs_running:
+        layout.progress(factor=status.jobs_progress, type="BAR", text=f"Movie Director: {status.jobs_running} job(s) {status.jobs_progress * 100:.0f} %")
+
+
 def draw_error_details(layout: Any, notification: Notification | None) -> None:
     """The details dialog: type, service, time, message, Suggested Solutions, Copy."""
     if notification is None:
@@ -132,4 +212,4 @@ def draw_error_details(layout: Any, notification: Notification | None) -> None:
     layout.operator("movie_director.copy_error", icon="COPYDOWN").notification_id = notification.id
 
 
-__all__ = ["SEVERITY_ICONS", "draw_dashboard", "draw_error_details", "draw_history", "draw_status", "lines", "triangle"]
+__all__ = ["JOB_ICONS", "SEVERITY_ICONS", "draw_dashboard", "draw_error_details", "draw_generate", "draw_history", "draw_jobs", "draw_statusbar", "draw_status", "lines", "triangle"]

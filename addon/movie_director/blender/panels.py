@@ -14,7 +14,7 @@ import bpy
 from bpy.types import Context, Panel
 
 from movie_director.blender import runtime
-from movie_director.blender.drawing import draw_dashboard, draw_history, draw_status, lines, triangle
+from movie_director.blender.drawing import draw_dashboard, draw_generate, draw_history, draw_status, draw_statusbar, lines, triangle
 from movie_director.config import LAYER_ENV, LAYER_FILE, PRESETS
 
 CATEGORY = "Movie Director"
@@ -168,6 +168,20 @@ class MOVIE_DIRECTOR_PT_health_dashboard_sequencer(_Dashboard, Panel):
     bl_parent_id = "MOVIE_DIRECTOR_PT_connection_status_sequencer"
 
 
+class MOVIE_DIRECTOR_PT_generate_sequencer(_Sidebar, Panel):
+    """Generate: results land at the playhead of this scene's sequence editor."""
+
+    bl_space_type = "SEQUENCE_EDITOR"
+    bl_label = "Generate"
+
+    def draw(self, context: Context) -> None:
+        draw_generate(self.layout, context)
+
+
+def _statusbar(self: Any, context: Context) -> None:
+    draw_statusbar(self.layout, context)
+
+
 CLASSES = (
     MOVIE_DIRECTOR_PT_connection_status,
     MOVIE_DIRECTOR_PT_error_history,
@@ -175,8 +189,18 @@ CLASSES = (
     MOVIE_DIRECTOR_PT_connection_status_sequencer,
     MOVIE_DIRECTOR_PT_error_history_sequencer,
     MOVIE_DIRECTOR_PT_health_dashboard_sequencer,
+    MOVIE_DIRECTOR_PT_generate_sequencer,
 )
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
-#: Registered in this order, unregistered in reverse.
-register, unregister = bpy.utils.register_classes_factory(CLASSES)
+
+def register() -> None:
+    """The panels in this order, and the running jobs' progress in the status bar."""
+    _register_classes()
+    bpy.types.STATUSBAR_HT_header.append(_statusbar)
+
+
+def unregister() -> None:
+    bpy.types.STATUSBAR_HT_header.remove(_statusbar)
+    _unregister_classes()

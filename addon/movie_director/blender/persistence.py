@@ -129,13 +129,22 @@ def on_save_pre(*_args: Any) -> None:
 HANDLERS = ((bpy.app.handlers.load_post, on_load_post), (bpy.app.handlers.save_pre, on_save_pre))
 
 
-def register() -> None:
-    for handlers, handler in HANDLERS:
+def add_handlers(pairs: tuple[tuple[Any, Any], ...]) -> None:
+    """Append each ``(handler list, handler)`` once."""
+    for handlers, handler in pairs:
         if handler not in handlers:
             handlers.append(handler)
 
 
-def unregister() -> None:
-    for handlers, handler in HANDLERS:
+def remove_handlers(pairs: tuple[tuple[Any, Any], ...]) -> None:
+    for handlers, handler in pairs:
         while handler in handlers:
             handlers.remove(handler)
+
+
+def register() -> None:
+    add_handlers(HANDLERS)
+
+
+def unregister() -> None:
+    remove_handlers(HANDLERS)

@@ -11,6 +11,7 @@ import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import AddonPreferences, PropertyGroup
 
+from movie_director.blender.drawing import LOADED_MODEL
 from movie_director.blender.settings import CONFIG_VERSION, RETRIES_RANGE, TIMEOUT_RANGE, ServiceSettings, UISettings, url_problem
 from movie_director.config import DEFAULT_PROFILE
 
@@ -109,6 +110,66 @@ class MovieDirectorSceneSettings(PropertyGroup):
     active_profile: StringProperty(name="Profile")  # type: ignore[valid-type]
 
 
+class MovieDirectorWorkflowInputs(PropertyGroup):
+    """Which nodes of one workflow (``name``: its file or Text datablock) take the prompt and the seed."""
+
+    name: StringProperty(name="Workflow")  # type: ignore[valid-type]
+    prompt_node: StringProperty(name="Prompt node")  # type: ignore[valid-type]
+    seed_node: StringProperty(name="Seed node")  # type: ignore[valid-type]
+
+
+class MovieDirectorPendingJob(PropertyGroup):
+    """A workflow job whose results were not imported when the file was saved (``name``: the job id)."""
+
+    name: StringProperty()  # type: ignore[valid-type]
+    prompt_id: StringProperty()  # type: ignore[valid-type]
+    service: StringProperty()  # type: ignore[valid-type]
+    instance: StringProperty()  # type: ignore[valid-type]
+    title: StringProperty()  # type: ignore[valid-type]
+    frame: IntProperty()  # type: ignore[valid-type]
+    folder: StringProperty()  # type: ignore[valid-type]
+    workflow: StringProperty(description="The workflow as sent (JSON): resent if the server lost it")  # type: ignore[valid-type]
+
+
+#: The model menu's items; kept alive here (Blender keeps only pointers to their strings).
+_video_model_items: list[tuple[str, str, str]] = []
+
+
+def _video_models(self: PropertyGroup, context: bpy.types.Context) -> list[tuple[str, str, str]]:
+    """The Wan2GP services' own model lists, as read by Refresh Models (memory only)."""
+    from movie_director.blender import runtime
+
+    known = runtime._runtime.controller.video_models.values() if runtime._runtime is not None else ()
+    models = sorted({model for models in known for model in models})
+    _video_model_items[:] = [(LOADED_MODEL, "Loaded model", "The model Wan2GP has loaded now")] + [(model, model, f"Wan2GP model {model}") for model in models]
+    return _video_model_items
+
+
+class MovieDirectorGenerateSettings(PropertyGroup):
+    """``Scene.movie_director_generate``: what the Generate panel asks for, kept with the .blend."""
+
+    workflow_path: StringProperty(name="Workflow file", subtype="FILE_PATH", description="A ComfyUI workflow saved with Workflow → Export (API)")  # type: ignore[valid-type]
+    workflow_text: PointerProperty(name="Workflow text", type=bpy.types.Text, description="A Text datablock holding an API-format workflow (used instead of the file)")  # type: ignore[valid-type]
+    prompt: StringProperty(name="Prompt", description="Written into the workflow's prompt node; empty keeps the workflow's own")  # type: ignore[valid-type]
+    seed: IntProperty(name="Seed", default=-1, min=-1, description="Written into the workflow's seed input; -1 keeps the workflow's own")  # type: ignore[valid-type]
+    prompt_node: StringProperty(name="Prompt node", description="Id or title of the node that takes the prompt (remembered per workflow); empty: found automatically")  # type: ignore[valid-type]
+    seed_node: StringProperty(name="Seed node", description="Id or title of the node that takes the seed (remembered per workflow); empty: found automatically")  # type: ignore[valid-type]
+    workflows: CollectionProperty(type=MovieDirectorWorkflowInputs)  # type: ignore[valid-type]
+    pending: CollectionProperty(type=MovieDirectorPendingJob)  # type: ignore[valid-type]
+    llm_prompt: StringProperty(name="Question", description="What to ask the LLM")  # type: ignore[valid-type]
+    llm_context: PointerProperty(name="Context", type=bpy.types.Text, description="A Text datablock sent along as context")  # type: ignore[valid-type]
+    llm_use_strip: BoolProperty(name="Selected text strip as context", default=False)  # type: ignore[valid-type]
+    llm_text_strip: BoolProperty(name="Add a text strip", default=False, description="Also put the answer in a text strip at the playhead")  # type: ignore[valid-type]
+    video_prompt: StringProperty(name="Video prompt", description="What Wan2GP should film")  # type: ignore[valid-type]
+    video_model: EnumProperty(name="Model", items=_video_models, description="From the service's own list (Refresh Models reads it)")  # type: ignore[valid-type]
+    video_resolution: StringProperty(name="Resolution", default="832x480", description="WIDTHxHEIGHT")  # type: ignore[valid-type]
+    video_frames: IntProperty(name="Frames", default=81, min=1, max=1000)  # type: ignore[valid-type]
+    video_steps: IntProperty(name="Steps", default=30, min=1, max=100)  # type: ignore[valid-type]
+    video_guidance: FloatProperty(name="Guidance", default=5.0, min=0.0, max=50.0)  # type: ignore[valid-type]
+    video_seed: IntProperty(name="Seed", default=-1, min=-1, description="-1: a random seed")  # type: ignore[valid-type]
+    video_start_image: BoolProperty(name="Start from the image strip", default=False, description="The selected image strip's frame under the playhead starts the video")  # type: ignore[valid-type]
+
+
 # -- what the timer fills (window manager: never saved) ------------------------------------
 
 
@@ -158,6 +219,19 @@ class MovieDirectorJobResult(PropertyGroup):
     hints: StringProperty()  # type: ignore[valid-type]
 
 
+class MovieDirectorGenerationRow(PropertyGroup):
+    """One generation job in the Generate panel."""
+
+    job_id: StringProperty()  # type: ignore[valid-type]
+    service: StringProperty()  # type: ignore[valid-type]
+    instance: StringProperty()  # type: ignore[valid-type]
+    title: StringProperty()  # type: ignore[valid-type]
+    state: StringProperty()  # type: ignore[valid-type]
+    status: StringProperty()  # type: ignore[valid-type]
+    progress: FloatProperty(min=0.0, max=1.0)  # type: ignore[valid-type]
+    elapsed: StringProperty()  # type: ignore[valid-type]
+
+
 class MovieDirectorStatus(PropertyGroup):
     """``WindowManager.movie_director_status``."""
 
@@ -180,6 +254,10 @@ class MovieDirectorStatus(PropertyGroup):
     discovery: PointerProperty(type=MovieDirectorJobResult)  # type: ignore[valid-type]
     doctor: PointerProperty(type=MovieDirectorJobResult)  # type: ignore[valid-type]
     findings: CollectionProperty(type=MovieDirectorJobResult)  # type: ignore[valid-type]
+    jobs: CollectionProperty(type=MovieDirectorGenerationRow)  # type: ignore[valid-type]
+    #: The running jobs' mean progress (the status bar), -1 when none runs.
+    jobs_progress: FloatProperty(default=-1.0)  # type: ignore[valid-type]
+    jobs_running: IntProperty()  # type: ignore[valid-type]
 
 
 CLASSES = (
@@ -187,10 +265,14 @@ CLASSES = (
     MovieDirectorPreferences,
     MovieDirectorSceneService,
     MovieDirectorSceneSettings,
+    MovieDirectorWorkflowInputs,
+    MovieDirectorPendingJob,
+    MovieDirectorGenerateSettings,
     MovieDirectorServiceStatus,
     MovieDirectorNotificationItem,
     MovieDirectorDashboardRow,
     MovieDirectorJobResult,
+    MovieDirectorGenerationRow,
     MovieDirectorStatus,
 )
 
@@ -202,10 +284,12 @@ def register(package: str) -> None:
     MovieDirectorPreferences.bl_idname = package
     _register_classes()
     bpy.types.Scene.movie_director_props = PointerProperty(type=MovieDirectorSceneSettings)
+    bpy.types.Scene.movie_director_generate = PointerProperty(type=MovieDirectorGenerateSettings)
     bpy.types.WindowManager.movie_director_status = PointerProperty(type=MovieDirectorStatus)
 
 
 def unregister() -> None:
     del bpy.types.WindowManager.movie_director_status
+    del bpy.types.Scene.movie_director_generate
     del bpy.types.Scene.movie_director_props
     _unregister_classes()

@@ -118,6 +118,9 @@ class RecordingLayout:
             self._prop_check(data, property)
         self._record("prop", text, icon, property, data=data, **options)
 
+    def progress(self, *, factor: float = 0.0, type: str = "BAR", text: str = "") -> None:
+        self._record("progress", text, "NONE", factor=factor, type=type)
+
     def separator(self, **options: Any) -> None:
         self._record("separator", None, "NONE")
 
@@ -145,7 +148,7 @@ class RecordingLayout:
 
     def text(self) -> str:
         """Every label and button text, one per line (for "what does the panel say" asserts)."""
-        return "\n".join(call.text or "" for call in self.calls() if call.method in ("label", "operator") and call.text)
+        return "\n".join(call.text or "" for call in self.calls() if call.method in ("label", "operator", "progress") and call.text)
 
 
 @contextmanager

@@ -20,10 +20,11 @@ from typing import Any
 import bpy
 
 from movie_director.blender.controller import POLL_INTERVAL, Controller, SettingsUpdate
+from movie_director.blender.jobboard import JobBoard
 from movie_director.blender.notifications import HISTORY_SHOWN, Severity
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import UISettings
-from movie_director.blender.view import format_age, format_countdown, format_ms, percent
+from movie_director.blender.view import format_age, format_countdown, format_elapsed, format_ms, percent
 from movie_director.errors import map_exception
 from movie_director.redact import install_log_filter
 
@@ -44,6 +45,10 @@ class Runtime:
         self._notification_revision = -1
         #: Enabled while a file is open: its settings are applied by the first tick.
         self._file_applied = False
+        self._board_revision = -1
+        #: A file was opened: resume the jobs it kept once the services run.
+        self.pending_check = True
+        self._board_written = float("-inf")
 
     def preferences(self) -> Any:
         return bpy.context.preferences.addons[self.package].preferences
@@ -71,10 +76,35 @@ class Runtime:
             preferences.initialized = True
         for update in poll.updates:
             self.apply(update)
-        if poll.redraw or controller.notifications.revision != self._notification_revision:
+        jobs_changed = self.deliver_jobs()
+        if poll.redraw or jobs_changed or controller.notifications.revision != self._notification_revision:
             self._notification_revision = controller.notifications.revision
             write_status(bpy.context.window_manager.movie_director_status, controller, time.time())
             tag_redraw()
+
+    def deliver_jobs(self) -> bool:
+        """Stream answers into their Text datablocks, import what finished; True if the panel must show it."""
+        from movie_director.blender.delivery import deliver, write_answer
+        from movie_director.blender.pending import forget, resume
+
+        resume(self)
+        board = self.controller.board
+        for job in board.active:
+            if job.kind == "llm" and job.target.blend == bpy.data.filepath:
+                write_answer(job)
+        finished = board.take_finished(bpy.data.filepath)
+        for job in finished:
+            deliver(job, self.controller.notifications)
+            forget(job.id)
+        for job in board.undelivered():
+            waiting = f"Done; imported when {Path(job.target.blend).name or 'the unsaved file'} is open again"
+            if job.status != waiting:
+                job.update(status=waiting)
+        now = time.monotonic()
+        changed = bool(finished) or board.revision != self._board_revision or (bool(board.active) and now - self._board_written >= 1.0)
+        if changed:
+            self._board_revision, self._board_written = board.revision, now
+        return changed
 
     def apply(self, update: SettingsUpdate) -> None:
         """Put settings produced off the main thread into the preferences."""
@@ -217,6 +247,18 @@ def write_status(status: Any, controller: Controller, now: float) -> None:
     _resize(status.findings, len(controller.doctor_findings))
     for item, finding in zip(status.findings, controller.doctor_findings):
         _set(item, name=finding["name"], state=finding["status"], message=finding["detail"], hints=finding.get("fix", ""))
+    write_jobs(status, controller.board, now)
+
+
+def write_jobs(status: Any, board: JobBoard, now: float) -> None:
+    """The Generate panel's rows and the status bar's progress."""
+    views = board.views()
+    _resize(status.jobs, len(views))
+    for item, view in zip(status.jobs, views):
+        elapsed = format_elapsed((view.finished or now) - view.started)
+        _set(item, job_id=view.id, service=view.service, instance=view.instance, title=view.title, state=view.state, status=view.status, progress=view.progress, elapsed=elapsed)
+    overall = board.overall_progress()
+    _set(status, jobs_progress=-1.0 if overall is None else overall, jobs_running=len(board.active))
 
 
 def tag_redraw() -> None:

@@ -87,6 +87,13 @@ def format_age(timestamp: float | None, now: float) -> str:
     return f"{seconds // 3600:.0f} h ago"
 
 
+def format_elapsed(seconds: float) -> str:
+    """A job's running time: "0:07", "12:30", "1:02:05"."""
+    minutes, secs = divmod(int(max(0.0, seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def format_countdown(seconds: float | None) -> str:
     if seconds is None:
         return ""
