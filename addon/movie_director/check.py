@@ -13,7 +13,7 @@ from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
-from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, WrongService, map_exception
+from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, Timeout, WrongService, map_exception
 from movie_director.plugins import PluginManager, get_plugin_manager
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,15 @@ def check_service(
     manager: PluginManager | None = None,
     allow_remote: bool = True,
 ) -> CheckReport:
-    """Check ``target`` (a URL or a configured service name) within about ``timeout`` seconds."""
+    """Check ``target`` (a URL or a configured service name) within ``timeout`` seconds in all.
+
+    Every step (connect, each kind's probe, health, capabilities) gets what is left of the
+    one budget, so a silent or dripping server costs ``timeout``, and is reported as a
+    ``timeout``, not as another program.
+    """
     manager = manager or get_plugin_manager()
     started = time.perf_counter()
+    budget = Budget(timeout)
     service = service_for(target, kind, config=config, manager=manager)
     report = CheckReport(target, service.url, kind=kind or None)
     label = _label(manager, kind or service.kind or None, service.url)
@@ -79,13 +85,13 @@ def check_service(
         if not allow_remote and not service.is_loopback:
             raise NotAllowedOffline(service=label)
         _reachable(service, min(timeout, service.connect_timeout), label, manager, kind)
-        report.probe = _probe(service.url, kind, timeout, manager)
+        report.probe = _probe(service.url, kind, budget, manager, label)
         if report.probe is None:
-            raise _wrong_service(service.url, kind, label, timeout, manager)
+            raise _wrong_service(service.url, kind, label, budget, manager)
         report.kind = report.probe.kind
         backend = manager.backend(report.probe.kind)
         effective = service if service.kind == report.probe.kind else adhoc_service(report.probe.url, report.probe.kind, manager)
-        connection = backend.connect(effective)
+        connection = backend.connect(bounded(effective, budget.left(label)))
         try:
             report.health = backend.health(connection)
             report.capabilities = backend.capabilities(connection)
@@ -133,22 +139,26 @@ def _reachable(service: ServiceConfig, timeout: float, label: str, manager: Plug
         raise map_exception(exc, service=label, start_hint=backend.start_hint or None) from exc
 
 
-def _wrong_service(url: str, kind: str | None, label: str, timeout: float, manager: PluginManager) -> WrongService:
+def _wrong_service(url: str, kind: str | None, label: str, budget: Budget, manager: PluginManager) -> WrongService:
     if not kind:
         return WrongService(f"Something answers at {url}, but it is not a service the add-on knows.", service=label)
-    other = _probe(url, None, timeout, manager)
+    other = _probe(url, None, budget, manager, label)
     found = f"it is {_label(manager, other.kind)}" if other else "it is something else"
     return WrongService(f"Something answers at {url}, but {found}, not {label}.", service=label, details={"found": other.kind if other else None})
 
 
-def _probe(url: str, kind: str | None, timeout: float, manager: PluginManager) -> ProbeResult | None:
+def _probe(url: str, kind: str | None, budget: Budget, manager: PluginManager, label: str) -> ProbeResult | None:
+    """The first kind that recognises ``url``; a server that lets a probe time out is ``timeout``, never "another program"."""
     backends: list[Backend] = [manager.backend(kind)] if kind else manager.backends_by_specificity()
     for backend in backends:
         try:
-            result = backend.probe(url, timeout)
+            result = backend.probe(url, budget.left(label))
         except Exception as exc:  # noqa: BLE001 - one broken probe must not stop the others
-            if kind and isinstance(exc, ConnectionProblem):
-                raise  # the kind asked for answers too late or cuts the link: say so, not "another program"
+            error = exc if isinstance(exc, MovieDirectorError) else map_exception(exc, service=label)
+            if isinstance(error, Timeout) and not kind:
+                raise Timeout(f"Something accepts connections at {url} but did not answer within {budget.seconds:g} s.", service=label, cause=exc) from exc
+            if isinstance(error, Timeout) or (kind and isinstance(error, ConnectionProblem)):
+                raise error from exc  # it answers too late or cuts the link: say so, not "another program"
             log.debug("probe of %s by %s failed: %r", url, backend.kind, exc)
             result = None
         if result is not None:
@@ -156,4 +166,32 @@ def _probe(url: str, kind: str | None, timeout: float, manager: PluginManager) -
     return None
 
 
-__all__ = ["CheckReport", "adhoc_service", "check_service", "is_loopback_host", "service_for"]
+class Budget:
+    """The seconds one command may still wait; every step asks what is left of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def left(self, label: str) -> float:
+        """What is left, or a Timeout naming ``label`` when nothing is."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout(f"{label} did not answer within {self.seconds:g} s.", service=label, details={"timeout_s": self.seconds})
+        return remaining
+
+
+def bounded(service: ServiceConfig, timeout: float | None) -> ServiceConfig:
+    """``service`` whose requests end within ``timeout`` seconds, retries included.
+
+    A retry is kept only while all attempts still fit, so a silent or rate-limiting
+    server costs the caller at most ``timeout``.
+    """
+    if timeout is None:
+        return service
+    per_request = min(service.timeout, timeout)
+    retries = min(service.retries, max(0, int(timeout // per_request) - 1))
+    return with_overrides(service, timeout=per_request, connect_timeout=min(service.connect_timeout, per_request), retries=retries)
+
+
+__all__ = ["Budget", "CheckReport", "adhoc_service", "bounded", "check_service", "is_loopback_host", "service_for"]

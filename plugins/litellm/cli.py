@@ -6,14 +6,16 @@ import argparse
 import sys
 import time
 
-from movie_director.check import service_for
-from movie_director.cli.arguments import add_target_options
-from movie_director.cli.output import print_json, table
+from movie_director.check import bounded, service_for
+from movie_director.cli.arguments import add_target_options, add_timeout_option, text_or_stdin
+from movie_director.cli.output import is_quiet, print_json, table
 from movie_director.errors import ConfigError
 from movie_director.plugins import get_plugin_manager
 from movie_director_plugins.litellm.client import ChatResult, LiteLLMClient, as_messages
 
 LLM_KINDS = ("litellm", "openai")
+#: The services' default request timeout: a long answer may take this long.
+ANSWER_TIMEOUT = 30.0
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
@@ -22,7 +24,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     commands = llm.add_subparsers(dest="llm_command", metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="send one prompt and print the answer", description="Exit 0 on an answer, 1 on an error.")
-    chat.add_argument("prompt", help="the user message")
+    chat.add_argument("prompt", type=text_or_stdin, help="the user message; - reads it from standard input")
     chat.add_argument("--model", action="append", metavar="M", help="model to use; repeat for a fallback order (default: the service's models)")
     chat.add_argument("--system", metavar="TEXT", help="a system message sent before the prompt")
     chat.add_argument("--stream", action="store_true", help="print the answer as it arrives")
@@ -37,12 +39,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
 def _add_service_options(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser, "litellm", "http://127.0.0.1:4000")
     parser.add_argument("--kind", choices=LLM_KINDS, default="litellm", help="server kind for --url (default litellm)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_timeout_option(parser, "the answer", ANSWER_TIMEOUT)
 
 
 def _client(args: argparse.Namespace) -> LiteLLMClient:
     manager = get_plugin_manager()
-    service = service_for(args.url or args.service, args.kind, manager=manager)
+    service = bounded(service_for(args.url or args.service, args.kind, manager=manager), args.timeout)
     if service.kind not in LLM_KINDS:
         raise ConfigError(
             f"The service {service.name!r} is a {service.kind} service, not an LLM server.",
@@ -72,7 +74,7 @@ def run_chat(args: argparse.Namespace) -> int:
                 print(result.text)
     if args.json:
         print_json({**result.to_dict(), **({"time_to_first_token_ms": round(first_token_ms, 1)} if first_token_ms else {})})
-    else:
+    elif not is_quiet():
         print(summary(result), file=sys.stderr)
     return 0
 

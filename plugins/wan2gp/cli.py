@@ -38,7 +38,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     generate.set_defaults(handler=run_generate)
     models = actions.add_parser("models", help="the models this Wan2GP offers")
     _target_arguments(models)
-    models.add_argument("--json", action="store_true", help="machine-readable output")
     models.set_defaults(handler=run_models)
 
 

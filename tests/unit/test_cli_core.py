@@ -67,8 +67,8 @@ def test_config_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_check_refused_exits_3_with_hints(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     assert main(["check", url, "--timeout", "1"]) == 3
-    out = capsys.readouterr().out
-    assert "connection_refused" in out and "1. " in out
+    err = capsys.readouterr().err
+    assert "connection_refused" in err and "1. " in err
     assert main(["check", url, "--json", "--kind", "comfyui", "--timeout", "1"]) == 3
     report = json.loads(capsys.readouterr().out)
     assert report["error"]["code"] == "connection_refused" and report["error"]["hints"][0].startswith("Start ComfyUI")

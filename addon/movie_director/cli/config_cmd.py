@@ -16,11 +16,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     actions = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="the resolved configuration")
     show.add_argument("--sources", action="store_true", help="say which layer (env, file, ui, default) set every value")
-    show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=run_show)
     validate = actions.add_parser("validate", help="check a config file; exit 2 listing every problem")
     validate.add_argument("file")
-    validate.add_argument("--json", action="store_true", help="machine-readable output")
     validate.set_defaults(handler=run_validate)
 
 

@@ -17,7 +17,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     )
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds per service step (default 3)")
     parser.add_argument("--workflow", type=Path, help="a ComfyUI API-format workflow whose nodes must exist")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run)
 
 

@@ -28,7 +28,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
             "(status, latency, queue, capabilities) and remember the result. Exit 0."
         ),
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--timeout", type=float, default=3.0, metavar="S", help="seconds per check (default 3)")
     parser.add_argument("--no-check", action="store_true", help="list what is registered without contacting the services")
     parser.set_defaults(handler=run)

@@ -33,7 +33,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
             f"Exit 0, or {EXIT_SYSTEM_OFFLINE} when the system is offline (a critical service such as ComfyUI is unreachable)."
         ),
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable output (with --watch: one JSON line per refresh)")
     parser.add_argument("--watch", action="store_true", help="refresh in place and print state changes until Ctrl-C")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes with --watch (default 1)")
     parser.add_argument("--watch-for", type=float, default=None, metavar="SECONDS", help="stop watching after this long")
