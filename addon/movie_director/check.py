@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
@@ -36,15 +36,24 @@ class CheckReport:
     def ok(self) -> bool:
         return self.error is None and self.probe is not None
 
+    @property
+    def status(self) -> str:
+        """The word ``status`` and ``services`` use: online, degraded (answers, unhealthy) or offline."""
+        if not self.ok:
+            return "offline"
+        return "online" if self.health is None or self.health.ok else "degraded"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "url": self.url,
             "ok": self.ok,
+            "status": self.status,
             "kind": self.kind,
             "version": self.probe.version if self.probe else "",
             "transport": self.probe.transport if self.probe else "",
             "probe": self.probe.to_dict() if self.probe else None,
+            "latency_ms": round(self.health.latency_ms, 1) if self.health else None,
             "health": self.health.to_dict() if self.health else None,
             "capabilities": [capability.to_dict() for capability in self.capabilities],
             "error": self.error.to_dict() if self.error else None,
@@ -119,8 +128,26 @@ def service_for(
     """
     if "://" in target:
         return adhoc_service(target, kind or "", manager, **overrides)
-    service = (config or load_config()).service(target)
+    config = config or load_config()
+    service = config.services.get(target) or _discovered(config, target, manager)
+    if service is None:
+        service = config.service(target)  # raises, listing the configured names
     return with_overrides(service, **overrides) if overrides else service
+
+
+def _discovered(config: Config, name: str, manager: PluginManager | None) -> ServiceConfig | None:
+    """An instance ``discover`` registered under ``name`` (as ``services`` lists it), with its kind's credentials."""
+    from movie_director.discovery import auth_by_kind
+    from movie_director.registry import open_registry
+
+    try:
+        instance = open_registry(config).get(name)
+    except MovieDirectorError:
+        return None  # an unreadable registry: the configured names are what is left
+    if instance is None:
+        return None
+    auth = auth_by_kind(config.services.values()).get(instance.kind)
+    return replace(adhoc_service(instance.url, instance.kind, manager, auth=auth), name=name)
 
 
 def _label(manager: PluginManager, kind: str | None, url: str = "") -> str:

@@ -134,7 +134,7 @@ class ServiceSnapshot:
             "queued_ops": self.queued_ops,
             "queued": [dict(item) for item in self.queued],
             "history": self.history.to_dict(),
-            "capabilities": self.capabilities,
+            "capability_count": self.capabilities,
             "health_interval": self.health_interval,
             "version": self.version,
             "metrics": dict(self.metrics),
