@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     elif report.ok and report.probe is not None:
         health = report.health
         latency = f"{health.latency_ms:.0f} ms" if health else "?"
-        print(f"✓ {report.kind} {report.probe.version} at {report.url} ({latency}, {len(report.capabilities)} capabilities)")
+        name = " ".join(filter(None, (report.kind, report.probe.version)))  # a server without a version: no double space
+        print(f"✓ {name} at {report.url} ({latency}, {len(report.capabilities)} capabilities)")
     elif report.error is not None:
         print_error(report.error)
     return EXIT_OK if report.error is None else exit_code(report.error)
