@@ -14,6 +14,7 @@ from typing import Any
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
 from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, Timeout, WrongService, map_exception
+from movie_director.http import CONNECT_SHARE
 from movie_director.plugins import PluginManager, get_plugin_manager
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,15 @@ def _discovered(config: Config, name: str, manager: PluginManager | None) -> Ser
     return replace(adhoc_service(instance.url, instance.kind, manager, auth=auth), name=name)
 
 
+def identify(url: str, timeout: float, manager: PluginManager | None = None) -> ProbeResult | None:
+    """Which known kind answers at ``url`` (the most specific first), or None; to name what a wrong address is."""
+    manager = manager or get_plugin_manager()
+    try:
+        return _probe(url, None, Budget(timeout), manager, _label(manager, None, url))
+    except MovieDirectorError:
+        return None
+
+
 def _label(manager: PluginManager, kind: str | None, url: str = "") -> str:
     backend = manager.backends.get(kind or "")
     if backend is not None:
@@ -216,9 +226,10 @@ def bounded(service: ServiceConfig, timeout: float | None) -> ServiceConfig:
     """
     if timeout is None:
         return service
-    per_request = min(service.timeout, timeout)
+    per_request = min(service.timeout + service.connect_timeout, timeout)  # a request's whole bound is connect + read
+    connect = min(service.connect_timeout, per_request * CONNECT_SHARE)
     retries = min(service.retries, max(0, int(timeout // per_request) - 1))
-    return with_overrides(service, timeout=per_request, connect_timeout=min(service.connect_timeout, per_request), retries=retries)
+    return with_overrides(service, timeout=per_request - connect, connect_timeout=connect, retries=retries)
 
 
-__all__ = ["Budget", "CheckReport", "adhoc_service", "bounded", "check_service", "is_loopback_host", "service_for"]
+__all__ = ["Budget", "CheckReport", "adhoc_service", "bounded", "identify", "check_service", "is_loopback_host", "service_for"]

@@ -255,11 +255,21 @@ def build_session(
     return session
 
 
+#: The part of a whole-request bound that connecting may use (the rest is for the answer).
+CONNECT_SHARE = 0.25
+PROBE_CONNECT_MAX_S = 2.0
+
+
 def probe_session(url: str, timeout: float) -> TimeoutSession:
-    """A throw-away session for discovery probes: no retries, no proxy for loopback."""
+    """A throw-away session for discovery probes: no retries, no proxy for loopback.
+
+    ``timeout`` bounds each request in all (connect + read), so a dripping server costs
+    a probe ``timeout``, not twice that.
+    """
     from urllib.parse import urlsplit
 
-    session = TimeoutSession((min(timeout, 2.0), timeout), is_loopback_host(urlsplit(url).hostname or ""))
+    connect = min(timeout * CONNECT_SHARE, PROBE_CONNECT_MAX_S)
+    session = TimeoutSession((connect, timeout - connect), is_loopback_host(urlsplit(url).hostname or ""))
     adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=4, max_retries=Retry(total=0, read=False, redirect=3))
     session.mount("http://", adapter)
     session.mount("https://", adapter)

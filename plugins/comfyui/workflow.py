@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from movie_director.errors import WorkflowInvalid
-from movie_director.textfile import read_json
+from movie_director.textfile import describe, read_json
 
 Graph = dict[str, dict[str, Any]]
 ObjectInfo = Mapping[str, Mapping[str, Any]]
@@ -36,6 +36,10 @@ def load_workflow(source: Mapping[str, Any] | str | os.PathLike[str], service: s
         data = _parse_json(source, "the workflow text", service)
     else:
         data = read_json(source, "The workflow file", lambda message, cause: _unreadable(message, cause, service))
+        try:
+            return check_api_format(data, service)
+        except WorkflowInvalid as error:  # name the file: the artist may have passed the wrong one
+            raise WorkflowInvalid(f"{describe(source)}: {error.message}", service=service, hints=error.hints, details=error.details) from error
     return check_api_format(data, service)
 
 
