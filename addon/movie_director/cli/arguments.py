@@ -135,7 +135,10 @@ def text_or_stdin(text: str) -> str:
     """The text itself, or standard input's for ``-`` (a prompt piped in)."""
     if text != STDIN:
         return text
-    return read_text(STDIN, "The prompt from", lambda message, cause: InvalidSetting(message, details={"field": "prompt", "value": STDIN})).strip()
+    prompt = read_text(STDIN, "The prompt from", lambda message, cause: InvalidSetting(message, details={"field": "prompt", "value": STDIN})).strip()
+    if not prompt:
+        raise _invalid(text, "read an empty prompt from standard input", "text piped in, e.g. echo 'a cat' | movie-director llm chat -")
+    return prompt
 
 
 def add_target_options(parser: argparse.ArgumentParser, kind: str, example_url: str) -> None:

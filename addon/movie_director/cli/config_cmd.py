@@ -54,7 +54,7 @@ def run_validate(args: argparse.Namespace) -> int:
         if not problems:
             raise
     if args.json:
-        print_json({"file": args.file, "valid": not problems, "problems": [problem.to_dict() for problem in problems]})
+        print_json({"ok": not problems, "file": args.file, "valid": not problems, "problems": [problem.to_dict() for problem in problems]})
     elif problems:
         print(f"✗ {args.file}: {len(problems)} problem(s)")
         for problem in problems:
