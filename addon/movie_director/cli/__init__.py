@@ -14,9 +14,13 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 
 from movie_director import __version__
+
+#: However slow the start, a command keeps at least this share of its --timeout for its own work.
+MIN_TIMEOUT_SHARE = 0.5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,10 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; never a traceback for bad input, a closed pipe or Ctrl-C."""
+    started = time.monotonic()
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     try:
-        return _run(argv, as_json)
+        return _run(argv, as_json, started)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
@@ -54,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _run(argv: list[str], as_json: bool) -> int:
+def _run(argv: list[str], as_json: bool, started: float) -> int:
     from movie_director.cli.output import report_error, set_quiet
     from movie_director.errors import MovieDirectorError
     from movie_director.redact import install_log_filter
@@ -63,6 +68,7 @@ def _run(argv: list[str], as_json: bool) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         as_json = args.json
+        _charge_start_up(args, started)
         set_quiet(args.quiet)
         level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -77,6 +83,13 @@ def _run(argv: list[str], as_json: bool) -> int:
         return code
     except MovieDirectorError as error:
         return report_error(error, as_json)
+
+
+def _charge_start_up(args: argparse.Namespace, started: float) -> None:
+    """``--timeout`` bounds the whole command: the imports and parsing already spent count against it."""
+    timeout = getattr(args, "timeout", None)
+    if isinstance(timeout, float):
+        args.timeout = max(timeout * MIN_TIMEOUT_SHARE, timeout - (time.monotonic() - started))
 
 
 @contextlib.contextmanager
