@@ -140,3 +140,18 @@ def test_ctrl_c_at_any_moment_ends_quietly_with_130(delay: float, env: dict[str,
         out, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.strip() == "Interrupted."
+
+
+@pytest.mark.parametrize(("line", "expected"), [("movie-director sta", "status"), ("movie-director check --ti", "--timeout"), ("movie-director llm chat hi --ur", "--url")])
+def test_shell_completion_names_commands_and_options(line: str, expected: str, env: dict[str, str], tmp_path: Path) -> None:
+    answer = tmp_path / "completions.txt"
+    completing = {**env, "_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": "\n", "COMP_LINE": line, "COMP_POINT": str(len(line)), "_ARGCOMPLETE_STDOUT_FILENAME": str(answer)}
+    done = subprocess.run([sys.executable, "-m", "movie_director.cli"], env=completing, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert expected in answer.read_text(encoding="utf-8").split()
+
+
+def test_completion_prints_the_script_for_bash_and_zsh(env: dict[str, str]) -> None:
+    for shell in ("bash", "zsh"):
+        done, _ = cli("completion", shell, env=env)
+        assert done.returncode == 0 and "movie-director" in done.stdout and "_python_argcomplete" in done.stdout
