@@ -148,7 +148,7 @@ def starter_config(services: list[tuple[str, str, str, str]]) -> str:
             "",
         ]
     lines += [
-        "# Profiles switch many settings at once (Local, Remote, Fast iteration, Production):",
+        "# Profiles switch many settings at once (Local, Remote, Development, Production):",
         "# active_profile: Local",
         "# Where the queue and the health history are kept (or set MOVIE_DIRECTOR_DATA_DIR):",
         "# data_dir: ~/.local/share/movie-director",
