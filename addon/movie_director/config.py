@@ -15,7 +15,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -668,6 +669,20 @@ def _service_entries(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
 def _entries(services: Any, pointer: str) -> Iterable[tuple[str, Any]]:
     for name, entry in (services.items() if isinstance(services, dict) else ()):
         yield f"{pointer}/{name}", entry
+
+
+@contextmanager
+def exported(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` for the block (the config layers and auth references read the process environment)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def with_overrides(service: ServiceConfig, **changes: Any) -> ServiceConfig:

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from movie_director import __version__
 
@@ -93,23 +93,11 @@ def _charge_start_up(args: argparse.Namespace, started: float) -> None:
         args.timeout = max(timeout * MIN_TIMEOUT_SHARE, timeout - (time.monotonic() - started))
 
 
-@contextlib.contextmanager
-def _config_file(path: str | None) -> Iterator[None]:
+def _config_file(path: str | None) -> contextlib.AbstractContextManager[None]:
     """``--config FILE`` for every layer that loads the configuration, for this command only."""
-    from movie_director.config import CONFIG_ENV
+    from movie_director.config import CONFIG_ENV, exported
 
-    if path is None:
-        yield
-        return
-    previous = os.environ.get(CONFIG_ENV)
-    os.environ[CONFIG_ENV] = path
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(CONFIG_ENV, None)
-        else:
-            os.environ[CONFIG_ENV] = previous
+    return contextlib.nullcontext() if path is None else exported(CONFIG_ENV, path)
 
 
 def _silence_stdout() -> None:

@@ -9,12 +9,14 @@ from typing import Any
 from movie_director.backend import Status
 from movie_director.capabilities import summary
 from movie_director.check import CheckReport, check_service
+from movie_director.cli.arguments import add_timeout_option
 from movie_director.cli.output import print_json, table
 from movie_director.config import Config, load_config
 from movie_director.plugins import get_plugin_manager
 from movie_director.registry import Instance, Registry, open_registry, registry_path
 
 CHECK_WORKERS = 8
+CHECK_TIMEOUT = 3.0
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
@@ -26,7 +28,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
             "(status, latency, queue, capabilities) and remember the result. Exit 0."
         ),
     )
-    parser.add_argument("--timeout", type=float, default=3.0, metavar="S", help="seconds per check (default 3)")
+    add_timeout_option(parser, "each service's check", CHECK_TIMEOUT)
     parser.add_argument("--no-check", action="store_true", help="list what is registered without contacting the services")
     parser.set_defaults(handler=run)
 
