@@ -422,7 +422,7 @@ def test_cli_refuses_a_ui_workflow_with_the_export_hint(comfy: ServerProcess, tm
     workflow = tmp_path / "workflow.json"
     workflow.write_text(json.dumps({"last_node_id": 1, "nodes": [], "links": []}), encoding="utf-8")
     result = cli("comfyui", "run", str(workflow), "--url", comfy.url)
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (docs/cli.md), refused before anything is sent
     assert "UI workflow" in result.stderr and "Export (API)" in result.stderr and "workflow_invalid" in result.stderr
 
 

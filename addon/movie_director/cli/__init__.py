@@ -89,7 +89,7 @@ def _run(argv: list[str], as_json: bool, started: float) -> int:
 def _charge_start_up(args: argparse.Namespace, started: float) -> None:
     """``--timeout`` bounds the whole command: the imports and parsing already spent count against it."""
     timeout = getattr(args, "timeout", None)
-    if isinstance(timeout, float):
+    if isinstance(timeout, float) and getattr(args, "timeout_is_whole_command", False):
         args.timeout = max(timeout * MIN_TIMEOUT_SHARE, timeout - (time.monotonic() - started))
 
 

@@ -147,10 +147,13 @@ def add_target_options(parser: argparse.ArgumentParser, kind: str, example_url: 
     parser.add_argument("--service", default=kind, help=f"a configured service name (default {kind})")
 
 
-def add_timeout_option(parser: argparse.ArgumentParser, what: str, default: float | None) -> None:
-    """``--timeout``: the bound of the whole command's wait (probes and requests included)."""
+def add_timeout_option(parser: argparse.ArgumentParser, what: str, default: float | None, *, whole_command: bool = True) -> None:
+    """``--timeout``: the bound of the whole command's wait (probes and requests included), or of each
+    service's when ``whole_command`` is False (doctor, services: the services are checked side by side)."""
     limit = "no limit" if default is None else f"{default:g}"
-    parser.add_argument("--timeout", type=seconds, default=default, metavar="S", help=f"seconds to wait for {what}, in all (default: {limit})")
+    scope = ", in all" if whole_command else ""
+    parser.add_argument("--timeout", type=seconds, default=default, metavar="S", help=f"seconds to wait for {what}{scope} (default: {limit})")
+    parser.set_defaults(timeout_is_whole_command=whole_command)
 
 
 def add_result_options(parser: argparse.ArgumentParser, what: str, timeout: float | None) -> None:

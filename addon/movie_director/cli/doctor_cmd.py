@@ -17,7 +17,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
         help="run every diagnostic check, each with a fix (exit 1 when a required one fails)",
         description="Each check prints ✓, ⚠ or ✗ with a fix. Error codes: docs/troubleshooting.md.",
     )
-    add_timeout_option(parser, "each service", DEFAULT_TIMEOUT)
+    add_timeout_option(parser, "each service", DEFAULT_TIMEOUT, whole_command=False)
     parser.add_argument("--workflow", metavar="FILE", help="a ComfyUI API-format workflow to load and check as `comfyui run` would (- reads stdin)")
     parser.set_defaults(handler=run)
 

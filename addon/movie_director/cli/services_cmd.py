@@ -28,7 +28,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
             "(status, latency, queue, capabilities) and remember the result. Exit 0."
         ),
     )
-    add_timeout_option(parser, "each service's check", CHECK_TIMEOUT)
+    add_timeout_option(parser, "each service's check", CHECK_TIMEOUT, whole_command=False)
     parser.add_argument("--no-check", action="store_true", help="list what is registered without contacting the services")
     parser.set_defaults(handler=run)
 
