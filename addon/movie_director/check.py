@@ -14,10 +14,12 @@ from typing import Any
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
 from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, Timeout, WrongService, map_exception
-from movie_director.http import CONNECT_SHARE
+from movie_director.http import probe_timeout_within
 from movie_director.plugins import PluginManager, get_plugin_manager
 
 log = logging.getLogger(__name__)
+#: The part of a request's whole bound that connecting may use (the rest is for the answer).
+CONNECT_SHARE = 0.25
 
 
 @dataclass
@@ -81,9 +83,9 @@ def check_service(
 ) -> CheckReport:
     """Check ``target`` (a URL or a configured service name) within ``timeout`` seconds in all.
 
-    Every step (connect, each kind's probe, health, capabilities) gets what is left of the
-    one budget, so a silent or dripping server costs ``timeout``, and is reported as a
-    ``timeout``, not as another program.
+    The probes share one budget, so a silent or dripping server costs ``timeout`` and is
+    reported as a ``timeout``, not as another program. Once a kind has answered its probe,
+    health and capabilities use the service's own timeouts.
     """
     manager = manager or get_plugin_manager()
     started = time.perf_counter()
@@ -101,7 +103,7 @@ def check_service(
         report.kind = report.probe.kind
         backend = manager.backend(report.probe.kind)
         effective = service if service.kind == report.probe.kind else adhoc_service(report.probe.url, report.probe.kind, manager)
-        connection = backend.connect(bounded(effective, budget.left(label)))
+        connection = backend.connect(effective)
         try:
             report.health = backend.health(connection)
             report.capabilities = backend.capabilities(connection)
@@ -179,7 +181,10 @@ def _reachable(service: ServiceConfig, timeout: float, label: str, manager: Plug
 def _wrong_service(url: str, kind: str | None, label: str, budget: Budget, manager: PluginManager) -> WrongService:
     if not kind:
         return WrongService(f"Something answers at {url}, but it is not a service the add-on knows.", service=label)
-    other = _probe(url, None, budget, manager, label)
+    try:
+        other = _probe(url, None, budget, manager, label)
+    except MovieDirectorError:
+        other = None  # naming the other program is a courtesy: the answer stays "not {label}"
     found = f"it is {_label(manager, other.kind)}" if other else "it is something else"
     return WrongService(f"Something answers at {url}, but {found}, not {label}.", service=label, details={"found": other.kind if other else None})
 
@@ -188,8 +193,10 @@ def _probe(url: str, kind: str | None, budget: Budget, manager: PluginManager, l
     """The first kind that recognises ``url``; a server that lets a probe time out is ``timeout``, never "another program"."""
     backends: list[Backend] = [manager.backend(kind)] if kind else manager.backends_by_specificity()
     for backend in backends:
+        left = budget.left(label)
         try:
-            result = backend.probe(url, budget.left(label))
+            # Without a kind, several probes share the budget: each request must end within what is left.
+            result = backend.probe(url, left if kind else probe_timeout_within(left))
         except Exception as exc:  # noqa: BLE001 - one broken probe must not stop the others
             error = exc if isinstance(exc, MovieDirectorError) else map_exception(exc, service=label)
             if isinstance(error, Timeout) and not kind:

@@ -255,25 +255,24 @@ def build_session(
     return session
 
 
-#: The part of a whole-request bound that connecting may use (the rest is for the answer).
-CONNECT_SHARE = 0.25
+#: A probe's connect timeout: its ``timeout``, at most this.
 PROBE_CONNECT_MAX_S = 2.0
 
 
 def probe_session(url: str, timeout: float) -> TimeoutSession:
-    """A throw-away session for discovery probes: no retries, no proxy for loopback.
-
-    ``timeout`` bounds each request in all (connect + read), so a dripping server costs
-    a probe ``timeout``, not twice that.
-    """
+    """A throw-away session for discovery probes: no retries, no proxy for loopback."""
     from urllib.parse import urlsplit
 
-    connect = min(timeout * CONNECT_SHARE, PROBE_CONNECT_MAX_S)
-    session = TimeoutSession((connect, timeout - connect), is_loopback_host(urlsplit(url).hostname or ""))
+    session = TimeoutSession((min(timeout, PROBE_CONNECT_MAX_S), timeout), is_loopback_host(urlsplit(url).hostname or ""))
     adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=4, max_retries=Retry(total=0, read=False, redirect=3))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def probe_timeout_within(seconds: float) -> float:
+    """The ``timeout`` to give :func:`probe_session` so that one request ends within ``seconds`` (connect + read)."""
+    return seconds / 2 if seconds <= 2 * PROBE_CONNECT_MAX_S else seconds - PROBE_CONNECT_MAX_S
 
 
 def call(
@@ -352,4 +351,4 @@ def save_body(
     return size
 
 
-__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_session", "retry_policy", "save_body"]
+__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_session", "probe_timeout_within", "retry_policy", "save_body"]
