@@ -20,7 +20,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     )
     parser.add_argument("target", type=url_or_service, help="a URL such as http://127.0.0.1:8188 (or 127.0.0.1:8188), or a configured service name")
     parser.add_argument("--kind", help="expect this backend kind (comfyui, wan2gp, litellm, gradio, ...)")
-    add_timeout_option(parser, "the whole check", DEFAULT_TIMEOUT)
+    add_timeout_option(parser, "the server to say what it is", DEFAULT_TIMEOUT)
     parser.set_defaults(handler=run)
 
 
