@@ -462,6 +462,17 @@ def test_discover_command_refuses_bad_options(cli: Path, option: str, message: s
     assert message in err and len(err.splitlines()) == 2  # the message naming the value, and where to look
 
 
+def test_check_accepts_the_names_services_lists(servers: _Servers, cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alpha = servers.http({"X-Service": "alpha", "X-Version": "2.1"})
+    main(["discover", "--ports", str(alpha), "--timeout", "1", "--json"])
+    capsys.readouterr()
+    assert main(["services", "--json", "--no-check"]) == 0
+    [name] = [instance["name"] for service in json.loads(capsys.readouterr().out) for instance in service["instances"]]
+    assert main(["check", name, "--json", "--timeout", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["kind"], report["url"], report["status"]) == ("alpha", f"http://127.0.0.1:{alpha}", "online")
+
+
 def test_services_command_without_any_service(cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["services", "--no-check"]) == 0
     assert "No services are registered" in capsys.readouterr().out
