@@ -200,7 +200,7 @@ def _probe(url: str, kind: str | None, budget: Budget, manager: PluginManager, l
         except Exception as exc:  # noqa: BLE001 - one broken probe must not stop the others
             error = exc if isinstance(exc, MovieDirectorError) else map_exception(exc, service=label)
             if isinstance(error, Timeout) and not kind:
-                raise Timeout(f"Something accepts connections at {url} but did not answer within {budget.seconds:g} s.", service=label, cause=exc) from exc
+                raise Timeout(f"Something accepts connections at {url} but did not answer within {budget.seconds:.1f} s.", service=label, cause=exc) from exc
             if isinstance(error, Timeout) or (kind and isinstance(error, ConnectionProblem)):
                 raise error from exc  # it answers too late or cuts the link: say so, not "another program"
             log.debug("probe of %s by %s failed: %r", url, backend.kind, exc)
@@ -221,7 +221,7 @@ class Budget:
         """What is left, or a Timeout naming ``label`` when nothing is."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise Timeout(f"{label} did not answer within {self.seconds:g} s.", service=label, details={"timeout_s": self.seconds})
+            raise Timeout(f"{label} did not answer within {self.seconds:.1f} s.", service=label, details={"timeout_s": round(self.seconds, 1)})
         return remaining
 
 

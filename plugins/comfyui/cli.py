@@ -87,7 +87,7 @@ def follow(job: Job, on_progress: ProgressCallback, timeout: float | None) -> No
     on_progress(job.progress.as_progress())
     if not job.done:
         raise OperationTimeout(
-            f"The job {job.prompt_id} on {LABEL} did not finish within {timeout:g} s; it keeps running there.",
+            f"The job {job.prompt_id} on {LABEL} did not finish within {timeout:.1f} s; it keeps running there.",
             service=LABEL,
             hints=["Raise --timeout, or follow the job in ComfyUI."],
             details={"prompt_id": job.prompt_id, "state": job.status.value},
