@@ -196,3 +196,12 @@ def test_out_is_made_absolute_and_created(tmp_path: Path, capsys: pytest.Capture
 
     assert output_folder("renders/today") == tmp_path / "renders" / "today"
     assert (tmp_path / "renders" / "today").is_dir()
+
+
+@pytest.mark.parametrize("head", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"GIF89a"])
+def test_images_are_recognised_by_their_content(tmp_path: Path, head: bytes) -> None:
+    from movie_director.cli.arguments import image_file
+
+    image = tmp_path / "start.bin"
+    image.write_bytes(head + bytes(32))
+    assert image_file(str(image)) == image

@@ -23,8 +23,8 @@ from movie_director.config import compose_url
 from movie_director.errors import InvalidSetting
 from movie_director.textfile import STDIN, read_text
 
-#: Leading bytes of the image formats the backends accept as start/end/reference images.
-IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"RIFF")
+#: Leading bytes of the image formats the backends accept as start/end/reference images (WebP: RIFF....WEBP).
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
 class Parser(argparse.ArgumentParser):
@@ -112,7 +112,7 @@ def image_file(text: str) -> Path:
     with path.open("rb") as stream:
         head = stream.read(16)
     is_webp = head.startswith(b"RIFF") and head[8:12] == b"WEBP"
-    if not any(head.startswith(signature) for signature in IMAGE_SIGNATURES if signature != b"RIFF") and not is_webp:
+    if not (is_webp or head.startswith(IMAGE_SIGNATURES)):
         raise _invalid(text, "is not an image", "a PNG, JPEG, WebP, GIF or BMP file")
     return path
 
