@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from movie_director.cli.arguments import output_folder, seconds
-from movie_director.cli.output import print_json
+from movie_director.cli.output import print_error, print_json
+from movie_director.errors import MovieDirectorError
 
 EXIT_INTERRUPTED = 130
 DEFAULT_OUT = Path("demo-output")
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nInterrupted: everything the demo started has been stopped.", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except MovieDirectorError as error:
+            if args.json:
+                print_error(error)  # the story on stderr ends with why; main() prints the JSON document
+            raise
     if args.json:
         print_json(report.to_dict())
     return 0
