@@ -153,5 +153,17 @@ class Backend:
         """Cheap local check the pool runs before reusing a connection."""
         return True
 
+    def load_workflow(self, source: Any) -> Any:
+        """``source`` (a path, ``-`` for stdin, or the data) as a workflow this kind runs, else WorkflowInvalid.
+
+        Only kinds that run workflow files (ComfyUI) implement it; ``doctor --workflow``
+        and the kind's own run command load a file through it, so both refuse alike.
+        """
+        raise NotImplementedError
+
+    def check_workflow(self, connection: Connection, workflow: Any) -> None:
+        """Raise WorkflowInvalid when the server cannot run ``workflow`` (missing nodes, unconnected inputs)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} kind={self.kind!r}>"

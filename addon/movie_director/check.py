@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
-from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, WrongService, map_exception
+from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, Timeout, WrongService, map_exception
+from movie_director.http import probe_timeout_within
 from movie_director.plugins import PluginManager, get_plugin_manager
 
 log = logging.getLogger(__name__)
+#: The part of a request's whole bound that connecting may use (the rest is for the answer).
+CONNECT_SHARE = 0.25
 
 
 @dataclass
@@ -36,15 +39,24 @@ class CheckReport:
     def ok(self) -> bool:
         return self.error is None and self.probe is not None
 
+    @property
+    def status(self) -> str:
+        """The word ``status`` and ``services`` use: online, degraded (answers, unhealthy) or offline."""
+        if not self.ok:
+            return "offline"
+        return "online" if self.health is None or self.health.ok else "degraded"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "url": self.url,
             "ok": self.ok,
+            "status": self.status,
             "kind": self.kind,
             "version": self.probe.version if self.probe else "",
             "transport": self.probe.transport if self.probe else "",
             "probe": self.probe.to_dict() if self.probe else None,
+            "latency_ms": round(self.health.latency_ms, 1) if self.health else None,
             "health": self.health.to_dict() if self.health else None,
             "capabilities": [capability.to_dict() for capability in self.capabilities],
             "error": self.error.to_dict() if self.error else None,
@@ -69,9 +81,15 @@ def check_service(
     manager: PluginManager | None = None,
     allow_remote: bool = True,
 ) -> CheckReport:
-    """Check ``target`` (a URL or a configured service name) within about ``timeout`` seconds."""
+    """Check ``target`` (a URL or a configured service name) within ``timeout`` seconds in all.
+
+    The probes share one budget, so a silent or dripping server costs ``timeout`` and is
+    reported as a ``timeout``, not as another program. Once a kind has answered its probe,
+    health and capabilities use the service's own timeouts.
+    """
     manager = manager or get_plugin_manager()
     started = time.perf_counter()
+    budget = Budget(timeout)
     service = service_for(target, kind, config=config, manager=manager)
     report = CheckReport(target, service.url, kind=kind or None)
     label = _label(manager, kind or service.kind or None, service.url)
@@ -79,9 +97,9 @@ def check_service(
         if not allow_remote and not service.is_loopback:
             raise NotAllowedOffline(service=label)
         _reachable(service, min(timeout, service.connect_timeout), label, manager, kind)
-        report.probe = _probe(service.url, kind, timeout, manager)
+        report.probe = _probe(service.url, kind, budget, manager, label)
         if report.probe is None:
-            raise _wrong_service(service.url, kind, label, timeout, manager)
+            raise _wrong_service(service.url, kind, label, budget, manager)
         report.kind = report.probe.kind
         backend = manager.backend(report.probe.kind)
         effective = service if service.kind == report.probe.kind else adhoc_service(report.probe.url, report.probe.kind, manager)
@@ -113,8 +131,35 @@ def service_for(
     """
     if "://" in target:
         return adhoc_service(target, kind or "", manager, **overrides)
-    service = (config or load_config()).service(target)
+    config = config or load_config()
+    service = config.services.get(target) or _discovered(config, target, manager)
+    if service is None:
+        service = config.service(target)  # raises, listing the configured names
     return with_overrides(service, **overrides) if overrides else service
+
+
+def _discovered(config: Config, name: str, manager: PluginManager | None) -> ServiceConfig | None:
+    """An instance ``discover`` registered under ``name`` (as ``services`` lists it), with its kind's credentials."""
+    from movie_director.discovery import auth_by_kind
+    from movie_director.registry import open_registry
+
+    try:
+        instance = open_registry(config).get(name)
+    except MovieDirectorError:
+        return None  # an unreadable registry: the configured names are what is left
+    if instance is None:
+        return None
+    auth = auth_by_kind(config.services.values()).get(instance.kind)
+    return replace(adhoc_service(instance.url, instance.kind, manager, auth=auth), name=name)
+
+
+def identify(url: str, timeout: float, manager: PluginManager | None = None) -> ProbeResult | None:
+    """Which known kind answers at ``url`` (the most specific first), or None; to name what a wrong address is."""
+    manager = manager or get_plugin_manager()
+    try:
+        return _probe(url, None, Budget(timeout), manager, _label(manager, None, url))
+    except MovieDirectorError:
+        return None
 
 
 def _label(manager: PluginManager, kind: str | None, url: str = "") -> str:
@@ -133,22 +178,31 @@ def _reachable(service: ServiceConfig, timeout: float, label: str, manager: Plug
         raise map_exception(exc, service=label, start_hint=backend.start_hint or None) from exc
 
 
-def _wrong_service(url: str, kind: str | None, label: str, timeout: float, manager: PluginManager) -> WrongService:
+def _wrong_service(url: str, kind: str | None, label: str, budget: Budget, manager: PluginManager) -> WrongService:
     if not kind:
         return WrongService(f"Something answers at {url}, but it is not a service the add-on knows.", service=label)
-    other = _probe(url, None, timeout, manager)
+    try:
+        other = _probe(url, None, budget, manager, label)
+    except MovieDirectorError:
+        other = None  # naming the other program is a courtesy: the answer stays "not {label}"
     found = f"it is {_label(manager, other.kind)}" if other else "it is something else"
     return WrongService(f"Something answers at {url}, but {found}, not {label}.", service=label, details={"found": other.kind if other else None})
 
 
-def _probe(url: str, kind: str | None, timeout: float, manager: PluginManager) -> ProbeResult | None:
+def _probe(url: str, kind: str | None, budget: Budget, manager: PluginManager, label: str) -> ProbeResult | None:
+    """The first kind that recognises ``url``; a server that lets a probe time out is ``timeout``, never "another program"."""
     backends: list[Backend] = [manager.backend(kind)] if kind else manager.backends_by_specificity()
     for backend in backends:
+        left = budget.left(label)
         try:
-            result = backend.probe(url, timeout)
+            # Without a kind, several probes share the budget: each request must end within what is left.
+            result = backend.probe(url, left if kind else probe_timeout_within(left))
         except Exception as exc:  # noqa: BLE001 - one broken probe must not stop the others
-            if kind and isinstance(exc, ConnectionProblem):
-                raise  # the kind asked for answers too late or cuts the link: say so, not "another program"
+            error = exc if isinstance(exc, MovieDirectorError) else map_exception(exc, service=label)
+            if isinstance(error, Timeout) and not kind:
+                raise Timeout(f"Something accepts connections at {url} but did not answer within {budget.seconds:.1f} s.", service=label, cause=exc) from exc
+            if isinstance(error, Timeout) or (kind and isinstance(error, ConnectionProblem)):
+                raise error from exc  # it answers too late or cuts the link: say so, not "another program"
             log.debug("probe of %s by %s failed: %r", url, backend.kind, exc)
             result = None
         if result is not None:
@@ -156,4 +210,33 @@ def _probe(url: str, kind: str | None, timeout: float, manager: PluginManager) -
     return None
 
 
-__all__ = ["CheckReport", "adhoc_service", "check_service", "is_loopback_host", "service_for"]
+class Budget:
+    """The seconds one command may still wait; every step asks what is left of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def left(self, label: str) -> float:
+        """What is left, or a Timeout naming ``label`` when nothing is."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout(f"{label} did not answer within {self.seconds:.1f} s.", service=label, details={"timeout_s": round(self.seconds, 1)})
+        return remaining
+
+
+def bounded(service: ServiceConfig, timeout: float | None) -> ServiceConfig:
+    """``service`` whose requests end within ``timeout`` seconds, retries included.
+
+    A retry is kept only while all attempts still fit, so a silent or rate-limiting
+    server costs the caller at most ``timeout``.
+    """
+    if timeout is None:
+        return service
+    per_request = min(service.timeout + service.connect_timeout, timeout)  # a request's whole bound is connect + read
+    connect = min(service.connect_timeout, per_request * CONNECT_SHARE)
+    retries = min(service.retries, max(0, int(timeout // per_request) - 1))
+    return with_overrides(service, timeout=per_request - connect, connect_timeout=connect, retries=retries)
+
+
+__all__ = ["Budget", "CheckReport", "adhoc_service", "bounded", "identify", "check_service", "is_loopback_host", "service_for"]

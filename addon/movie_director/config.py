@@ -15,7 +15,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -28,6 +29,7 @@ from jsonschema.exceptions import ValidationError
 
 from movie_director.errors import ConfigError, ConfigProblem
 from movie_director.redact import register_secret
+from movie_director.textfile import read_text
 
 ENV_PREFIX = "MOVIE_DIRECTOR_"
 CONFIG_ENV = "MOVIE_DIRECTOR_CONFIG"
@@ -356,14 +358,7 @@ def find_config_file(environ: Mapping[str, str] | None = None) -> Path | None:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a YAML or JSON config file (not yet validated)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"The config file {path} cannot be read: {exc.strerror or exc}.",
-            hints=[f"Check that {path} exists and is readable, or unset {CONFIG_ENV}."],
-            cause=exc,
-        ) from exc
+    text = read_text(path, "The config file", lambda message, cause: ConfigError(message, hints=[f"Check that {path} exists and is a readable UTF-8 file, or unset {CONFIG_ENV}."], cause=cause))
     import yaml
 
     try:
@@ -381,8 +376,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def _syntax_error(path: Path, exc: Exception) -> ConfigError:
+    """Where the parser stopped (line and column, as PyYAML and json report them) and why."""
+    language = "JSON" if path.suffix.lower() == ".json" else "YAML"
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        line, column, reason = mark.line + 1, mark.column + 1, getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    else:
+        line, column, reason = getattr(exc, "lineno", None), getattr(exc, "colno", None), getattr(exc, "msg", None) or str(exc).splitlines()[0]
+    where = f"line {line}, column {column}: " if line is not None else ""
     return ConfigError(
-        f"The config file {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {str(exc).splitlines()[0]}",
+        f"The config file {path} is not valid {language}: {where}{reason}.",
+        problems=[ConfigProblem("", LAYER_FILE, f"not valid {language}: {where}{reason}", None, language, str(path))],
         hints=["Fix the syntax at the line named above; `movie-director config validate FILE` checks it."],
         cause=exc,
     )
@@ -644,8 +648,8 @@ def validate_file(path: Path | str) -> list[ConfigProblem]:
     data = read_config_file(path)
     problems = schema_problems(data, LAYER_FILE, str(path))
     for pointer, entry in _service_entries(data):
-        if not isinstance(entry, dict) or not entry.get("url"):
-            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or not entry["url"]:
+            continue  # a missing or non-text URL is the schema's problem, already listed
         try:
             compose_url(entry["url"])
         except ValueError as exc:
@@ -654,12 +658,31 @@ def validate_file(path: Path | str) -> list[ConfigProblem]:
 
 
 def _service_entries(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
-    for name, entry in (data.get("services") or {}).items():
-        yield f"/services/{name}", entry
-    for profile, body in (data.get("profiles") or {}).items():
+    """Every service entry of the file and its profiles; sections of the wrong shape are the schema's problem."""
+    yield from _entries(data.get("services"), "/services")
+    profiles = data.get("profiles")
+    for profile, body in (profiles.items() if isinstance(profiles, dict) else ()):
         if isinstance(body, dict):
-            for name, entry in (body.get("services") or {}).items():
-                yield f"/profiles/{profile}/services/{name}", entry
+            yield from _entries(body.get("services"), f"/profiles/{profile}/services")
+
+
+def _entries(services: Any, pointer: str) -> Iterable[tuple[str, Any]]:
+    for name, entry in (services.items() if isinstance(services, dict) else ()):
+        yield f"{pointer}/{name}", entry
+
+
+@contextmanager
+def exported(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` for the block (the config layers and auth references read the process environment)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def with_overrides(service: ServiceConfig, **changes: Any) -> ServiceConfig:

@@ -23,7 +23,6 @@ jobs run only on services that answer, and nothing is ever killed.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
 import sys
@@ -41,7 +40,7 @@ from urllib.parse import urlsplit
 from movie_director.cli.discover_cmd import format_row
 from movie_director.cli.output import ProgressPrinter, table
 from movie_director.cli.status_cmd import render, watch
-from movie_director.config import AuthRef, Config, load_config
+from movie_director.config import AuthRef, Config, exported, load_config
 from movie_director.discovery import DiscoveryResult, auth_by_kind, discover, service_entry
 from movie_director.errors import ConfigurationProblem, Fix, MovieDirectorError, OperationTimeout, ServiceError, map_exception
 from movie_director.events import Event
@@ -269,18 +268,6 @@ def _stop_started(console: Console, futures: Mapping[str, Future[ServerProcess]]
         console.say(f"✓ stopped everything the demo started: {', '.join(f'{s.name} (port {s.port})' for s in stopped)}")
 
 
-@contextmanager
-def exported(name: str, value: str) -> Iterator[None]:
-    """``os.environ[name] = value`` for the block: auth references read the process environment."""
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
 
 
 # -- act 2: discover ---------------------------------------------------------------------

@@ -122,7 +122,9 @@ class DiscoveryResult:
             "url": self.url,
             "version": self.version,
             "latency_ms": round(self.latency_ms, 1),
-            "capabilities": None if self.capabilities is None else summary(self.capabilities),
+            "capabilities": [capability.to_dict() for capability in self.capabilities or ()],
+            "capability_counts": summary(self.capabilities or ()),
+            "capabilities_read": self.capabilities is not None,
             "transport": self.transport,
             "seen": self.seen,
         }

@@ -7,7 +7,6 @@ stays within a few seconds when everything is local.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
@@ -24,12 +23,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from movie_director import __version__
-from movie_director.check import check_service
+from movie_director.check import bounded, check_service
 from movie_director.config import Config, ServiceConfig, load_config
 from movie_director.errors import ConfigError, MovieDirectorError
 from movie_director.plugins import PluginManager, get_plugin_manager
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+#: The kind whose workflow files ``--workflow`` names.
+WORKFLOW_KIND = "comfyui"
 PACKAGES = ("requests", "urllib3", "websocket-client", "gradio_client", "pluggy", "jsonschema", "PyYAML")
 
 
@@ -70,7 +71,7 @@ class Report:
 def run(
     timeout: float = 3.0,
     online_access: bool | None = None,
-    workflow: Path | None = None,
+    workflow: str | Path | None = None,
     manager: PluginManager | None = None,
     ui: Mapping[str, Any] | None = None,
 ) -> Report:
@@ -95,10 +96,13 @@ def run(
         )
     if config is not None:
         findings.append(_data_dir(config.data_dir))
-        needed_nodes = _workflow_nodes(workflow) if workflow else set()
+        graph = None
+        if workflow is not None:
+            finding, graph = _workflow(workflow, manager)
+            findings.append(finding)
         services = config.enabled_services()
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(services))), thread_name_prefix="md-doctor") as pool:
-            for result in pool.map(lambda s: _service(s, timeout, online_access, manager, needed_nodes), services):
+            for result in pool.map(lambda s: _service(s, timeout, online_access, manager, graph), services):
                 findings.extend(result)
     return Report(findings, time.perf_counter() - started)
 
@@ -161,12 +165,19 @@ def _data_dir(path: Path) -> Finding:
     return Finding("data dir", Mark.OK, f"{path} is writable (queue and health history database)")
 
 
-def _workflow_nodes(path: Path) -> set[str]:
-    graph = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {node["class_type"] for node in graph.values() if isinstance(node, dict) and "class_type" in node}
+def _workflow(source: str | Path, manager: PluginManager) -> tuple[Finding, Any]:
+    """Load the workflow exactly as ``comfyui run`` does (same refusals), before any service is asked."""
+    backend = manager.backends.get(WORKFLOW_KIND)
+    if backend is None:
+        return Finding("workflow", Mark.FAIL, f"no {WORKFLOW_KIND} plugin is installed to read {source}", "Run `movie-director plugins`."), None
+    try:
+        graph = backend.load_workflow(source)
+    except MovieDirectorError as error:
+        return Finding("workflow", Mark.FAIL, f"{error.message} [{error.code}]", error.hints[0] if error.hints else "", data=error.to_dict()), None
+    return Finding("workflow", Mark.OK, f"{source}: {len(graph)} node(s) in API format"), graph
 
 
-def _service(service: ServiceConfig, timeout: float, online_access: bool | None, manager: PluginManager, needed_nodes: set[str]) -> list[Finding]:
+def _service(service: ServiceConfig, timeout: float, online_access: bool | None, manager: PluginManager, graph: Any) -> list[Finding]:
     name = f"{service.name} ({service.url})"
     findings = []
     host = urlsplit(service.url).hostname or ""
@@ -187,10 +198,25 @@ def _service(service: ServiceConfig, timeout: float, online_access: bool | None,
     if service.auth is not None and not service.auth.is_set:
         findings.append(Finding(f"{service.name} auth", Mark.WARN, f"the variable {service.auth.env} is not set", f"Set {service.auth.env} in the environment Blender or the CLI starts from.", required=False))
     available = {capability.id for capability in report.capabilities}
-    missing = sorted(set(service.models) - available) + sorted(needed_nodes - available if service.kind == "comfyui" else set())
+    missing = sorted(set(service.models) - available)
     if missing:
         findings.append(Finding(f"{service.name} capabilities", Mark.FAIL, f"missing: {', '.join(missing)}", "Install the missing models or custom nodes on the service, or change the settings that ask for them."))
+    if graph is not None and service.kind == WORKFLOW_KIND:
+        findings.append(_workflow_on(service, graph, timeout, manager))
     return findings
+
+
+def _workflow_on(service: ServiceConfig, graph: Any, timeout: float, manager: PluginManager) -> Finding:
+    """The server's own verdict on the workflow (nodes installed, inputs connected), as ``comfyui run`` checks it."""
+    backend = manager.backend(service.kind)
+    connection = backend.connect(bounded(service, timeout))
+    try:
+        backend.check_workflow(connection, graph)
+    except MovieDirectorError as error:
+        return Finding(f"{service.name} workflow", Mark.FAIL, f"{error.message} [{error.code}]", error.hints[0] if error.hints else "", data=error.to_dict())
+    finally:
+        connection.close()
+    return Finding(f"{service.name} workflow", Mark.OK, "every node of the workflow is installed and its inputs are set")
 
 
 def _error_finding(name: str, error: MovieDirectorError, service: ServiceConfig) -> Finding:

@@ -56,8 +56,8 @@ class MovieDirectorError(Exception):
         self.service = service
         label = service or "the service"
         text = message or self.default_message.format(service=label)
-        self.message = redact(text[:1].upper() + text[1:])
-        self.hints = [redact(hint.format(service=label)) for hint in (hints if hints is not None else self.default_hints)]
+        self.message = redact(_sentence(text))
+        self.hints = [redact(_sentence(hint.format(service=label))) for hint in (hints if hints is not None else self.default_hints)]
         self.cause = cause
         self.fix = fix
         self.details = dict(details or {})
@@ -85,6 +85,11 @@ class MovieDirectorError(Exception):
         if self.cause is not None:
             data["cause"] = redact(f"{type(self.cause).__name__}: {self.cause}")
         return data
+
+
+def _sentence(text: str) -> str:
+    """``text`` starting with a capital, as a sentence does (a label such as "the Gradio app at …" may open it)."""
+    return text[:1].upper() + text[1:]
 
 
 def _rebuild(cls: type[MovieDirectorError], data: dict[str, Any], fix: Fix | None) -> MovieDirectorError:

@@ -255,15 +255,24 @@ def build_session(
     return session
 
 
+#: A probe's connect timeout: its ``timeout``, at most this.
+PROBE_CONNECT_MAX_S = 2.0
+
+
 def probe_session(url: str, timeout: float) -> TimeoutSession:
     """A throw-away session for discovery probes: no retries, no proxy for loopback."""
     from urllib.parse import urlsplit
 
-    session = TimeoutSession((min(timeout, 2.0), timeout), is_loopback_host(urlsplit(url).hostname or ""))
+    session = TimeoutSession((min(timeout, PROBE_CONNECT_MAX_S), timeout), is_loopback_host(urlsplit(url).hostname or ""))
     adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=4, max_retries=Retry(total=0, read=False, redirect=3))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def probe_timeout_within(seconds: float) -> float:
+    """The ``timeout`` to give :func:`probe_session` so that one request ends within ``seconds`` (connect + read)."""
+    return seconds / 2 if seconds <= 2 * PROBE_CONNECT_MAX_S else seconds - PROBE_CONNECT_MAX_S
 
 
 def call(
@@ -342,4 +351,4 @@ def save_body(
     return size
 
 
-__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_session", "retry_policy", "save_body"]
+__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_session", "probe_timeout_within", "retry_policy", "save_body"]

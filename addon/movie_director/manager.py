@@ -134,7 +134,7 @@ class ServiceSnapshot:
             "queued_ops": self.queued_ops,
             "queued": [dict(item) for item in self.queued],
             "history": self.history.to_dict(),
-            "capabilities": self.capabilities,
+            "capability_count": self.capabilities,
             "health_interval": self.health_interval,
             "version": self.version,
             "metrics": dict(self.metrics),
@@ -186,6 +186,11 @@ class _Service:
     @property
     def critical(self) -> bool:
         return bool(self.backend and self.backend.critical)
+
+
+def history_key(config: ServiceConfig) -> str:
+    """Health history is kept per service *and* address: a new server at another URL starts with a clean uptime."""
+    return f"{config.name} {config.url}"
 
 
 class ServiceManager:
@@ -249,7 +254,7 @@ class ServiceManager:
                 validate=backend.is_usable,
                 clock=self.clock,
             )
-        service.history.load_minutes(self._history_store.load(config.name, self.clock.time()))
+        service.history.load_minutes(self._history_store.load(history_key(config), self.clock.time()))
         return service
 
     def _breaker_open_s(self, config: ServiceConfig) -> float:
@@ -591,7 +596,7 @@ class ServiceManager:
             buckets = service.history.take_unsaved(include_open)
             if buckets:
                 try:
-                    self._history_store.save(service.name, buckets)
+                    self._history_store.save(history_key(service.config), buckets)
                 except Exception:  # noqa: BLE001 - history is best effort; a locked database must not stop checks
                     log.warning("could not save the health history of %s", service.label, exc_info=True)
 

@@ -33,6 +33,7 @@ from movie_director_plugins.comfyui.client import (
     split_api_root,
 )
 from movie_director_plugins.comfyui.jobs import Job
+from movie_director_plugins.comfyui.workflow import Graph, load_workflow, validate
 
 SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})
 MODEL_LOADERS = frozenset({"CheckpointLoaderSimple", "CheckpointLoader", "ImageOnlyCheckpointLoader", "UNETLoader", "unCLIPCheckpointLoader"})
@@ -118,6 +119,13 @@ class ComfyUIBackend(Backend):
 
     def is_usable(self, connection: Connection) -> bool:
         return cast(ComfyUIClient, connection).is_usable()
+
+    def load_workflow(self, source: Any) -> Graph:
+        return load_workflow(source, self.display_name)
+
+    def check_workflow(self, connection: Connection, workflow: Any) -> None:
+        client = cast(ComfyUIClient, connection)
+        validate(workflow, client.object_info(), self.display_name)
 
     def submit(self, connection: Connection, workflow: Mapping[str, Any] | str | os.PathLike[str], prompt_id: str | None = None, **options: Any) -> Job:
         """Queue ``workflow`` on a pooled connection (see :meth:`ComfyUIClient.submit`)."""

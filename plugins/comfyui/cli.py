@@ -10,16 +10,16 @@ import argparse
 import sys
 import time
 
-from movie_director.check import adhoc_service
-from movie_director.cli.arguments import add_result_options
+from movie_director.check import adhoc_service, bounded
+from movie_director.cli.arguments import add_result_options, url
 from movie_director.cli.output import REDRAW_INTERVAL, ProgressPrinter, print_error, print_json
 from movie_director.config import ServiceConfig, load_config
 from movie_director.errors import ConfigError, MovieDirectorError, OperationTimeout
 from movie_director.progress import ProgressCallback
 from movie_director_plugins.comfyui.client import LABEL, ComfyUIClient
 from movie_director_plugins.comfyui.jobs import Job, JobState
+from movie_director_plugins.comfyui.workflow import load_workflow
 
-EXIT_JOB_FAILED = 1
 CANCEL_WAIT = 10.0
 
 
@@ -31,10 +31,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "run",
         help="queue a workflow (API format), show its progress, download its outputs",
         description="Queue WORKFLOW on ComfyUI, show progress on stderr, write the outputs to --out and print their paths. "
-        "Ctrl-C interrupts the job on the server; after --timeout it keeps running there. Exit 0 on success, 1 when the job fails or is cancelled.",
+        "Ctrl-C interrupts the job on the server; after --timeout it keeps running there. Exit 0 on success, 1 when the job fails or is cancelled, "
+        "2 for a bad workflow or option, 3 when ComfyUI cannot be reached or stays silent, 130 on Ctrl-C.",
     )
-    run.add_argument("workflow", help="workflow saved with Workflow → Export (API) in ComfyUI")
-    run.add_argument("--url", help="ComfyUI address (default: the configured comfyui service)")
+    run.add_argument("workflow", help="workflow saved with Workflow → Export (API) in ComfyUI; - reads it from standard input")
+    run.add_argument("--url", type=url, help="ComfyUI address (default: the configured comfyui service)")
     add_result_options(run, "the outputs", timeout=None)
     run.add_argument("--prompt-id", help="prompt id to use; running again with the same id never queues the job twice")
     run.add_argument("--no-validate", action="store_true", help="send without checking the nodes against the server's node list")
@@ -43,25 +44,20 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run_workflow(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    with ComfyUIClient(_service(args.url)) as client:
+    graph = load_workflow(args.workflow, LABEL)  # a bad file is refused before any connection
+    with ComfyUIClient(bounded(_service(args.url), args.timeout)) as client:
+        job = client.submit(graph, prompt_id=args.prompt_id, validate=not args.no_validate)
+        printer = ProgressPrinter()
         try:
-            job = client.submit(args.workflow, prompt_id=args.prompt_id, validate=not args.no_validate)
-            printer = ProgressPrinter()
-            try:
-                follow(job, printer, args.timeout)
-            except KeyboardInterrupt:
-                printer.finish()
-                _interrupt(job)
-                raise
-            finally:
-                printer.finish()
-            files = job.outputs()
-            paths = client.download(files, args.out)
-        except MovieDirectorError as error:
-            if not args.json:
-                raise
-            print_json({"ok": False, "prompt_id": getattr(error, "details", {}).get("prompt_id"), "error": error.to_dict()})
-            return EXIT_JOB_FAILED
+            follow(job, printer, None if args.timeout is None else max(0.0, args.timeout - (time.monotonic() - started)))
+        except KeyboardInterrupt:
+            printer.finish()
+            _interrupt(job)
+            raise
+        finally:
+            printer.finish()
+        files = job.outputs()
+        paths = client.download(files, args.out)
     if args.json:
         print_json(
             {
@@ -91,7 +87,7 @@ def follow(job: Job, on_progress: ProgressCallback, timeout: float | None) -> No
     on_progress(job.progress.as_progress())
     if not job.done:
         raise OperationTimeout(
-            f"The job {job.prompt_id} on {LABEL} did not finish within {timeout:g} s; it keeps running there.",
+            f"The job {job.prompt_id} on {LABEL} did not finish within {timeout:.1f} s; it keeps running there.",
             service=LABEL,
             hints=["Raise --timeout, or follow the job in ComfyUI."],
             details={"prompt_id": job.prompt_id, "state": job.status.value},

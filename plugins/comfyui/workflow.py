@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from movie_director.errors import WorkflowInvalid
+from movie_director.textfile import describe, read_json
 
 Graph = dict[str, dict[str, Any]]
 ObjectInfo = Mapping[str, Mapping[str, Any]]
@@ -35,17 +35,11 @@ def load_workflow(source: Mapping[str, Any] | str | os.PathLike[str], service: s
     elif isinstance(source, str) and source.lstrip().startswith("{"):
         data = _parse_json(source, "the workflow text", service)
     else:
-        path = Path(source)
+        data = read_json(source, "The workflow file", lambda message, cause: _unreadable(message, cause, service))
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise WorkflowInvalid(
-                f"The workflow file {path} cannot be read: {exc.strerror or exc}.",
-                service=service,
-                hints=["Check the path and that the file is readable."],
-                cause=exc,
-            ) from exc
-        data = _parse_json(text, f"the workflow file {path}", service)
+            return check_api_format(data, service)
+        except WorkflowInvalid as error:  # name the file: the artist may have passed the wrong one
+            raise WorkflowInvalid(f"{describe(source)}: {error.message}", service=service, hints=error.hints, details=error.details) from error
     return check_api_format(data, service)
 
 
@@ -208,6 +202,12 @@ def _required_inputs(info: Mapping[str, Any]) -> Iterable[str]:
     inputs = info.get("input")
     required = inputs.get("required") if isinstance(inputs, Mapping) else None
     return list(required) if isinstance(required, Mapping) else []
+
+
+def _unreadable(message: str, cause: BaseException | None, service: str) -> WorkflowInvalid:
+    """A workflow file that cannot be read (check the path) or parsed (export it again)."""
+    hint = "Check the path and that the file is readable." if isinstance(cause, OSError) else "Export the workflow again from ComfyUI with Workflow → Export (API)."
+    return WorkflowInvalid(message, service=service, hints=[hint], cause=cause)
 
 
 def _parse_json(text: str, what: str, service: str) -> Any:

@@ -46,8 +46,8 @@ def probe_config(url: str, timeout: float, label: str = "Gradio app", start_hint
 
 
 def label_of(service: ServiceConfig) -> str:
-    """How messages name the app: its configured name, or "The Gradio app at URL"."""
-    return service.name if service.name not in ("", "gradio") else f"The Gradio app at {service.url.rstrip('/')}"
+    """How messages name the app: its configured name, or "the Gradio app at URL" (a sentence's start is capitalised for it)."""
+    return service.name if service.name not in ("", "gradio") else f"the Gradio app at {service.url.rstrip('/')}"
 
 
 class GradioConnection:

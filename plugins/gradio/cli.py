@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from movie_director.check import service_for
-from movie_director.cli.arguments import add_result_options
+from movie_director.check import bounded, service_for
+from movie_director.cli.arguments import add_result_options, add_timeout_option, url_or_service
 from movie_director.cli.output import EXIT_INTERRUPTED, ProgressPrinter, print_json, table, with_progress
 from movie_director.errors import InvalidSetting
 from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
@@ -15,31 +15,34 @@ from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
 if TYPE_CHECKING:
     from movie_director_plugins.gradio.transport import CallResult
 
+#: The wait of a command that only asks (no job): the services' default request timeout.
+QUICK_TIMEOUT = 30.0
+
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
     parser = subcommands.add_parser("gradio", help="list and call the endpoints of any Gradio app")
     actions = parser.add_subparsers(dest="gradio_command", metavar="ACTION", required=True)
     endpoints = actions.add_parser("endpoints", help="the app's callable endpoints with their parameters")
-    endpoints.add_argument("target", help="the app's URL (http://127.0.0.1:7865) or a configured service name")
+    endpoints.add_argument("target", type=url_or_service, help="the app's URL (http://127.0.0.1:7865) or a configured service name")
     endpoints.add_argument("--all", action="store_true", help="include endpoints the app hides from its API page")
-    endpoints.add_argument("--json", action="store_true", help="machine-readable output")
+    add_timeout_option(endpoints, "the app's answer", QUICK_TIMEOUT)
     endpoints.set_defaults(handler=run_endpoints)
     call = actions.add_parser("call", help="call one endpoint by name with key=value arguments")
-    call.add_argument("target", help="the app's URL or a configured service name")
+    call.add_argument("target", type=url_or_service, help="the app's URL or a configured service name")
     call.add_argument("endpoint", help="endpoint name, e.g. generate (see `gradio endpoints`)")
     call.add_argument("arguments", nargs="*", metavar="KEY=VALUE", help="values are JSON when they parse as JSON; files are local paths")
     add_result_options(call, "the result", timeout=600.0)
     call.set_defaults(handler=run_call)
 
 
-def _connection(target: str) -> Any:
+def _connection(target: str, timeout: float | None) -> Any:
     from movie_director_plugins.gradio.backend import GradioConnection
 
-    return GradioConnection(service_for(target, "gradio"))
+    return GradioConnection(bounded(service_for(target, "gradio"), timeout))
 
 
 def run_endpoints(args: argparse.Namespace) -> int:
-    connection = _connection(args.target)
+    connection = _connection(args.target, args.timeout)
     try:
         app = connection.transport.app()
         listed = [e for e in app.endpoints.values() if args.all or e.documented]
@@ -89,7 +92,7 @@ def parse_value(parameter: Parameter | None, raw: str) -> Any:
 
 
 def run_call(args: argparse.Namespace) -> int:
-    connection = _connection(args.target)
+    connection = _connection(args.target, args.timeout)
 
     def work(printer: ProgressPrinter) -> CallResult:
         endpoint = connection.transport.app().endpoint(args.endpoint, service=connection.transport.label)

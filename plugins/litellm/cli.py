@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
+from collections.abc import Callable
 
-from movie_director.check import service_for
-from movie_director.cli.arguments import add_target_options
-from movie_director.cli.output import print_json, table
-from movie_director.errors import ConfigError
+from movie_director.check import bounded, identify, service_for
+from movie_director.cli.arguments import add_target_options, add_timeout_option, text_or_stdin
+from movie_director.cli.output import is_quiet, print_json, table
+from movie_director.errors import ConfigError, NotFound, WrongService
 from movie_director.plugins import get_plugin_manager
 from movie_director_plugins.litellm.client import ChatResult, LiteLLMClient, as_messages
 
 LLM_KINDS = ("litellm", "openai")
+#: The services' default request timeout: a long answer may take this long.
+ANSWER_TIMEOUT = 30.0
+#: How long naming the server at a wrong --url may take.
+IDENTIFY_TIMEOUT = 3.0
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
@@ -22,7 +28,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     commands = llm.add_subparsers(dest="llm_command", metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="send one prompt and print the answer", description="Exit 0 on an answer, 1 on an error.")
-    chat.add_argument("prompt", help="the user message")
+    chat.add_argument("prompt", type=text_or_stdin, help="the user message; - reads it from standard input")
     chat.add_argument("--model", action="append", metavar="M", help="model to use; repeat for a fallback order (default: the service's models)")
     chat.add_argument("--system", metavar="TEXT", help="a system message sent before the prompt")
     chat.add_argument("--stream", action="store_true", help="print the answer as it arrives")
@@ -37,12 +43,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
 def _add_service_options(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser, "litellm", "http://127.0.0.1:4000")
     parser.add_argument("--kind", choices=LLM_KINDS, default="litellm", help="server kind for --url (default litellm)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_timeout_option(parser, "the answer", ANSWER_TIMEOUT)
 
 
 def _client(args: argparse.Namespace) -> LiteLLMClient:
     manager = get_plugin_manager()
-    service = service_for(args.url or args.service, args.kind, manager=manager)
+    service = bounded(service_for(args.url or args.service, args.kind, manager=manager), args.timeout)
     if service.kind not in LLM_KINDS:
         raise ConfigError(
             f"The service {service.name!r} is a {service.kind} service, not an LLM server.",
@@ -51,6 +57,29 @@ def _client(args: argparse.Namespace) -> LiteLLMClient:
     return manager.backend(service.kind).connect(service)  # type: ignore[return-value]
 
 
+def _naming_a_wrong_server(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A 404 from a ``--url`` that is another kind of server (ComfyUI, Wan2GP…) says so, not "another API version"."""
+
+    @functools.wraps(run)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except NotFound as error:
+            found = identify(args.url, min(args.timeout, IDENTIFY_TIMEOUT)) if args.url else None
+            if found is None or found.kind in LLM_KINDS:
+                raise
+            name = getattr(get_plugin_manager().backends.get(found.kind), "display_name", "") or found.kind
+            raise WrongService(
+                f"Something answers at {args.url}, but it is {name}, not an LLM server.",
+                service="LiteLLM",
+                hints=["Give the LiteLLM proxy's address (default port 4000) with --url, or run `movie-director discover`."],
+                details={"found": found.kind},
+            ) from error
+
+    return wrapper
+
+
+@_naming_a_wrong_server
 def run_chat(args: argparse.Namespace) -> int:
     messages = as_messages(args.prompt, args.system)
     first_token_ms = None
@@ -72,7 +101,7 @@ def run_chat(args: argparse.Namespace) -> int:
                 print(result.text)
     if args.json:
         print_json({**result.to_dict(), **({"time_to_first_token_ms": round(first_token_ms, 1)} if first_token_ms else {})})
-    else:
+    elif not is_quiet():
         print(summary(result), file=sys.stderr)
     return 0
 
@@ -88,6 +117,7 @@ def summary(result: ChatResult) -> str:
     return line
 
 
+@_naming_a_wrong_server
 def run_models(args: argparse.Namespace) -> int:
     with _client(args) as client:
         entries = client.models()

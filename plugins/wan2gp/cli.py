@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from movie_director.check import service_for
-from movie_director.cli.arguments import add_result_options, add_target_options
+from movie_director.check import bounded, service_for
+from movie_director.cli.arguments import add_result_options, add_target_options, add_timeout_option, image_file, input_file, text_or_stdin
 from movie_director.cli.output import EXIT_INTERRUPTED, print_json, with_progress
 from movie_director.errors import InvalidSetting
 from movie_director.plugins import get_plugin_manager
+from movie_director_plugins.gradio.cli import QUICK_TIMEOUT
 from movie_director_plugins.gradio.cli import parse_value as _parse_value
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
 
@@ -19,7 +19,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     parser = subcommands.add_parser("wan2gp", help="generate videos with Wan2GP (web UI or headless)")
     actions = parser.add_subparsers(dest="wan2gp_command", metavar="ACTION", required=True)
     generate = actions.add_parser("generate", help="one video; Ctrl-C aborts it on the server")
-    generate.add_argument("--prompt", required=True, help="what the video shows")
+    generate.add_argument("--prompt", required=True, type=text_or_stdin, help="what the video shows; - reads it from standard input")
     generate.add_argument("--negative-prompt", default="", help="what it must not show")
     generate.add_argument("--model", help="model name (see `wan2gp models`); default: the one Wan2GP has loaded")
     generate.add_argument("--resolution", default="832x480", help="WIDTHxHEIGHT, one of the model's (default 832x480)")
@@ -27,18 +27,18 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     generate.add_argument("--seed", type=int, default=-1, help="-1 for random (default)")
     generate.add_argument("--steps", type=int, default=30, help="inference steps, 1–150 (default 30)")
     generate.add_argument("--guidance", type=float, default=5.0, help="guidance scale (default 5.0)")
-    generate.add_argument("--image", type=Path, help="start image")
-    generate.add_argument("--end-image", type=Path, help="end image")
-    generate.add_argument("--ref-image", type=Path, action="append", default=[], help="reference image (repeatable)")
-    generate.add_argument("--video-guide", type=Path, help="control video")
-    generate.add_argument("--audio-guide", type=Path, help="audio to follow")
+    generate.add_argument("--image", type=image_file, help="start image")
+    generate.add_argument("--end-image", type=image_file, help="end image")
+    generate.add_argument("--ref-image", type=image_file, action="append", default=[], help="reference image (repeatable)")
+    generate.add_argument("--video-guide", type=input_file, help="control video")
+    generate.add_argument("--audio-guide", type=input_file, help="audio to follow")
     generate.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="any other Wan2GP setting by its save_inputs name")
     _target_arguments(generate)
     add_result_options(generate, "the video", timeout=3600.0)
     generate.set_defaults(handler=run_generate)
     models = actions.add_parser("models", help="the models this Wan2GP offers")
     _target_arguments(models)
-    models.add_argument("--json", action="store_true", help="machine-readable output")
+    add_timeout_option(models, "the list", QUICK_TIMEOUT)
     models.set_defaults(handler=run_models)
 
 
@@ -49,7 +49,7 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
 
 def connect(args: argparse.Namespace) -> Wan2GPTransport:
     overrides = {"transport": args.transport} if args.transport else {}
-    service = service_for(args.url or args.service, "wan2gp", **overrides)
+    service = bounded(service_for(args.url or args.service, "wan2gp", **overrides), args.timeout)
     return get_plugin_manager().backend("wan2gp").connect(service)
 
 

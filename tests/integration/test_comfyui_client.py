@@ -422,7 +422,7 @@ def test_cli_refuses_a_ui_workflow_with_the_export_hint(comfy: ServerProcess, tm
     workflow = tmp_path / "workflow.json"
     workflow.write_text(json.dumps({"last_node_id": 1, "nodes": [], "links": []}), encoding="utf-8")
     result = cli("comfyui", "run", str(workflow), "--url", comfy.url)
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (docs/cli.md), refused before anything is sent
     assert "UI workflow" in result.stderr and "Export (API)" in result.stderr and "workflow_invalid" in result.stderr
 
 
@@ -463,7 +463,7 @@ def test_check_reports_comfyui_with_its_version(comfy: ServerProcess) -> None:
 def test_check_says_a_gradio_app_is_not_comfyui(gradio_server: ServerProcess) -> None:
     result = cli("check", gradio_server.url, "--kind", "comfyui", "--json")
     report = json.loads(result.stdout)
-    assert result.returncode == 3 and not report["ok"]
+    assert result.returncode == 1 and not report["ok"]  # something answers: the check failed, the port is not unreachable (docs/cli.md)
     assert report["error"]["code"] == "wrong_service" and "not ComfyUI" in report["error"]["message"]
     anything = json.loads(cli("check", gradio_server.url, "--json").stdout)
     assert anything["kind"] != "comfyui"

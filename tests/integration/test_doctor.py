@@ -84,4 +84,4 @@ def test_missing_workflow_node_is_reported(backend_env: dict[str, str], tmp_path
     workflow.write_text(json.dumps({"1": {"class_type": "NoSuchCustomNode", "inputs": {}}}), encoding="utf-8")
     code, report = doctor(backend_env, tmp_path, "--workflow", str(workflow))
     assert code == 1
-    assert "NoSuchCustomNode" in by_name(report)["comfyui capabilities"]["detail"]
+    assert "NoSuchCustomNode" in by_name(report)["comfyui workflow"]["detail"]

@@ -67,8 +67,8 @@ def test_config_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_check_refused_exits_3_with_hints(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     assert main(["check", url, "--timeout", "1"]) == 3
-    out = capsys.readouterr().out
-    assert "connection_refused" in out and "1. " in out
+    err = capsys.readouterr().err
+    assert "connection_refused" in err and "1. " in err
     assert main(["check", url, "--json", "--kind", "comfyui", "--timeout", "1"]) == 3
     report = json.loads(capsys.readouterr().out)
     assert report["error"]["code"] == "connection_refused" and report["error"]["hints"][0].startswith("Start ComfyUI")
@@ -89,3 +89,26 @@ def test_doctor_human_and_json(capsys: pytest.CaptureFixture[str], monkeypatch: 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
     assert "movie-director" in capsys.readouterr().out
+
+
+def test_config_init_writes_a_commented_valid_starter_and_keeps_an_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "new" / "config.yaml"
+    assert main(["config", "init", str(target), "--no-discover"]) == 0
+    text = target.read_text(encoding="utf-8")
+    assert "  comfyui:\n    kind: comfyui\n    url: http://127.0.0.1:8188" in text and "# timeout: 30" in text
+    assert main(["config", "validate", str(target)]) == 0
+    target.write_text("# mine\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["config", "init", str(target), "--no-discover"]) == 2
+    assert "already exists" in capsys.readouterr().err and target.read_text(encoding="utf-8") == "# mine\n"
+    assert main(["config", "init", str(target), "--no-discover", "--force"]) == 0
+
+
+def test_config_init_lists_the_services_discover_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from movie_director.cli import config_cmd
+
+    monkeypatch.setattr(config_cmd, "_found_services", lambda: [("comfyui-8190", "comfyui", "http://127.0.0.1:8190", "found by discover: comfyui 0.3")])
+    target = tmp_path / "found.yaml"
+    assert main(["config", "init", str(target), "--json"]) == 0
+    assert [service["name"] for service in json.loads(capsys.readouterr().out)["services"]] == ["comfyui-8190"]
+    assert "url: http://127.0.0.1:8190  # found by discover: comfyui 0.3" in target.read_text(encoding="utf-8")

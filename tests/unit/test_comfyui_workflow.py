@@ -85,14 +85,31 @@ def test_nodes_without_class_type_or_with_bad_inputs_are_named() -> None:
 
 
 def test_unreadable_file_and_bad_json(tmp_path: Path) -> None:
-    with pytest.raises(WorkflowInvalid, match="cannot be read"):
+    with pytest.raises(WorkflowInvalid, match="missing.json does not exist"):
         load_workflow(tmp_path / "missing.json")
+    with pytest.raises(WorkflowInvalid, match="is a folder"):
+        load_workflow(tmp_path)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(WorkflowInvalid, match="binary.json is not a text file"):
+        load_workflow(binary)
+    listed = tmp_path / "list.json"
+    listed.write_text("[]", encoding="utf-8")
+    with pytest.raises(WorkflowInvalid, match="list.json: .*got a JSON list"):
+        load_workflow(listed)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(WorkflowInvalid, match="not valid JSON"):
         load_workflow(bad)
     with pytest.raises(WorkflowInvalid, match="not valid JSON"):
         load_workflow("{not json")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_windows_encodings_with_a_byte_order_mark_load(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(graph()), encoding=encoding)
+    assert load_workflow(path) == load_workflow(graph())
 
 
 def test_a_valid_graph_passes() -> None:

@@ -273,15 +273,19 @@ def test_results_carry_capabilities_and_their_summary(servers: _Servers) -> None
         "url": f"http://127.0.0.1:{alpha}",
         "version": "",
         "latency_ms": 1.5,
-        "capabilities": {"alpha.node": 2, "image.generate": 1},
+        "capabilities": [capability.to_dict() for capability in found[f"http://127.0.0.1:{alpha}"].capabilities],
+        "capability_counts": {"alpha.node": 2, "image.generate": 1},
+        "capabilities_read": True,
         "transport": "http",
         "seen": "",
     }
+    assert len(row["capabilities"]) == 3
     generic = found[f"http://127.0.0.1:{beta}"]
     assert generic.capabilities is None  # connect failed: recognised all the same, with the reason
     assert "not running" in generic.details["capabilities_error"]
     quick = discover(ports=[alpha], timeout=1.0, manager=make_manager(Alpha), include_default_ports=False, with_capabilities=False)
-    assert quick[0].capabilities is None and quick[0].to_row()["capabilities"] is None
+    row = quick[0].to_row()
+    assert quick[0].capabilities is None and row["capabilities"] == [] and not row["capabilities_read"]
 
 
 def test_ipv6_only_services_are_found_and_dual_stack_ones_reported_once(servers: _Servers) -> None:
@@ -453,10 +457,20 @@ def test_discover_command_scans_configured_services_and_survives_bad_files(
 
 @pytest.mark.parametrize(("option", "message"), [("--ports=9-1", "not a range of ports"), ("--timeout=0", "from 0.05 to 60"), ("--timeout=x", "invalid")])
 def test_discover_command_refuses_bad_options(cli: Path, option: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(["discover", option])
-    assert caught.value.code == 2
-    assert message in capsys.readouterr().err
+    assert main(["discover", option]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.splitlines()) == 2  # the message naming the value, and where to look
+
+
+def test_check_accepts_the_names_services_lists(servers: _Servers, cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alpha = servers.http({"X-Service": "alpha", "X-Version": "2.1"})
+    main(["discover", "--ports", str(alpha), "--timeout", "1", "--json"])
+    capsys.readouterr()
+    assert main(["services", "--json", "--no-check"]) == 0
+    [name] = [instance["name"] for service in json.loads(capsys.readouterr().out) for instance in service["instances"]]
+    assert main(["check", name, "--json", "--timeout", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["kind"], report["url"], report["status"]) == ("alpha", f"http://127.0.0.1:{alpha}", "online")
 
 
 def test_services_command_without_any_service(cli: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -59,5 +59,5 @@ def test_label_names_configured_apps() -> None:
     from movie_director.check import adhoc_service
 
     service = adhoc_service(URL, "gradio")
-    assert label_of(service) == f"The Gradio app at {URL}"
+    assert label_of(service) == f"the Gradio app at {URL}"  # messages capitalise it when it opens a sentence
     assert label_of(replace(service, name="voice-clone")) == "voice-clone"

@@ -243,6 +243,18 @@ def test_minute_history_survives_a_restart_of_the_manager(tmp_path, backend):
         assert second.snapshot().service("fake").history.uptime_pct == 100.0
 
 
+def test_history_is_kept_per_address_so_a_new_server_starts_clean(tmp_path, backend):
+    backend.service_at(URL).up = False
+    with make_manager(tmp_path, backend) as first:
+        first.wait_checked(10)
+        assert first.snapshot().service("fake").history.uptime_pct == 0.0
+    moved = "http://127.0.0.1:19"
+    with make_manager(tmp_path, backend, names={"fake": moved}) as second:
+        assert second.history("fake").buckets(60) == []
+        second.wait_checked(10)
+        assert second.snapshot().service("fake").history.uptime_pct == 100.0
+
+
 def test_acquire_lends_a_pooled_connection_and_reports_broken_ones(tmp_path, backend):
     with make_manager(tmp_path, backend) as manager:
         manager.wait_checked(10)

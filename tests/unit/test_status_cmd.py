@@ -29,7 +29,7 @@ def fakes(tmp_path, monkeypatch):
 
 
 def test_the_table_has_one_row_per_service_and_says_why_one_is_down(fakes, capsys):
-    assert main(["status"]) == 0
+    assert main(["status"]) == 3  # llm is critical here and refuses: `status || alert` must fire
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["service", "state", "status"]
@@ -40,10 +40,30 @@ def test_the_table_has_one_row_per_service_and_says_why_one_is_down(fakes, capsy
 
 
 def test_json_output(fakes, capsys):
-    assert main(["status", "--json"]) == 0
+    assert main(["status", "--json"]) == 3
     data = json.loads(capsys.readouterr().out)
     assert [service["name"] for service in data["services"]] == ["comfy", "llm"]
     assert data["services"][1]["last_error"]["code"] == "connection_refused"
+
+
+def test_exit_code_3_already_after_the_first_refused_check_of_a_critical_service(fakes, capsys):
+    assert main(["status"]) == 3
+    assert capsys.readouterr().out.splitlines()[-1] == "system: degraded"  # the rule table waits for more failures; the exit code does not
+
+
+def test_exit_code_1_when_only_a_non_critical_service_is_down(fakes, monkeypatch):
+    monkeypatch.setattr(status_cmd, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(_down_at_9002(FakeBackend()))))
+    assert main(["status"]) == 1
+
+
+def test_exit_code_0_when_every_service_answers(fakes, monkeypatch):
+    fakes.service_at("http://127.0.0.1:9002").up = True
+    assert main(["status"]) == 0
+
+
+def _down_at_9002(backend: FakeBackend) -> FakeBackend:
+    backend.service_at("http://127.0.0.1:9002").up = False
+    return backend
 
 
 def test_exit_code_3_when_a_critical_service_is_offline(fakes, monkeypatch, capsys):

@@ -1,56 +1,110 @@
 """The ``movie-director`` command line: the same core the add-on uses, for TDs, farms and CI.
 
 Built-in commands live in one module each; plugins add theirs through the
-``register_commands`` hook.
+``register_commands`` hook. Every command shares one argument layer
+(:mod:`movie_director.cli.arguments`) and one output contract: with ``--json`` stdout
+holds one JSON document, also on errors; exit codes are listed in docs/cli.md.
+The imports at the top stay light so that an early Ctrl-C or a closed pipe ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
 
 from movie_director import __version__
-from movie_director.cli import check_cmd, config_cmd, demo_cmd, discover_cmd, doctor_cmd, plugins_cmd, services_cmd, status_cmd
-from movie_director.cli.output import print_error
-from movie_director.errors import MovieDirectorError
-from movie_director.plugins import get_plugin_manager
-from movie_director.redact import install_log_filter
+
+#: However slow the start, a command keeps at least this share of its --timeout for its own work.
+MIN_TIMEOUT_SHARE = 0.5
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from movie_director.cli import check_cmd, completion_cmd, config_cmd, demo_cmd, discover_cmd, doctor_cmd, plugins_cmd, services_cmd, status_cmd
+    from movie_director.cli.arguments import Parser, add_global_options, all_subparsers
+    from movie_director.plugins import get_plugin_manager
+
+    parser = Parser(
         prog="movie-director",
         description="Find, check and drive the AI backends of Blender Movie Director.",
-        epilog="Troubleshooting: docs/troubleshooting.md. Plugin authors: docs/plugins.md.",
+        epilog="Exit codes, --json shapes and paths: docs/cli.md. Troubleshooting: docs/troubleshooting.md. Plugin authors: docs/plugins.md.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    add_global_options(parser, top=True)
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (plugins_cmd, config_cmd, check_cmd, doctor_cmd, discover_cmd, services_cmd, status_cmd, demo_cmd):
+    for module in (plugins_cmd, config_cmd, check_cmd, doctor_cmd, discover_cmd, services_cmd, status_cmd, demo_cmd, completion_cmd):
         module.add_parser(subcommands)
     get_plugin_manager().register_commands(subcommands)
+    for sub in all_subparsers(parser):
+        add_global_options(sub, top=False)
+    completion_cmd.autocomplete(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)], format="%(levelname)s %(name)s: %(message)s")
-    install_log_filter()
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 0
+    """Run one command; never a traceback for bad input, a closed pipe or Ctrl-C."""
+    started = time.monotonic()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
     try:
-        return int(handler(args) or 0)
-    except MovieDirectorError as error:
-        print_error(error)
-        return 2 if error.category == "Configuration" else 1
+        return _run(argv, as_json, started)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+
+
+def _run(argv: list[str], as_json: bool, started: float) -> int:
+    from movie_director.cli.output import report_error, set_quiet
+    from movie_director.errors import MovieDirectorError
+    from movie_director.redact import install_log_filter
+
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        as_json = args.json
+        _charge_start_up(args, started)
+        set_quiet(args.quiet)
+        level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        install_log_filter()
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 0
+        with _config_file(args.config):
+            code = int(handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return code
+    except MovieDirectorError as error:
+        return report_error(error, as_json)
+
+
+def _charge_start_up(args: argparse.Namespace, started: float) -> None:
+    """``--timeout`` bounds the whole command: the imports and parsing already spent count against it."""
+    timeout = getattr(args, "timeout", None)
+    if isinstance(timeout, float) and getattr(args, "timeout_is_whole_command", False):
+        args.timeout = max(timeout * MIN_TIMEOUT_SHARE, timeout - (time.monotonic() - started))
+
+
+def _config_file(path: str | None) -> contextlib.AbstractContextManager[None]:
+    """``--config FILE`` for every layer that loads the configuration, for this command only."""
+    from movie_director.config import CONFIG_ENV, exported
+
+    return contextlib.nullcontext() if path is None else exported(CONFIG_ENV, path)
+
+
+def _silence_stdout() -> None:
+    """The reader went away (``| head``): send what is left to /dev/null so exit's flush stays quiet."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from movie_director.check import check_service
-from movie_director.cli.output import print_error, print_json
+from movie_director.cli.arguments import add_timeout_option, url_or_service
+from movie_director.cli.output import EXIT_OK, exit_code, print_error, print_json
 
-EXIT_UNREACHABLE = 3
+DEFAULT_TIMEOUT = 5.0
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     parser = subcommands.add_parser(
         "check",
         help="probe a URL or configured service: kind, version, health, capabilities",
-        description="Exit 0 when reachable (and of --kind, if given), 3 when not. See docs/troubleshooting.md.",
+        description="Exit 0 when reachable (and of --kind, if given), 3 when unreachable or silent, 1 when something else answers, "
+        "2 for bad input. See docs/cli.md and docs/troubleshooting.md.",
     )
-    parser.add_argument("target", help="a URL such as http://127.0.0.1:8188, or a configured service name")
+    parser.add_argument("target", type=url_or_service, help="a URL such as http://127.0.0.1:8188 (or 127.0.0.1:8188), or a configured service name")
     parser.add_argument("--kind", help="expect this backend kind (comfyui, wan2gp, litellm, gradio, ...)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per step (default 5)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_timeout_option(parser, "the server to say what it is", DEFAULT_TIMEOUT)
     parser.set_defaults(handler=run)
 
 
@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     elif report.ok and report.probe is not None:
         health = report.health
         latency = f"{health.latency_ms:.0f} ms" if health else "?"
-        print(f"✓ {report.kind} {report.probe.version} at {report.url} ({latency}, {len(report.capabilities)} capabilities)")
+        name = " ".join(filter(None, (report.kind, report.probe.version)))  # a server without a version: no double space
+        print(f"✓ {name} at {report.url} ({latency}, {len(report.capabilities)} capabilities)")
     elif report.error is not None:
-        print_error(report.error, sys.stdout)
-    return 0 if report.ok else EXIT_UNREACHABLE
+        print_error(report.error)
+    return EXIT_OK if report.error is None else exit_code(report.error)

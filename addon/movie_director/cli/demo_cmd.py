@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from movie_director.cli.output import print_json
+from movie_director.cli.arguments import output_folder, seconds
+from movie_director.cli.output import print_error, print_json
 from movie_director.errors import MovieDirectorError
 
 EXIT_INTERRUPTED = 130
@@ -28,14 +29,14 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
             "loopback ports; discover them, show their live status, run one job on each, kill and restart ComfyUI "
             "while work is queued, print the health summary, and stop everything (also on Ctrl-C). "
             "Your configuration and data are not touched. With --real, use your configured services instead, "
-            f"starting and killing nothing. Exit 0 on success, 1 when a step fails, {EXIT_INTERRUPTED} on Ctrl-C."
+            "starting and killing nothing. With --json, the story goes to stderr and a JSON summary to stdout at the end. "
+            f"Exit 0 on success, 1 when a step fails, {EXIT_INTERRUPTED} on Ctrl-C."
         ),
     )
     parser.add_argument("--real", action="store_true", help="run against your configured services instead of local stand-ins")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the generated files (default ./{DEFAULT_OUT})")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end (the story goes to stderr)")
+    parser.add_argument("--out", type=output_folder, default=str(DEFAULT_OUT), help=f"folder for the generated files (default ./{DEFAULT_OUT})")
     parser.add_argument(
-        "--job-timeout", type=float, default=None, metavar="SECONDS", help=f"give up on one job after this long (default 60, or {REAL_JOB_TIMEOUT:.0f} with --real)"
+        "--job-timeout", type=seconds, default=None, metavar="SECONDS", help=f"give up on one job after this long (default 60, or {REAL_JOB_TIMEOUT:.0f} with --real)"
     )
     parser.set_defaults(handler=run)
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
         except MovieDirectorError as error:
             if args.json:
-                print_json({"ok": False, "error": error.to_dict()})
+                print_error(error)  # the story on stderr ends with why; main() prints the JSON document
             raise
     if args.json:
         print_json(report.to_dict())

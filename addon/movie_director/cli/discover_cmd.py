@@ -31,7 +31,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     parser.add_argument("--hosts", type=_hosts, default=[], metavar="H,...", help="more hosts to scan (names or addresses)")
     parser.add_argument("--ports", type=_ports, default=[], metavar="SPEC", help="more ports, e.g. 7000-9000,8188")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S", help=f"seconds to identify one port (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run)
 
 

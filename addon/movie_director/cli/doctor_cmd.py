@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from movie_director import doctor
+from movie_director.cli.arguments import add_timeout_option
 from movie_director.cli.output import print_json
+
+DEFAULT_TIMEOUT = 3.0
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
@@ -15,9 +17,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
         help="run every diagnostic check, each with a fix (exit 1 when a required one fails)",
         description="Each check prints ✓, ⚠ or ✗ with a fix. Error codes: docs/troubleshooting.md.",
     )
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds per service step (default 3)")
-    parser.add_argument("--workflow", type=Path, help="a ComfyUI API-format workflow whose nodes must exist")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_timeout_option(parser, "each service", DEFAULT_TIMEOUT, whole_command=False)
+    parser.add_argument("--workflow", metavar="FILE", help="a ComfyUI API-format workflow to load and check as `comfyui run` would (- reads stdin)")
     parser.set_defaults(handler=run)
 
 

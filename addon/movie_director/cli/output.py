@@ -9,14 +9,30 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
-from movie_director.errors import MovieDirectorError
+from movie_director.errors import ConnectionProblem, InvalidSetting, MovieDirectorError, WorkflowInvalid
 from movie_director.progress import Phase, Progress
 from movie_director.redact import redact
 
+#: The exit codes of every command (docs/cli.md): scripts branch on these, not on messages.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 BAR_WIDTH = 20
 REDRAW_INTERVAL = 0.1
 T = TypeVar("T")
+#: ``--quiet``: progress and summaries are not printed (results and errors still are).
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet  # noqa: PLW0603 - one process-wide CLI setting, set once by main()
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
 
 
 def print_json(data: Any, stream: TextIO | None = None) -> None:
@@ -31,6 +47,24 @@ def print_error(error: MovieDirectorError, stream: TextIO | None = None) -> None
         print(f"  {number}. {hint}", file=stream)
     if error.fix is not None and error.fix.command:
         print(f"  Suggested fix: {error.fix.command}", file=stream)
+
+
+def exit_code(error: MovieDirectorError) -> int:
+    """2 for bad input or settings, 3 when the service cannot be reached, 1 for any other failure."""
+    if isinstance(error, ConnectionProblem):
+        return EXIT_UNREACHABLE
+    if isinstance(error, (InvalidSetting, WorkflowInvalid)) or error.code == "config_invalid":
+        return EXIT_INPUT
+    return EXIT_FAILED
+
+
+def report_error(error: MovieDirectorError, as_json: bool) -> int:
+    """Tell the user (stderr) or the script (one JSON document on stdout) what failed; return the exit code."""
+    if as_json:
+        print_json({"ok": False, "error": error.to_dict()})
+    else:
+        print_error(error)
+    return exit_code(error)
 
 
 def table(rows: list[list[str]], headers: list[str], stream: TextIO | None = None) -> None:
@@ -59,6 +93,8 @@ class ProgressPrinter:
         self._open = False
 
     def __call__(self, event: Progress) -> None:
+        if _quiet:
+            return
         if self.live:
             self._redraw(event)
         else:

@@ -10,7 +10,6 @@ from movie_director.plugins import get_plugin_manager
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     parser = subcommands.add_parser("plugins", help="list installed backend plugins")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run)
 
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from movie_director.backend import Status
 from movie_director.capabilities import summary
-from movie_director.check import CheckReport, adhoc_service, check_service
+from movie_director.check import CheckReport, check_service
+from movie_director.cli.arguments import add_timeout_option
 from movie_director.cli.output import print_json, table
 from movie_director.config import Config, load_config
-from movie_director.discovery import auth_by_kind
 from movie_director.plugins import get_plugin_manager
 from movie_director.registry import Instance, Registry, open_registry, registry_path
 
 CHECK_WORKERS = 8
+CHECK_TIMEOUT = 3.0
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
@@ -28,8 +28,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
             "(status, latency, queue, capabilities) and remember the result. Exit 0."
         ),
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--timeout", type=float, default=3.0, metavar="S", help="seconds per check (default 3)")
+    add_timeout_option(parser, "each service's check", CHECK_TIMEOUT, whole_command=False)
     parser.add_argument("--no-check", action="store_true", help="list what is registered without contacting the services")
     parser.set_defaults(handler=run)
 
@@ -76,7 +75,6 @@ def _row(instance: Instance) -> list[str]:
 def _check_all(registry: Registry, config: Config, timeout: float) -> dict[str, str]:
     """Check every instance at once (bounded); feed status, load and capabilities to the registry."""
     instances = registry.instances()
-    config = _with_discovered(config, instances)
     with ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="md-services") as pool:
         reports = list(pool.map(lambda instance: check_service(instance.name, kind=instance.kind, timeout=timeout, config=config), instances))
     errors = {}
@@ -88,17 +86,6 @@ def _check_all(registry: Registry, config: Config, timeout: float) -> dict[str, 
         if report.error is not None:
             errors[instance.name] = report.error.message
     return errors
-
-
-def _with_discovered(config: Config, instances: list[Instance]) -> Config:
-    """``config`` plus a service entry for each instance known only from discovery (with its kind's credentials)."""
-    auth = auth_by_kind(config.services.values())
-    found = {
-        instance.name: replace(adhoc_service(instance.url, instance.kind, auth=auth.get(instance.kind)), name=instance.name)
-        for instance in instances
-        if instance.name not in config.services
-    }
-    return replace(config, services={**config.services, **found})
 
 
 def _health_of(report: CheckReport) -> tuple[Status, int, Any]:

@@ -11,14 +11,17 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from typing import TextIO
 
-from movie_director.cli.output import print_json, table
+from movie_director.check import bounded
+from movie_director.cli.arguments import add_timeout_option, fail, seconds
+from movie_director.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, print_json, table
 from movie_director.config import load_config
 from movie_director.manager import ManagerOptions, ServiceManager, ServiceSnapshot, SystemSnapshot
 from movie_director.redact import redact
 
-EXIT_SYSTEM_OFFLINE = 3
+DEFAULT_TIMEOUT = 10.0
 HEADERS = ["service", "state", "status", "latency", "last check", "uptime", "queue", "queued ops", "next reconnect"]
 CLEAR_BELOW = "\x1b[J"
 
@@ -30,19 +33,23 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
         description=(
             "Check every enabled service and show its state, latency, last check, uptime, "
             "the service's own queue, our queued operations and the next reconnect attempt. "
-            f"Exit 0, or {EXIT_SYSTEM_OFFLINE} when the system is offline (a critical service such as ComfyUI is unreachable)."
+            f"Exit {EXIT_OK} when every service answers, {EXIT_UNREACHABLE} when a critical service (ComfyUI) cannot be reached, "
+            f"{EXIT_FAILED} when another service is down or degraded. With --json and --watch: one JSON line per refresh."
         ),
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable output (with --watch: one JSON line per refresh)")
     parser.add_argument("--watch", action="store_true", help="refresh in place and print state changes until Ctrl-C")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes with --watch (default 1)")
-    parser.add_argument("--watch-for", type=float, default=None, metavar="SECONDS", help="stop watching after this long")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the first check of every service (default 10)")
+    parser.add_argument("--interval", type=seconds, default=1.0, metavar="S", help="seconds between refreshes with --watch (default 1)")
+    parser.add_argument("--watch-for", type=seconds, default=None, metavar="S", help="with --watch: stop watching after this long")
+    add_timeout_option(parser, "the first check of every service", DEFAULT_TIMEOUT)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    manager = ServiceManager(load_config(), options=ManagerOptions(replay=False))
+    if args.watch_for is not None and not args.watch:
+        fail("--watch-for needs --watch: without it, status checks once and ends.", field="--watch-for", value=args.watch_for)
+    config = load_config()
+    config = replace(config, services={name: bounded(service, args.timeout) for name, service in config.services.items()})
+    manager = ServiceManager(config, options=ManagerOptions(replay=False))
     try:
         manager.start()
         manager.wait_checked(args.timeout)
@@ -52,9 +59,22 @@ def run(args: argparse.Namespace) -> int:
             print_json(manager.snapshot().to_dict())
         else:
             sys.stdout.write(render(manager.snapshot()))
-        return EXIT_SYSTEM_OFFLINE if manager.snapshot().status == "offline" else 0
+        return exit_code_of(manager.snapshot())
     finally:
         manager.close()
+
+
+def exit_code_of(snapshot: SystemSnapshot) -> int:
+    """3 when a critical service cannot be reached or stays silent (already after its first check), 1 when any service is not online."""
+    contacted = [service for service in snapshot.services if service.contacted]
+    unreachable = [
+        service for service in contacted if service.last_check is None or (service.status != "online" and (service.last_error or {}).get("category") == "Connection")
+    ]
+    if snapshot.status == "offline" or any(service.critical for service in unreachable):
+        return EXIT_UNREACHABLE
+    if snapshot.status == "degraded" or any(service.status != "online" for service in contacted):
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def watch(manager: ServiceManager, interval: float, duration: float | None, as_json: bool, stream: TextIO) -> None:

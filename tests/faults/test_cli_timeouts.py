@@ -1,0 +1,158 @@
+"""The CLI as a TD scripts it, as a real process: every ``--timeout`` is kept against a port that
+accepts and never answers (or drips), a closed pipe and an early Ctrl-C end quietly.
+
+The limits are the issue's: ``check --timeout 2`` ends within 3 s with ``timeout``; the other
+commands within their timeout + 1 s. They include the interpreter's start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from movie_director.testing.misbehaving import MisbehavingServer
+
+#: What the interpreter's start and the imports may add to a command's own timeout.
+START_SLACK_S = 1.0
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("MOVIE_DIRECTOR_")}
+    return {**clean, "MOVIE_DIRECTOR_DATA_DIR": str(tmp_path / "data"), "MOVIE_DIRECTOR_CONFIG": str(empty_config(tmp_path))}
+
+
+def empty_config(folder: Path) -> Path:
+    path = folder / "empty.yaml"
+    path.touch()
+    return path
+
+
+@pytest.fixture(params=["silence", "slow_body"])
+def unanswering(request: pytest.FixtureRequest) -> Iterator[MisbehavingServer]:
+    """A port that accepts and never answers, or answers one byte at a time."""
+    with MisbehavingServer(request.param, drip=0.2, drip_for=30.0, hold_for=30.0) as server:
+        yield server
+
+
+def cli(*args: str, env: dict[str, str], stdin: str = "") -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "movie_director.cli", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False)
+    return done, time.monotonic() - started
+
+
+def test_check_keeps_its_timeout_and_says_timeout(unanswering: MisbehavingServer, env: dict[str, str]) -> None:
+    done, elapsed = cli("check", unanswering.url, "--timeout", "2", "--json", env=env)
+    assert done.returncode == 3, done.stderr
+    assert json.loads(done.stdout)["error"]["code"] == "timeout"
+    assert elapsed <= 3.0, f"check --timeout 2 took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["comfyui", "run", "{workflow}", "--url", "{url}", "--timeout", "3"],
+        ["llm", "chat", "hello", "--url", "{url}", "--timeout", "3"],
+        ["llm", "models", "--url", "{url}", "--timeout", "3"],
+        ["gradio", "endpoints", "{url}", "--timeout", "3"],
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_commands_end_within_their_timeout(command: list[str], unanswering: MisbehavingServer, env: dict[str, str], tmp_path: Path) -> None:
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps({"1": {"class_type": "EmptyImage", "inputs": {}}}), encoding="utf-8")
+    args = [part.format(url=unanswering.url, workflow=workflow) for part in command]
+    done, elapsed = cli(*args, "--json", env=env)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert json.loads(done.stdout)["error"]["code"] == "timeout"
+    assert "Traceback" not in done.stderr
+    assert elapsed <= 3 + START_SLACK_S, f"{' '.join(command[:2])} --timeout 3 took {elapsed:.2f} s"
+
+
+def test_status_keeps_its_timeout_and_a_silent_critical_service_exits_3(unanswering: MisbehavingServer, env: dict[str, str], tmp_path: Path) -> None:
+    config = tmp_path / "silent.yaml"
+    config.write_text(f"services:\n  comfyui:\n    url: {unanswering.url}\n  litellm:\n    enabled: false\n  wan2gp:\n    enabled: false\n", encoding="utf-8")
+    done, elapsed = cli("status", "--timeout", "2", "--config", str(config), "--json", env=env)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert json.loads(done.stdout)["services"][0]["name"] == "comfyui"
+    assert elapsed <= 2 + START_SLACK_S, f"status --timeout 2 took {elapsed:.2f} s"
+
+
+def test_status_exits_3_when_the_critical_comfyui_refuses(env: dict[str, str], tmp_path: Path) -> None:
+    from movie_director.testing.processes import free_port
+
+    config = tmp_path / "refused.yaml"
+    config.write_text(f"services:\n  comfyui:\n    url: http://127.0.0.1:{free_port()}\n", encoding="utf-8")
+    done, _ = cli("status", "--config", str(config), env=env)
+    assert done.returncode == 3, done.stdout + done.stderr
+
+
+def test_a_rate_limiting_proxy_is_reported_at_once(env: dict[str, str]) -> None:
+    with MisbehavingServer("rate_limited") as proxy:
+        done, elapsed = cli("llm", "chat", "hello", "--url", proxy.url, "--timeout", "3", env=env)
+    assert done.returncode == 1
+    assert "rate_limited" in done.stderr and "Traceback" not in done.stderr
+    assert elapsed <= 3 + START_SLACK_S
+
+
+def test_a_closed_pipe_ends_quietly(env: dict[str, str]) -> None:
+    """``movie-director config show | head -1``: the reader is gone before the first write."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "movie_director.cli", "config", "show", "--sources"], env=env, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, check=False
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0
+    assert done.stderr == ""
+
+
+def test_a_pipe_read_by_head_ends_quietly(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        f"'{sys.executable}' -m movie_director.cli config show | head -1", shell=True, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.startswith("profile:") and done.stderr == ""
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_at_any_moment_ends_quietly_with_130(delay: float, env: dict[str, str]) -> None:
+    """From the first imports on (the interpreter's own start, the first ~0.1 s, is Python's)."""
+    with MisbehavingServer("silence", hold_for=30.0) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "movie_director.cli", "check", server.url, "--timeout", "20"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a shell's background job ignores SIGINT
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and err.strip() == "Interrupted."
+
+
+@pytest.mark.parametrize(("line", "expected"), [("movie-director sta", "status"), ("movie-director check --ti", "--timeout"), ("movie-director llm chat hi --ur", "--url")])
+def test_shell_completion_names_commands_and_options(line: str, expected: str, env: dict[str, str], tmp_path: Path) -> None:
+    answer = tmp_path / "completions.txt"
+    completing = {**env, "_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": "\n", "COMP_LINE": line, "COMP_POINT": str(len(line)), "_ARGCOMPLETE_STDOUT_FILENAME": str(answer)}
+    done = subprocess.run([sys.executable, "-m", "movie_director.cli"], env=completing, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert expected in answer.read_text(encoding="utf-8").split()
+
+
+def test_completion_prints_the_script_for_bash_and_zsh(env: dict[str, str]) -> None:
+    for shell in ("bash", "zsh"):
+        done, _ = cli("completion", shell, env=env)
+        assert done.returncode == 0 and "movie-director" in done.stdout and "_python_argcomplete" in done.stdout
