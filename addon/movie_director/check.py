@@ -13,7 +13,7 @@ from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
-from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, WrongService, map_exception
+from movie_director.errors import MovieDirectorError, NotAllowedOffline, WrongService, map_exception, says_nothing_about_kind
 from movie_director.plugins import PluginManager, get_plugin_manager
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,8 @@ def _probe(url: str, kind: str | None, timeout: float, manager: PluginManager) -
         try:
             result = backend.probe(url, timeout)
         except Exception as exc:  # noqa: BLE001 - one broken probe must not stop the others
-            if kind and isinstance(exc, ConnectionProblem):
-                raise  # the kind asked for answers too late or cuts the link: say so, not "another program"
+            if kind and isinstance(exc, MovieDirectorError) and says_nothing_about_kind(exc):
+                raise  # the kind asked for is unreachable, slow, busy or broken: say so, not "another program"
             log.debug("probe of %s by %s failed: %r", url, backend.kind, exc)
             result = None
         if result is not None:

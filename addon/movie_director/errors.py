@@ -606,6 +606,15 @@ ALL_ERRORS: tuple[type[MovieDirectorError], ...] = (
 )
 
 
+def says_nothing_about_kind(error: MovieDirectorError) -> bool:
+    """True when ``error`` leaves open which program answers: unreachable, too slow, busy (429) or broken (5xx).
+
+    A probe raises these instead of saying "not mine", so that a ComfyUI loading a model
+    is reported as busy with its own message, not as "a different program answers".
+    """
+    return isinstance(error, (ConnectionProblem, RateLimited)) or error.code == ServiceError.code
+
+
 # -- Mapping ----------------------------------------------------------------------------
 
 

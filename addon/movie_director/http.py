@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -266,6 +268,42 @@ def probe_session(url: str, timeout: float) -> TimeoutSession:
     return session
 
 
+def probe_json(
+    session: requests.Session,
+    url: str,
+    *,
+    service: str,
+    start_hint: str | None = None,
+    refusals: tuple[int, ...] = (),
+) -> tuple[Any, float] | None:
+    """GET ``url`` for a probe: (its JSON, latency in ms), or None when the answer says "not this kind".
+
+    The one classification every probe shares (see :meth:`Backend.probe`): another
+    status or a body that is not JSON means "not mine"; 429 and 5xx mean "maybe mine,
+    but busy or broken" and raise the server's own typed error (its message and
+    ``Retry-After`` kept), as does an address that cannot be reached or answers too
+    late. ``refusals`` are statuses the caller also wants raised (e.g. 401 for a
+    client that must say "wrong key").
+    """
+    started = time.perf_counter()
+    try:
+        response = session.get(url)
+    except Exception as exc:  # noqa: BLE001 - map_exception is the one place that sorts them
+        raise map_exception(exc, service=service, start_hint=start_hint) from exc
+    latency_ms = (time.perf_counter() - started) * 1000
+    status = response.status_code
+    if status == 429 or status >= 500 or status in refusals:
+        raise response_error(response, service=service)
+    if status != 200:
+        return None
+    try:
+        # json.loads on the bytes: response.json() would first guess the encoding of a
+        # large non-JSON body byte by byte (seconds for a few MB of binary).
+        return json.loads(response.content), latency_ms
+    except ValueError:  # UnicodeDecodeError included
+        return None
+
+
 def call(
     session: requests.Session,
     method: str,
@@ -342,4 +380,4 @@ def save_body(
     return size
 
 
-__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_session", "retry_policy", "save_body"]
+__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_json", "probe_session", "retry_policy", "save_body"]
