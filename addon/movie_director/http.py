@@ -220,9 +220,20 @@ class TimeoutSession(requests.Session):
         return f"<TimeoutSession loopback={self.loopback} timeout={self.default_timeout}>"
 
 
+class CappedRetry(Retry):
+    """urllib3's ``Retry`` that waits at most :data:`RETRY_AFTER_MAX_S` for a ``Retry-After``.
+
+    urllib3 2.6.3 has ``Retry(retry_after_max=...)`` for this; Blender bundles urllib3
+    2.4.0 and a copy imported first wins, so we cap it the way every urllib3 2.x allows.
+    """
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX_S)
+
+
 def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = None) -> Retry:
     """Our retry policy as data (urllib3 ``Retry``): idempotent methods only, honouring Retry-After."""
-    return Retry(
+    return CappedRetry(
         total=retries,
         connect=retries,
         read=0,
@@ -233,7 +244,6 @@ def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = 
         status_forcelist=RETRY_STATUSES,
         allowed_methods=methods if methods is not None else Retry.DEFAULT_ALLOWED_METHODS,
         respect_retry_after_header=True,
-        retry_after_max=RETRY_AFTER_MAX_S,
         raise_on_status=False,
     )
 
@@ -380,4 +390,4 @@ def save_body(
     return size
 
 
-__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_json", "probe_session", "retry_policy", "save_body"]
+__all__ = ["CappedRetry", "Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_json", "probe_session", "retry_policy", "save_body"]
