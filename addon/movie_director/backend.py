@@ -120,10 +120,14 @@ class Backend:
     critical: ClassVar[bool] = False
 
     def probe(self, url: str, timeout: float) -> ProbeResult | None:
-        """Return a result when ``url`` serves this kind of service, else ``None``.
+        """Return a result when ``url`` serves this kind of service, ``None`` when the answer says "not mine".
 
-        Must not raise for "not mine" answers; raise our typed errors only when the
-        address cannot be reached at all.
+        "Not mine" is an answer of another program: a 404, foreign JSON, a web page.
+        An answer that cannot tell raises our typed error instead, so that the artist
+        reads what is wrong rather than "a different program answers": the address
+        is unreachable or too slow (a ``ConnectionProblem``), busy (429 →
+        ``RateLimited``) or broken (5xx → ``ServiceError``, with the server's own
+        message). :func:`movie_director.http.probe_json` classifies one GET this way.
         """
         raise NotImplementedError
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
-from movie_director.errors import ConnectionProblem, MovieDirectorError, NotAllowedOffline, Timeout, WrongService, map_exception
+from movie_director.errors import MovieDirectorError, NotAllowedOffline, Timeout, WrongService, map_exception, says_nothing_about_kind
 from movie_director.http import probe_timeout_within
 from movie_director.plugins import PluginManager, get_plugin_manager
 
@@ -201,8 +201,11 @@ def _probe(url: str, kind: str | None, budget: Budget, manager: PluginManager, l
             error = exc if isinstance(exc, MovieDirectorError) else map_exception(exc, service=label)
             if isinstance(error, Timeout) and not kind:
                 raise Timeout(f"Something accepts connections at {url} but did not answer within {budget.seconds:.1f} s.", service=label, cause=exc) from exc
-            if isinstance(error, Timeout) or (kind and isinstance(error, ConnectionProblem)):
-                raise error from exc  # it answers too late or cuts the link: say so, not "another program"
+            if isinstance(error, Timeout) or (kind and says_nothing_about_kind(error)):
+                # unreachable, too slow, busy or broken: say so, not "another program"
+                if error is exc:
+                    raise
+                raise error from exc
             log.debug("probe of %s by %s failed: %r", url, backend.kind, exc)
             result = None
         if result is not None:

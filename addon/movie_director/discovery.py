@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import html
+import io
 import json
 import logging
 import os
@@ -579,7 +580,7 @@ def adopt(
         )
     environ = os.environ if environ is None else environ
     target = Path(path) if path is not None else (find_config_file(environ) or config_file_candidates()[0])
-    data = read_config_file(target) if target.is_file() else {}
+    data = _load_for_edit(target) if target.is_file() else {}
     profile = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
     profiles = data["profiles"] = data.get("profiles") or {}
     profile_body = profiles[profile] = profiles.get(profile) or {}
@@ -604,12 +605,33 @@ def _same_service(existing: Any, entry: Mapping[str, Any]) -> bool:
     return isinstance(existing, dict) and existing.get("kind") == entry["kind"] and str(existing.get("url", "")).rstrip("/") == entry["url"]
 
 
+def _load_for_edit(path: Path) -> dict[str, Any]:
+    """The file's settings, checked like any config file; a YAML file as ruamel's round-trip map.
+
+    Editing that map and dumping it keeps the user's comments, key order, quoting and
+    blank lines: adopting a service changes only its own entry.
+    """
+    data = read_config_file(path)  # the syntax and shape errors every reader gives
+    if path.suffix.lower() == ".json":
+        return data
+    loaded = _round_trip_yaml().load(path.read_text(encoding="utf-8"))
+    return loaded if loaded is not None else {}
+
+
 def _dump(data: Mapping[str, Any], path: Path) -> str:
     if path.suffix.lower() == ".json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    import yaml
+    stream = io.StringIO()
+    _round_trip_yaml().dump(data, stream)
+    return stream.getvalue()
 
-    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True)
+
+def _round_trip_yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    parser = YAML(typ="rt")
+    parser.preserve_quotes = True
+    return parser
 
 
 __all__ = [

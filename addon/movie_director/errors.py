@@ -12,6 +12,7 @@ applied for the user, the error carries it as a :class:`Fix` (dream-textures'
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 import ssl
 from collections.abc import Mapping, Sequence
@@ -67,7 +68,14 @@ class MovieDirectorError(Exception):
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.to_dict(), self.fix))
+        """Every field survives a pickle (a worker process, a queue that pickles).
+
+        The cause goes along when it pickles itself; a library exception that holds a
+        socket or a lock travels as a :class:`CauseSummary` with the same text.
+        """
+        state = dict(self.__dict__)
+        state["cause"] = _picklable(self.cause)
+        return (_rebuild, (type(self), self.message), state)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view for the CLI's ``--json`` and for the add-on's notifications."""
@@ -83,7 +91,7 @@ class MovieDirectorError(Exception):
         if self.details:
             data["details"] = json.loads(redact(json.dumps(self.details, default=str)))
         if self.cause is not None:
-            data["cause"] = redact(f"{type(self.cause).__name__}: {self.cause}")
+            data["cause"] = redact(describe_cause(self.cause))
         return data
 
 
@@ -92,8 +100,34 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _rebuild(cls: type[MovieDirectorError], data: dict[str, Any], fix: Fix | None) -> MovieDirectorError:
-    return cls(data["message"], service=data["service"], hints=data["hints"], fix=fix, details=data.get("details"))
+
+class CauseSummary(Exception):
+    """What is left of an unpicklable cause after a pickle: its type name and text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+
+
+def describe_cause(cause: BaseException) -> str:
+    """The "Type: text" of a cause (a :class:`CauseSummary` already is that)."""
+    return str(cause) if isinstance(cause, CauseSummary) else f"{type(cause).__name__}: {cause}"
+
+
+def _picklable(cause: BaseException | None) -> BaseException | None:
+    if cause is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(cause))  # an exception with a required argument pickles but does not load
+    except Exception:  # noqa: BLE001 - anything pickle can raise means "not this one"
+        return CauseSummary(describe_cause(cause))
+    return cause
+
+
+def _rebuild(cls: type[MovieDirectorError], message: str) -> MovieDirectorError:
+    """An empty instance of ``cls``; pickle then restores every field from the state."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    return error
 
 
 # -- Connection -------------------------------------------------------------------------
@@ -609,6 +643,15 @@ ALL_ERRORS: tuple[type[MovieDirectorError], ...] = (
     VersionProblem,
     UnsupportedVersion,
 )
+
+
+def says_nothing_about_kind(error: MovieDirectorError) -> bool:
+    """True when ``error`` leaves open which program answers: unreachable, too slow, busy (429) or broken (5xx).
+
+    A probe raises these instead of saying "not mine", so that a ComfyUI loading a model
+    is reported as busy with its own message, not as "a different program answers".
+    """
+    return isinstance(error, (ConnectionProblem, RateLimited)) or error.code == ServiceError.code
 
 
 # -- Mapping ----------------------------------------------------------------------------

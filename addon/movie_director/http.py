@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -218,9 +220,20 @@ class TimeoutSession(requests.Session):
         return f"<TimeoutSession loopback={self.loopback} timeout={self.default_timeout}>"
 
 
+class CappedRetry(Retry):
+    """urllib3's ``Retry`` that waits at most :data:`RETRY_AFTER_MAX_S` for a ``Retry-After``.
+
+    urllib3 2.6.3 has ``Retry(retry_after_max=...)`` for this; Blender bundles urllib3
+    2.4.0 and a copy imported first wins, so we cap it the way every urllib3 2.x allows.
+    """
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX_S)
+
+
 def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = None) -> Retry:
     """Our retry policy as data (urllib3 ``Retry``): idempotent methods only, honouring Retry-After."""
-    return Retry(
+    return CappedRetry(
         total=retries,
         connect=retries,
         read=0,
@@ -231,7 +244,6 @@ def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = 
         status_forcelist=RETRY_STATUSES,
         allowed_methods=methods if methods is not None else Retry.DEFAULT_ALLOWED_METHODS,
         respect_retry_after_header=True,
-        retry_after_max=RETRY_AFTER_MAX_S,
         raise_on_status=False,
     )
 
@@ -273,6 +285,42 @@ def probe_session(url: str, timeout: float) -> TimeoutSession:
 def probe_timeout_within(seconds: float) -> float:
     """The ``timeout`` to give :func:`probe_session` so that one request ends within ``seconds`` (connect + read)."""
     return seconds / 2 if seconds <= 2 * PROBE_CONNECT_MAX_S else seconds - PROBE_CONNECT_MAX_S
+
+
+def probe_json(
+    session: requests.Session,
+    url: str,
+    *,
+    service: str,
+    start_hint: str | None = None,
+    refusals: tuple[int, ...] = (),
+) -> tuple[Any, float] | None:
+    """GET ``url`` for a probe: (its JSON, latency in ms), or None when the answer says "not this kind".
+
+    The one classification every probe shares (see :meth:`Backend.probe`): another
+    status or a body that is not JSON means "not mine"; 429 and 5xx mean "maybe mine,
+    but busy or broken" and raise the server's own typed error (its message and
+    ``Retry-After`` kept), as does an address that cannot be reached or answers too
+    late. ``refusals`` are statuses the caller also wants raised (e.g. 401 for a
+    client that must say "wrong key").
+    """
+    started = time.perf_counter()
+    try:
+        response = session.get(url)
+    except Exception as exc:  # noqa: BLE001 - map_exception is the one place that sorts them
+        raise map_exception(exc, service=service, start_hint=start_hint) from exc
+    latency_ms = (time.perf_counter() - started) * 1000
+    status = response.status_code
+    if status == 429 or status >= 500 or status in refusals:
+        raise response_error(response, service=service)
+    if status != 200:
+        return None
+    try:
+        # json.loads on the bytes: response.json() would first guess the encoding of a
+        # large non-JSON body byte by byte (seconds for a few MB of binary).
+        return json.loads(response.content), latency_ms
+    except ValueError:  # UnicodeDecodeError included
+        return None
 
 
 def call(
@@ -351,4 +399,4 @@ def save_body(
     return size
 
 
-__all__ = ["Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_session", "probe_timeout_within", "retry_policy", "save_body"]
+__all__ = ["CappedRetry", "Deadline", "DeadlineAdapter", "MovieDirectorError", "TimeoutSession", "build_session", "call", "json_of", "overall_seconds", "probe_json", "probe_session", "probe_timeout_within", "retry_policy", "save_body"]

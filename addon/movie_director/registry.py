@@ -465,7 +465,11 @@ def service_name(kind: str, url: str, taken: Iterable[str]) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a reader sees the old file or the new one, never half."""
+    """Replace ``path`` with ``text`` so that a reader sees the old file or the new one, never half.
+
+    The data is on disk before the rename and the rename before we return (the folder is
+    synced too), so a power cut leaves the old file or the new one, not an empty one.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -479,6 +483,18 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, making a rename in it durable (POSIX; Windows cannot open a folder)."""
+    if os.name != "posix":
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def registry_path(config: Config) -> Path:

@@ -21,7 +21,7 @@ from movie_director.backend import (
     ProbeResult,
 )
 from movie_director.config import ServiceConfig
-from movie_director.errors import ConnectionProblem, MovieDirectorError
+from movie_director.errors import MovieDirectorError, says_nothing_about_kind
 from movie_director.http import probe_session
 from movie_director_plugins.comfyui.client import (
     API_PREFIXES,
@@ -60,9 +60,9 @@ class ComfyUIBackend(Backend):
         started = time.perf_counter()
         try:
             found = find_api(session, base, (pinned,) if pinned else API_PREFIXES, service=self.display_name, start_hint=self.start_hint)
-        except ConnectionProblem:
-            raise  # cannot reach the address at all
-        except MovieDirectorError:
+        except MovieDirectorError as error:
+            if says_nothing_about_kind(error):
+                raise  # unreachable, slow, busy or broken: say so, not "another program"
             return None  # it answers, but refuses us (a proxy wanting auth): not recognisably ComfyUI
         finally:
             session.close()

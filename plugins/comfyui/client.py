@@ -29,6 +29,7 @@ import requests
 from movie_director.config import ServiceConfig
 from movie_director.errors import (
     ConnectionLost,
+    ConnectionProblem,
     JobLost,
     MalformedResponse,
     MovieDirectorError,
@@ -38,8 +39,9 @@ from movie_director.errors import (
     describe_unexpected,
     map_exception,
     response_error,
+    says_nothing_about_kind,
 )
-from movie_director.http import build_session, call, json_of
+from movie_director.http import build_session, call, json_of, probe_json
 from movie_director_plugins.comfyui import outputs
 from movie_director_plugins.comfyui.jobs import Job, JobTracker
 from movie_director_plugins.comfyui.outputs import OutputFile, UploadedFile
@@ -131,23 +133,24 @@ def split_api_root(url: str) -> tuple[str, str | None]:
 def find_api(session: requests.Session, base_url: str, prefixes: Iterable[str] = API_PREFIXES, service: str = LABEL, start_hint: str | None = None) -> tuple[str, dict[str, Any]] | None:
     """The first prefix whose ``/system_stats`` is ComfyUI's, with that answer; None when none is.
 
-    Network failures raise typed errors; an answer of another kind just does not match.
+    Network failures and refusals (401/403/407) raise typed errors; an answer of another
+    kind just does not match. A busy or broken answer (429, 5xx) does not end the search
+    (the other prefix may be the real one), but when no prefix matches it is raised:
+    the server's own words, not "a different program".
     """
+    busy: MovieDirectorError | None = None
     for prefix in prefixes:
         try:
-            response = session.get(f"{base_url}{prefix}/system_stats")
-        except Exception as exc:
-            raise map_exception(exc, service=service, start_hint=start_hint) from exc
-        if response.status_code in (401, 403, 407):
-            raise response_error(response, service=service)
-        if response.status_code != 200:
+            found = probe_json(session, f"{base_url}{prefix}/system_stats", service=service, start_hint=start_hint, refusals=(401, 403, 407))
+        except MovieDirectorError as error:
+            if isinstance(error, ConnectionProblem) or not says_nothing_about_kind(error):
+                raise
+            busy = busy or error
             continue
-        try:
-            body = response.json()
-        except ValueError:
-            continue
-        if is_system_stats(body):
-            return prefix, body
+        if found is not None and is_system_stats(found[0]):
+            return prefix, found[0]
+    if busy is not None:
+        raise busy
     return None
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import ServiceConfig
-from movie_director.errors import MovieDirectorError, map_exception
-from movie_director.http import probe_session
+from movie_director.errors import MovieDirectorError
+from movie_director.http import probe_json, probe_session
 from movie_director.progress import ProgressCallback
 from movie_director_plugins.gradio.api import is_gradio_config
 
@@ -25,24 +25,12 @@ START_HINT = "Start the Gradio app (e.g. python app.py); it prints the URL it se
 def probe_config(url: str, timeout: float, label: str = "Gradio app", start_hint: str = "") -> tuple[Mapping[str, Any], float] | None:
     """(Gradio ``/config``, latency ms) when ``url`` serves a Gradio app, else None.
 
-    Raises our typed errors, naming the app as ``label``, only when nothing answers at all.
+    Raises our typed errors, naming the app as ``label``, when nothing answers in time
+    or the answer is busy or broken (see :func:`movie_director.http.probe_json`).
     """
-    session = probe_session(url, timeout)
-    started = time.perf_counter()
-    try:
-        response = session.get(url.rstrip("/") + "/config")
-    except Exception as exc:  # noqa: BLE001 - map_exception sorts them
-        raise map_exception(exc, service=label, start_hint=start_hint or START_HINT) from exc
-    finally:
-        session.close()
-    latency = (time.perf_counter() - started) * 1000
-    if response.status_code != 200:
-        return None
-    try:
-        config = response.json()
-    except ValueError:
-        return None
-    return (config, latency) if is_gradio_config(config) else None
+    with probe_session(url, timeout) as session:
+        found = probe_json(session, url.rstrip("/") + "/config", service=label, start_hint=start_hint or START_HINT)
+    return found if found is not None and is_gradio_config(found[0]) else None
 
 
 def label_of(service: ServiceConfig) -> str:

@@ -21,7 +21,7 @@ from movie_director.backend import Backend, Capability, HealthSample, ProbeResul
 from movie_director.capabilities import LLM_CHAT, standard
 from movie_director.config import ServiceConfig
 from movie_director.errors import ConnectionProblem, MovieDirectorError, ServiceError
-from movie_director.http import call, probe_session
+from movie_director.http import probe_json, probe_session
 from movie_director_plugins.litellm.client import START_HINT, LiteLLMClient, ModelEntry, Readiness
 
 
@@ -57,14 +57,9 @@ class LiteLLMBackend(Backend):
         )
 
     def _probe_json(self, session: Any, url: str) -> Any:
-        """The JSON at ``url``, or ``None`` when the answer says "not mine"; raises only when unreachable."""
-        try:
-            response = call(session, "GET", url, service=self.display_name, start_hint=self.start_hint)
-            return response.json()
-        except ConnectionProblem:
-            raise
-        except (MovieDirectorError, ValueError):
-            return None
+        """The JSON at ``url``, or ``None`` when the answer says "not mine"; raises when unreachable, busy or broken."""
+        found = probe_json(session, url, service=self.display_name, start_hint=self.start_hint)
+        return found[0] if found is not None else None
 
     def connect(self, service: ServiceConfig) -> LiteLLMClient:
         return LiteLLMClient(service, label=self.display_name, start_hint=self.start_hint)

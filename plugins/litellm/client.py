@@ -47,7 +47,7 @@ from movie_director.errors import (
     server_message_of,
 )
 from movie_director.http import DeadlineAdapter, build_session, json_of, retry_policy
-from movie_director_plugins.litellm.sse import iter_events
+from movie_director.sse import iter_events
 from movie_director_plugins.litellm.usage import Usage, UsageMeter, meter_for
 
 log = logging.getLogger(__name__)

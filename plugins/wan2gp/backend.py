@@ -64,20 +64,14 @@ class Wan2GPBackend(Backend):
     def probe(self, url: str, timeout: float) -> ProbeResult | None:
         """The web UI (by its events, not its port) or the headless MCP server at ``url``.
 
-        Raises only when no transport could reach the address at all.
+        The first transport whose probe cannot tell (unreachable, slow, busy, broken)
+        ends the search with its error: the same address would keep the next one
+        waiting as long, and its answer is no proof that this is not Wan2GP.
         """
-        modules = _available_modules()
-        errors: list[MovieDirectorError] = []
-        for module in modules:
-            try:
-                found = module.probe(url, timeout)
-            except MovieDirectorError as error:
-                errors.append(error)
-                continue
+        for module in _available_modules():
+            found = module.probe(url, timeout)
             if found is not None:
                 return found
-        if modules and len(errors) == len(modules):
-            raise errors[0]
         return None
 
     def connect(self, service: ServiceConfig) -> Wan2GPTransport:

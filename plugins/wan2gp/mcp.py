@@ -47,6 +47,7 @@ from movie_director.errors import (
     RequestRejected,
     UnsupportedVersion,
     describe_unexpected,
+    says_nothing_about_kind,
 )
 from movie_director.http import call, json_of, probe_session
 from movie_director.progress import Phase, Progress, ProgressCallback, notify
@@ -98,9 +99,9 @@ def probe(url: str, timeout: float) -> ProbeResult | None:
     with MCPClient(endpoint, probe_session(endpoint, timeout), service=SERVICE) as client:
         try:
             tools = client.list_tools()
-        except ConnectionProblem:
-            raise
         except MovieDirectorError as error:
+            if says_nothing_about_kind(error):
+                raise
             log.debug("no Wan2GP MCP server at %s: %s", endpoint, error)
             return None
     names = {str(tool["name"]) for tool in tools}

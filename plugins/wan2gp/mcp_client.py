@@ -43,6 +43,7 @@ from movie_director.errors import (
     map_exception,
 )
 from movie_director.http import build_session, call
+from movie_director.sse import iter_events
 
 log = logging.getLogger(__name__)
 
@@ -305,27 +306,14 @@ class MCPClient:
 
 
 def _sse_messages(response: requests.Response) -> Iterator[Any]:
-    """JSON payloads of an SSE stream's ``data:`` events (bounded)."""
-    data: list[str] = []
-    seen = 0
-    for line in response.iter_lines(decode_unicode=True):
-        if line is None:
-            continue
-        if line == "":
-            if data:
-                seen += 1
-                try:
-                    yield json.loads("\n".join(data))
-                except ValueError:
-                    log.debug("ignoring a non-JSON SSE event")
-                data = []
-                if seen >= MAX_STREAM_MESSAGES:
-                    return
-            continue
-        if line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-    if data:
-        yield json.loads("\n".join(data))
+    """JSON payloads of an SSE stream's events (bounded); lines end only at CR/LF, never inside JSON."""
+    for seen, event in enumerate(iter_events(response.iter_content(chunk_size=None)), start=1):
+        try:
+            yield json.loads(event.data)
+        except ValueError:
+            log.debug("ignoring a non-JSON SSE event")
+        if seen >= MAX_STREAM_MESSAGES:
+            return
 
 
 def rpc_error(error: Any, method: str, service: str) -> MovieDirectorError:

@@ -49,28 +49,6 @@ FOREIGN_ON_FIRST_CONTACT = {"wrong_service", "malformed_response"}
 #: Calls to a route of a service already known (the others also find out what answers).
 KNOWN_SERVICE_CALLS = ("comfyui-submit", "litellm-chat", "litellm-models")
 
-PROBE_HIDES_STATUS = (
-    "check_service/probes: an HTTP error status at the probe's route means 'not this kind' to every probe, "
-    "so a 429 or 500 is reported as wrong_service ('a different program answers') instead of rate_limited/server_error "
-    "with the server's message"
-)
-COMFYUI_PREFIX_HIDES_STATUS = (
-    "ComfyUI client: find_api() skips a 429/5xx answer of /system_stats while detecting the /api prefix, so a fresh "
-    "connection reports wrong_service instead of rate_limited/server_error"
-)
-WAN2GP_PROBE_HIDES_ERRORS = (
-    "Wan2GP backend: probe() (also run by connect() with transport=auto) says 'not Wan2GP' unless both transports fail "
-    "at the connection level, so a cut answer is reported as wrong_service instead of connection_lost (and the "
-    "server's 429/500 too, and a dripping answer, after waiting it out on both transports, instead of timeout)"
-)
-KNOWN_BUGS = {
-    **{(f"{kind}-probe", fault): PROBE_HIDES_STATUS for kind in ("comfyui", "litellm", "wan2gp", "gradio") for fault in ("rate_limited", "server_error")},
-    **{("comfyui-health", fault): COMFYUI_PREFIX_HIDES_STATUS for fault in ("rate_limited", "server_error")},
-    **{("wan2gp-health", fault): WAN2GP_PROBE_HIDES_ERRORS for fault in ("truncated", "rate_limited", "server_error")},
-    **{("wan2gp-probe", fault): WAN2GP_PROBE_HIDES_ERRORS for fault in ("truncated", *SLOW_FAULTS)},
-}
-
-
 def expected(op_id: str, fault: str) -> str | set[str]:
     """The outcome the artist should get (see the module doc)."""
     # A ComfyUI prompt whose answer went wrong after it reached the server is found by its id, not lost.
@@ -89,13 +67,9 @@ def expected(op_id: str, fault: str) -> str | set[str]:
 
 
 def cases(kind: str) -> list[object]:
-    """Every (call, fault) pair of one backend, known bugs marked xfail(strict)."""
+    """Every (call, fault) pair of one backend."""
     pairs = [(op, fault) for op in OPS for fault in FAULTS] + [(op, fault) for op in SLOW_OPS for fault in SLOW_FAULTS]
-    return [
-        pytest.param(op, fault, id=f"{op}-{fault}", marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[op, fault])] if (op, fault) in KNOWN_BUGS else [])
-        for op, fault in pairs
-        if op.startswith(kind + "-")
-    ]
+    return [pytest.param(op, fault, id=f"{op}-{fault}") for op, fault in pairs if op.startswith(kind + "-")]
 
 
 @pytest.mark.parametrize(("op_id", "fault"), cases("comfyui"))

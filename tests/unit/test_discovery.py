@@ -353,6 +353,25 @@ def test_adopt_writes_a_valid_entry_into_the_active_profile(tmp_path: Path) -> N
     assert sorted(entry.name for entry in tmp_path.iterdir()) == ["config.yaml"]  # written atomically, no temp left
 
 
+def test_adopt_keeps_the_users_comments_and_layout(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    mine = (
+        "# Studio machines: ask Sam before changing.\n"
+        "active_profile: Studio   # the render farm\n"
+        "\n"
+        "services:\n"
+        "  comfyui:\n"
+        "    url: 'http://127.0.0.1:8188'  # the old box\n"
+        "    timeout: 60\n"
+    )
+    path.write_text(mine, encoding="utf-8")
+    adopted = adopt(FOUND, path=path, environ={})
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(mine), "everything the user wrote stays as written, comments and quotes included"
+    assert yaml.safe_load(text)["profiles"]["Studio"]["services"][adopted.name] == adopted.entry
+    assert validate_file(path) == []
+
+
 def test_adopt_finds_the_file_in_force_and_keeps_a_json_file_json(tmp_path: Path) -> None:
     path = tmp_path / "movie-director.json"
     path.write_text(json.dumps({"services": {"studio": {"kind": "comfyui", "url": "http://127.0.0.1:8189", "timeout": 60}}}), encoding="utf-8")

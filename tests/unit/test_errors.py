@@ -129,3 +129,36 @@ def test_response_error_without_request_path() -> None:
     response._content = b"I'm a teapot"
     error = response_error(response, service="X")
     assert isinstance(error, errors.RequestRejected) and "teapot" in error.message
+
+
+class NeedsTwoArguments(Exception):
+    """Pickles, but cannot be loaded again (pickle calls it with one argument)."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda cls: cls.code)
+@pytest.mark.parametrize(
+    "cause",
+    [ValueError("bad value"), requests.ConnectionError(socket.socket()), NeedsTwoArguments("two", "words")],
+    ids=["picklable", "holds-a-socket", "does-not-load"],
+)
+def test_every_error_pickles_with_every_field(cls: type[errors.MovieDirectorError], cause: BaseException) -> None:
+    fix = errors.Fix("Use port 8189", "services.comfyui.port", 8189, "movie-director config set comfyui.port 8189")
+    extra = {"problems": [errors.ConfigProblem("/services/comfyui/port", "file", "too large", 99999, "1-65535", "a.yaml")]} if cls is errors.ConfigError else {}
+    error = cls("Something broke.", service="ComfyUI", hints=["Do this."], cause=cause, fix=fix, details={"status": 503}, **extra)
+    clone = pickle.loads(pickle.dumps(error))
+    try:
+        assert type(clone) is cls and str(clone) == str(error) and clone.args == error.args
+        assert (clone.service, clone.message, clone.hints, clone.fix, clone.details) == (error.service, error.message, error.hints, fix, {"status": 503})
+        assert clone.to_dict() == error.to_dict(), "problems, cause, hints and fix all come back"
+        assert getattr(clone, "problems", None) == getattr(error, "problems", None)
+        assert errors.describe_cause(clone.cause) == errors.describe_cause(cause)
+        if isinstance(cause, ValueError):
+            assert type(clone.cause) is ValueError
+    finally:
+        for held in (cause, getattr(clone, "cause", None)):
+            for arg in getattr(held, "args", ()):
+                if isinstance(arg, socket.socket):
+                    arg.close()

@@ -17,7 +17,7 @@ import requests
 import responses
 
 from movie_director.errors import ConnectionLost, MalformedResponse, ServiceError, Timeout
-from movie_director.http import Deadline, call, probe_session, save_body
+from movie_director.http import RETRY_AFTER_MAX_S, Deadline, call, probe_session, retry_policy, save_body
 from movie_director.testing.processes import wait_until
 
 URL = "http://127.0.0.1:9/file"
@@ -156,3 +156,11 @@ def test_a_connection_shut_by_its_deadline_is_not_pooled_again() -> None:
         wait_until(lambda: deadline.expired, 5, message="the deadline passed")
         assert deadline.release(conn) is True  # type: ignore[arg-type]
         assert peer.recv(1) == b""  # the socket was shut down: the peer sees the end
+
+
+def test_a_long_retry_after_is_capped_on_every_urllib3_2() -> None:
+    """Without urllib3 2.6.3's retry_after_max (Blender bundles 2.4.0): a far Retry-After waits RETRY_AFTER_MAX_S at most."""
+    policy = retry_policy(3, 0.1)
+    assert policy.parse_retry_after("3600") == RETRY_AFTER_MAX_S
+    assert policy.parse_retry_after("2") == 2
+    assert policy.new(total=1).parse_retry_after("3600") == RETRY_AFTER_MAX_S, "the copies urllib3 makes per attempt keep the cap"

@@ -157,6 +157,20 @@ def test_an_sse_answer_is_read_past_notifications() -> None:
 
 
 @responses.activate
+def test_an_sse_answer_with_line_separators_inside_its_json_is_read_whole() -> None:
+    """U+2028/U+2029 may stand unescaped in JSON strings; only CR/LF end an SSE line."""
+    prompt = "a cat\u2028on a mat\u2029at dawn"
+
+    def server(request: Any) -> tuple[int, dict[str, str], bytes]:
+        answer = rpc_result({"tools": [{"name": "wangp_generate", "description": prompt}]}, json.loads(request.body)["id"])
+        return 200, {"Content-Type": "text/event-stream"}, ("event: message\ndata: " + json.dumps(answer, ensure_ascii=False) + "\n\n").encode()
+
+    responses.add_callback(responses.POST, ENDPOINT, callback=server)
+    with client() as mcp:
+        assert mcp.list_tools() == [{"name": "wangp_generate", "description": prompt}]
+
+
+@responses.activate
 def test_an_sse_stream_that_ends_without_the_answer_is_malformed() -> None:
     responses.add(responses.POST, ENDPOINT, body="event: ping\n\n", content_type="text/event-stream")
     with client() as mcp, pytest.raises(MalformedResponse, match="without answering"):

@@ -8,7 +8,7 @@ import pytest
 
 from movie_director.backend import HealthSample, ProbeResult
 from movie_director.check import adhoc_service
-from movie_director.errors import ConfigError, ConnectionRefused, WrongService
+from movie_director.errors import ConfigError, ConnectionRefused, ServiceError, WrongService
 from movie_director_plugins.wan2gp import backend as wan2gp_backend
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend, transport_module
 
@@ -56,13 +56,18 @@ def test_auto_refuses_something_else(monkeypatch: pytest.MonkeyPatch) -> None:
         Wan2GPBackend().connect(adhoc_service(URL, "wan2gp"))
 
 
-def test_probe_raises_only_when_nothing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    refused = ConnectionRefused(service="Wan2GP")
-    use(monkeypatch, FakeModule("webui", error=refused), FakeModule("mcp", error=ConnectionRefused()))
+def test_probe_raises_when_a_transport_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unreachable, busy or broken is no proof of "not Wan2GP": the first such error ends the probe."""
+    busy = ServiceError("Wan2GP failed with HTTP 503: loading.", service="Wan2GP")
+    mcp = FakeModule("mcp", ProbeResult(kind="wan2gp", url=URL, transport="mcp"))
+    use(monkeypatch, FakeModule("webui", error=busy), mcp)
+    with pytest.raises(ServiceError, match="503"):
+        Wan2GPBackend().probe(URL, 1)
+    use(monkeypatch, FakeModule("webui", error=ConnectionRefused(service="Wan2GP")), FakeModule("mcp"))
     with pytest.raises(ConnectionRefused):
         Wan2GPBackend().probe(URL, 1)
-    use(monkeypatch, FakeModule("webui", error=refused), FakeModule("mcp"))
-    assert Wan2GPBackend().probe(URL, 1) is None
+    use(monkeypatch, FakeModule("webui"), mcp)
+    assert Wan2GPBackend().probe(URL, 1) is mcp.found
 
 
 def test_unknown_transport_name() -> None:

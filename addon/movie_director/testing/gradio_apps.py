@@ -11,9 +11,7 @@ cwd, Gradio's cache and the save path), removed when the ServerProcess is collec
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-import weakref
 from pathlib import Path
 from typing import NamedTuple
 
@@ -75,8 +73,8 @@ def _launch(app: App, port: int | None, options: dict[str, object]) -> ServerPro
         cwd=str(workdir),
         ready=http_ready("/config"),
         start_timeout=START_TIMEOUT,
+        private_dir=workdir,
     )
-    weakref.finalize(server, shutil.rmtree, workdir, True)
     return server.start()
 
 

@@ -10,9 +10,7 @@ proxy otherwise makes to GitHub.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,6 +97,6 @@ def launch_litellm_proxy(
         cwd=str(workdir),  # the proxy CLI puts its working directory on sys.path
         ready=http_ready("/health/readiness"),
         start_timeout=start_timeout,
+        private_dir=workdir,
     )
-    weakref.finalize(server, shutil.rmtree, workdir, True)
     return server.start()

@@ -6,14 +6,17 @@ restart on the same port; readiness is polled with a deadline, never slept for.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import IO, TypeVar
 
 T = TypeVar("T")
 
@@ -94,7 +97,9 @@ class ServerProcess:
 
     `argv` may contain `{port}` and `{host}`, filled in at start. `ready` is called
     with the instance and must return truthy once the server answers; by default a TCP
-    connect to the port is enough.
+    connect to the port is enough. `private_dir` (the server's files: outputs, config)
+    belongs to it: it goes with the log file at `close()`, or when the object is
+    collected or the interpreter exits, whichever comes first.
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class ServerProcess:
         cwd: str | None = None,
         ready: Callable[[ServerProcess], object] | None = None,
         start_timeout: float = 60.0,
+        private_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -118,6 +124,7 @@ class ServerProcess:
         self._start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix=f"md-{name}-", suffix=".log", delete=False)
+        self._remove_files = weakref.finalize(self, _remove_files, self._log, private_dir)
 
     @property
     def url(self) -> str:
@@ -200,11 +207,18 @@ class ServerProcess:
         return self.start()
 
     def close(self) -> None:
-        """Stop the server for good and remove its log file."""
+        """Stop the server for good and remove its log file and private directory."""
         self.stop()
-        if not self._log.closed:
-            self._log.close()
-            os.unlink(self._log.name)
+        self._remove_files()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _remove_files(log: IO[bytes], private_dir: str | os.PathLike[str] | None) -> None:
+    """A server's log file and private directory (a finalizer: must not hold the server)."""
+    log.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(log.name)
+    if private_dir is not None:
+        shutil.rmtree(private_dir, ignore_errors=True)

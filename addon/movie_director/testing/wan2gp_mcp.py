@@ -6,9 +6,7 @@ from ours, so the client code under test and the server share no imports.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-import weakref
 from pathlib import Path
 
 from movie_director.testing import envs
@@ -54,6 +52,6 @@ def launch_wan2gp_mcp(
         cwd=workdir,  # FastMCP reads FASTMCP_* settings from a `.env` in its working directory
         ready=http_ready("/mcp/", statuses=(406,)),
         start_timeout=start_timeout,
+        private_dir=workdir,
     )
-    weakref.finalize(server, shutil.rmtree, workdir, True)
     return server.start()

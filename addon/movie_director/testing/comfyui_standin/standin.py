@@ -151,13 +151,15 @@ def launch(port: int | None = None, **options: Any) -> ServerProcess:
 
     `options` are the CLI flags in snake_case: node_delay, steps, no_websocket,
     base_dir, comfyui_version (and `host`). Without base_dir one temporary directory is
-    created here and kept, so files survive restart() as they would with ComfyUI.
+    created here and kept across restart() (files survive as they would with ComfyUI);
+    it goes with the ServerProcess (see its `private_dir`).
     """
     host = options.pop("host", LOOPBACK)
     unknown = set(options) - set(LAUNCH_OPTIONS)
     if unknown:
         raise TypeError(f"unknown stand-in option(s): {', '.join(sorted(unknown))}")
-    options.setdefault("base_dir", tempfile.mkdtemp(prefix="comfyui-standin-"))
+    private_dir = None if options.get("base_dir") else tempfile.mkdtemp(prefix="comfyui-standin-")
+    options["base_dir"] = options.get("base_dir") or private_dir
     argv = [sys.executable, "-m", __package__ or "movie_director.testing.comfyui_standin", "--host", "{host}", "--port", "{port}"]
     for name, value in options.items():
         if value is None or value is False:
@@ -167,5 +169,5 @@ def launch(port: int | None = None, **options: Any) -> ServerProcess:
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(movie_director.__file__)))
     python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     return ServerProcess(
-        "comfyui-standin", argv, port=port, host=host, env={"PYTHONPATH": python_path}, ready=http_ready("/system_stats")
+        "comfyui-standin", argv, port=port, host=host, env={"PYTHONPATH": python_path}, ready=http_ready("/system_stats"), private_dir=private_dir
     )

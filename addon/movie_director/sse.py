@@ -1,5 +1,7 @@
 """Server-sent events decoded incrementally from the bytes of a streaming HTTP response.
 
+The one SSE reader: LiteLLM's streamed chat and the MCP client's event-stream answers.
+
 The network hands us arbitrary slices of the stream: an event may arrive in several
 reads, several events in one read, and a multi-byte UTF-8 character may be cut in two.
 The decoder keeps what is incomplete until the rest arrives, so callers only ever see

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from movie_director_plugins.litellm.sse import Event, SSEDecoder, iter_events
+from movie_director.sse import Event, SSEDecoder, iter_events
 
 STREAM = (
     'data: {"choices":[{"delta":{"content":"Ça "}}]}\r\n\r\n'
