@@ -4,15 +4,18 @@ An operation must survive a crash of Blender, so it is data, never a closure:
 ``(service, op_type, payload JSON, idempotency_key, created_at, expires_at, state,
 attempts, result/error)``. Running it means calling the executor registered for its
 ``op_type`` with an :class:`OperationContext` (the service, its backend, a pooled
-connection, the operation). A backend plugin registers its executors once, e.g. in its
-``register_backends`` hook::
-
-    from movie_director.operations import register_operation
+connection, the operation). A backend plugin contributes its executors through the
+``register_operations`` hook, and the plugin manager enters them here::
 
     def submit(ctx):            # ctx.connection comes from the pool, ctx.idempotency_key
         return ctx.backend.submit(ctx.connection, ctx.payload["workflow"], prompt_id=ctx.idempotency_key)
 
-    register_operation("comfyui.submit", submit)
+    @hookimpl
+    def register_operations(register):
+        register("comfyui.submit", submit)
+
+The core's own ``http.request`` (and the test suite's stand-ins) are entered with
+:func:`register_operation` directly.
 
 Executors run again after a crash or a lost connection (``ctx.is_replay``): where the
 protocol allows, they must use ``ctx.idempotency_key`` so the server never does the

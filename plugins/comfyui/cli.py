@@ -12,6 +12,7 @@ import time
 
 from movie_director.check import adhoc_service, bounded
 from movie_director.cli.arguments import add_result_options, url
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import REDRAW_INTERVAL, ProgressPrinter, print_error, print_json
 from movie_director.config import ServiceConfig, load_config
 from movie_director.errors import ConfigError, MovieDirectorError, OperationTimeout
@@ -23,12 +24,11 @@ from movie_director_plugins.comfyui.workflow import load_workflow
 CANCEL_WAIT = 10.0
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("comfyui", help="run workflows on ComfyUI", description="Work with a ComfyUI server directly.")
-    commands = parser.add_subparsers(dest="comfyui_command", metavar="COMMAND")
-    parser.set_defaults(handler=lambda args: parser.print_help() or 2)
-    run = commands.add_parser(
+def add_commands(commands: Commands) -> None:
+    actions = commands.group("comfyui", help="run workflows on ComfyUI", description="Work with a ComfyUI server directly.", metavar="COMMAND")
+    run = actions.add(
         "run",
+        run_workflow,
         help="queue a workflow (API format), show its progress, download its outputs",
         description="Queue WORKFLOW on ComfyUI, show progress on stderr, write the outputs to --out and print their paths. "
         "Ctrl-C interrupts the job on the server; after --timeout it keeps running there. Exit 0 on success, 1 when the job fails or is cancelled, "
@@ -39,7 +39,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     add_result_options(run, "the outputs", timeout=None)
     run.add_argument("--prompt-id", help="prompt id to use; running again with the same id never queues the job twice")
     run.add_argument("--no-validate", action="store_true", help="send without checking the nodes against the server's node list")
-    run.set_defaults(handler=run_workflow)
 
 
 def run_workflow(args: argparse.Namespace) -> int:
@@ -118,4 +117,4 @@ def _service(url: str | None) -> ServiceConfig:
     return services[0]
 
 
-__all__ = ["add_parser", "follow", "run_workflow"]
+__all__ = ["add_commands", "follow", "run_workflow"]

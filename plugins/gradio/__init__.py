@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from movie_director.backend import Backend
 from movie_director.hookspecs import hookimpl
 from movie_director_plugins.gradio.backend import GradioBackend
+
+if TYPE_CHECKING:
+    from movie_director.cli.commands import Commands
 
 
 @hookimpl
@@ -16,7 +19,7 @@ def register_backends(register: Callable[[type[Backend]], None]) -> None:
 
 
 @hookimpl
-def register_commands(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
+def register_commands(commands: Commands) -> None:
     from movie_director_plugins.gradio import cli
 
-    cli.add_parser(subcommands)
+    cli.add_commands(commands)

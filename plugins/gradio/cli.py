@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from movie_director.check import bounded, service_for
 from movie_director.cli.arguments import add_result_options, add_timeout_option, url_or_service
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import EXIT_INTERRUPTED, ProgressPrinter, print_json, table, with_progress
 from movie_director.errors import InvalidSetting
 from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
@@ -19,20 +20,17 @@ if TYPE_CHECKING:
 QUICK_TIMEOUT = 30.0
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
-    parser = subcommands.add_parser("gradio", help="list and call the endpoints of any Gradio app")
-    actions = parser.add_subparsers(dest="gradio_command", metavar="ACTION", required=True)
-    endpoints = actions.add_parser("endpoints", help="the app's callable endpoints with their parameters")
+def add_commands(commands: Commands) -> None:
+    actions = commands.group("gradio", help="list and call the endpoints of any Gradio app")
+    endpoints = actions.add("endpoints", run_endpoints, help="the app's callable endpoints with their parameters")
     endpoints.add_argument("target", type=url_or_service, help="the app's URL (http://127.0.0.1:7865) or a configured service name")
     endpoints.add_argument("--all", action="store_true", help="include endpoints the app hides from its API page")
     add_timeout_option(endpoints, "the app's answer", QUICK_TIMEOUT)
-    endpoints.set_defaults(handler=run_endpoints)
-    call = actions.add_parser("call", help="call one endpoint by name with key=value arguments")
+    call = actions.add("call", run_call, help="call one endpoint by name with key=value arguments")
     call.add_argument("target", type=url_or_service, help="the app's URL or a configured service name")
     call.add_argument("endpoint", help="endpoint name, e.g. generate (see `gradio endpoints`)")
     call.add_argument("arguments", nargs="*", metavar="KEY=VALUE", help="values are JSON when they parse as JSON; files are local paths")
     add_result_options(call, "the result", timeout=600.0)
-    call.set_defaults(handler=run_call)
 
 
 def _connection(target: str, timeout: float | None) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from movie_director.check import bounded, identify, service_for
 from movie_director.cli.arguments import add_target_options, add_timeout_option, text_or_stdin
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import is_quiet, print_json, table
 from movie_director.errors import ConfigError, NotFound, WrongService
 from movie_director.plugins import get_plugin_manager
@@ -22,22 +23,18 @@ ANSWER_TIMEOUT = 30.0
 IDENTIFY_TIMEOUT = 3.0
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
-    llm = subcommands.add_parser("llm", help="chat with a LiteLLM proxy (or an OpenAI-compatible server), list its models")
-    llm.set_defaults(handler=lambda args: llm.print_help() or 0)
-    commands = llm.add_subparsers(dest="llm_command", metavar="COMMAND")
+def add_commands(commands: Commands) -> None:
+    llm = commands.group("llm", help="chat with a LiteLLM proxy (or an OpenAI-compatible server), list its models", metavar="COMMAND")
 
-    chat = commands.add_parser("chat", help="send one prompt and print the answer", description="Exit 0 on an answer, 1 on an error.")
+    chat = llm.add("chat", run_chat, help="send one prompt and print the answer", description="Exit 0 on an answer, 1 on an error.")
     chat.add_argument("prompt", type=text_or_stdin, help="the user message; - reads it from standard input")
     chat.add_argument("--model", action="append", metavar="M", help="model to use; repeat for a fallback order (default: the service's models)")
     chat.add_argument("--system", metavar="TEXT", help="a system message sent before the prompt")
     chat.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     _add_service_options(chat)
-    chat.set_defaults(handler=run_chat)
 
-    models = commands.add_parser("models", help="list the models the key may use")
+    models = llm.add("models", run_models, help="list the models the key may use")
     _add_service_options(models)
-    models.set_defaults(handler=run_models)
 
 
 def _add_service_options(parser: argparse.ArgumentParser) -> None:

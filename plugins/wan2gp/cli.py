@@ -7,6 +7,7 @@ from typing import Any
 
 from movie_director.check import bounded, service_for
 from movie_director.cli.arguments import add_result_options, add_target_options, add_timeout_option, image_file, input_file, text_or_stdin
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import EXIT_INTERRUPTED, print_json, with_progress
 from movie_director.errors import InvalidSetting
 from movie_director.plugins import get_plugin_manager
@@ -15,10 +16,9 @@ from movie_director_plugins.gradio.cli import parse_value as _parse_value
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
-    parser = subcommands.add_parser("wan2gp", help="generate videos with Wan2GP (web UI or headless)")
-    actions = parser.add_subparsers(dest="wan2gp_command", metavar="ACTION", required=True)
-    generate = actions.add_parser("generate", help="one video; Ctrl-C aborts it on the server")
+def add_commands(commands: Commands) -> None:
+    actions = commands.group("wan2gp", help="generate videos with Wan2GP (web UI or headless)")
+    generate = actions.add("generate", run_generate, help="one video; Ctrl-C aborts it on the server")
     generate.add_argument("--prompt", required=True, type=text_or_stdin, help="what the video shows; - reads it from standard input")
     generate.add_argument("--negative-prompt", default="", help="what it must not show")
     generate.add_argument("--model", help="model name (see `wan2gp models`); default: the one Wan2GP has loaded")
@@ -35,11 +35,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     generate.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE", help="any other Wan2GP setting by its save_inputs name")
     _target_arguments(generate)
     add_result_options(generate, "the video", timeout=3600.0)
-    generate.set_defaults(handler=run_generate)
-    models = actions.add_parser("models", help="the models this Wan2GP offers")
+    models = actions.add("models", run_models, help="the models this Wan2GP offers")
     _target_arguments(models)
     add_timeout_option(models, "the list", QUICK_TIMEOUT)
-    models.set_defaults(handler=run_models)
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:

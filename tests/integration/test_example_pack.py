@@ -54,6 +54,7 @@ def test_pack_is_listed_with_distribution(installed_pack: None) -> None:
     assert plugins["echo"]["distribution"] == "movie-director-echo"
     assert plugins["echo"]["version"] == "1.0.0"
     assert plugins["echo"]["backends"] == ["echo"] and plugins["echo"]["ok"]
+    assert plugins["echo"]["hooks"] == ["register_backends", "register_commands", "register_operations"]
     assert {"comfyui", "wan2gp", "litellm"} <= set(plugins)
 
 
@@ -72,6 +73,31 @@ def test_pack_is_probed_and_health_checked(echo_server: ServerProcess) -> None:
     assert report["kind"] == "echo" and report["version"] == "1.0"
     assert report["health"]["ok"] is True
     assert [c["name"] for c in report["capabilities"]] == ["echo.json"]
+
+
+def test_pack_command_talks_to_its_service(echo_server: ServerProcess) -> None:
+    result = run_cli("echo", "hello", "--url", echo_server.url, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == {"echo": "hello"}
+    assert "echo" in run_cli("--help").stdout
+
+
+def test_pack_operation_runs_through_the_queue(echo_server: ServerProcess, tmp_path: Path) -> None:
+    """``echo.send`` arrives through ``register_operations`` and runs like a built-in's queued work."""
+    script = (
+        "import json, sys\n"
+        "from movie_director.check import adhoc_service\n"
+        "from movie_director.config import Config\n"
+        "from movie_director.manager import ServiceManager\n"
+        "from pathlib import Path\n"
+        "services = {'echo': adhoc_service(sys.argv[1], 'echo')}\n"
+        "config = Config(services=services, active_profile='Local', profiles=('Local',), file=None, data_dir=Path(sys.argv[2]))\n"
+        "with ServiceManager(config) as manager:\n"
+        "    print(json.dumps(manager.submit('echo', 'echo.send', {'body': {'n': 1}}).wait(timeout=30)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, echo_server.url, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"n": 1}
 
 
 def test_pack_can_be_excluded_by_env(installed_pack: None) -> None:

@@ -25,7 +25,8 @@ MIN_TIMEOUT_SHARE = 0.5
 
 def build_parser() -> argparse.ArgumentParser:
     from movie_director.cli import check_cmd, completion_cmd, config_cmd, demo_cmd, discover_cmd, doctor_cmd, plugins_cmd, services_cmd, status_cmd
-    from movie_director.cli.arguments import Parser, add_global_options, all_subparsers
+    from movie_director.cli.arguments import Parser, add_global_options
+    from movie_director.cli.commands import Commands
     from movie_director.plugins import get_plugin_manager
 
     parser = Parser(
@@ -35,11 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_global_options(parser, top=True)
-    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = Commands(parser)
     for module in (plugins_cmd, config_cmd, check_cmd, doctor_cmd, discover_cmd, services_cmd, status_cmd, demo_cmd, completion_cmd):
-        module.add_parser(subcommands)
-    get_plugin_manager().register_commands(subcommands)
-    for sub in all_subparsers(parser):
+        module.add_commands(commands)
+    get_plugin_manager().register_commands(commands)
+    for sub in commands.parsers:
         add_global_options(sub, top=False)
     completion_cmd.autocomplete(parser)
     return parser

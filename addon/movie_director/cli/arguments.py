@@ -15,7 +15,6 @@ import argparse
 import math
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -46,15 +45,6 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", default=default(False), help="no progress or summaries, only results and errors")
     parser.add_argument("--json", action="store_true", default=default(False), help="print one JSON document on stdout (also for errors)")
     parser.add_argument("--config", type=config_file, default=default(None), metavar="FILE", help="use this config file (instead of MOVIE_DIRECTOR_CONFIG or the default locations)")
-
-
-def all_subparsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    """Every subcommand parser under ``parser``, nested ones included (``config show``, ``llm chat``)."""
-    for action in parser._actions:  # noqa: SLF001 - argparse keeps its subcommands only here
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            for sub in dict.fromkeys(action.choices.values()):
-                yield sub
-                yield from all_subparsers(sub)
 
 
 def _invalid(value: str, message: str, allowed: str) -> argparse.ArgumentTypeError:
@@ -173,7 +163,6 @@ __all__ = [
     "add_result_options",
     "add_target_options",
     "add_timeout_option",
-    "all_subparsers",
     "fail",
     "image_file",
     "input_file",

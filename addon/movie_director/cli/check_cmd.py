@@ -6,14 +6,14 @@ import argparse
 
 from movie_director.check import check_service
 from movie_director.cli.arguments import add_timeout_option, url_or_service
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import EXIT_OK, exit_code, print_error, print_json
 
 DEFAULT_TIMEOUT = 5.0
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = subcommands.add_parser(
-        "check",
+def add_commands(commands: Commands) -> None:
+    parser = commands.add("check", run,
         help="probe a URL or configured service: kind, version, health, capabilities",
         description="Exit 0 when reachable (and of --kind, if given), 3 when unreachable or silent, 1 when something else answers, "
         "2 for bad input. See docs/cli.md and docs/troubleshooting.md.",
@@ -21,7 +21,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     parser.add_argument("target", type=url_or_service, help="a URL such as http://127.0.0.1:8188 (or 127.0.0.1:8188), or a configured service name")
     parser.add_argument("--kind", help="expect this backend kind (comfyui, wan2gp, litellm, gradio, ...)")
     add_timeout_option(parser, "the server to say what it is", DEFAULT_TIMEOUT)
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,20 +9,19 @@ from __future__ import annotations
 import argparse
 
 from movie_director.cli.arguments import fail
+from movie_director.cli.commands import Commands
 
 SHELLS = ("bash", "zsh")
 PROG = "movie-director"
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = subcommands.add_parser(
-        "completion",
+def add_commands(commands: Commands) -> None:
+    parser = commands.add("completion", run,
         help="print the shell completion script (bash or zsh)",
         description=f'Enable completion with: eval "$({PROG} completion bash)" in ~/.bashrc, or the same with zsh in ~/.zshrc. '
         'Needs the optional package argcomplete: pip install "movie-director-connect[completion]".',
     )
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete in")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

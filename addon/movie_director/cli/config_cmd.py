@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from movie_director.cli.arguments import fail
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import is_quiet, print_json, table
 from movie_director.config import CONFIG_ENV, SERVICE_DEFAULTS, config_file_candidates, load_config, validate_file
 from movie_director.errors import ConfigError
@@ -18,17 +19,15 @@ INIT_SCAN_TIMEOUT = 1.0
 EXIT_INVALID = 2
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = subcommands.add_parser("config", help="show or validate the configuration")
-    actions = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    show = actions.add_parser("show", help="the resolved configuration")
+def add_commands(commands: Commands) -> None:
+    actions = commands.group("config", help="show or validate the configuration")
+    show = actions.add("show", run_show, help="the resolved configuration")
     show.add_argument("--sources", action="store_true", help="say which layer (env, file, ui, default) set every value")
-    show.set_defaults(handler=run_show)
-    validate = actions.add_parser("validate", help="check a config file; exit 2 listing every problem")
+    validate = actions.add("validate", run_validate, help="check a config file; exit 2 listing every problem")
     validate.add_argument("file")
-    validate.set_defaults(handler=run_validate)
-    init = actions.add_parser(
+    init = actions.add(
         "init",
+        run_init,
         help="write a commented starter config: the services discover finds, or the defaults",
         description=f"Write FILE (default {config_file_candidates()[0]}) with one entry per service found on this computer "
         "(or every backend's default address when none answers), each setting explained in a comment. An existing file is kept unless --force.",
@@ -36,7 +35,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     init.add_argument("file", nargs="?", help=f"where to write (default {config_file_candidates()[0]})")
     init.add_argument("--force", action="store_true", help="replace an existing file")
     init.add_argument("--no-discover", action="store_true", help="write the defaults without scanning ports")
-    init.set_defaults(handler=run_init)
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from movie_director.cli.arguments import output_folder, seconds
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_error, print_json
 from movie_director.errors import MovieDirectorError
 
@@ -20,9 +21,8 @@ DEFAULT_OUT = Path("demo-output")
 REAL_JOB_TIMEOUT = 900.0
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
-    parser = subcommands.add_parser(
-        "demo",
+def add_commands(commands: Commands) -> None:
+    parser = commands.add("demo", run,
         help="start local stand-in backends and show discovery, jobs, an outage and recovery",
         description=(
             "Start a ComfyUI stand-in, a Gradio app shaped like Wan2GP and a LiteLLM proxy with mock answers on free "
@@ -38,7 +38,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     parser.add_argument(
         "--job-timeout", type=seconds, default=None, metavar="SECONDS", help=f"give up on one job after this long (default 60, or {REAL_JOB_TIMEOUT:.0f} with --real)"
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from movie_director.capabilities import summary
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_error, print_json
 from movie_director.config import Config, load_config
 from movie_director.discovery import (
@@ -19,9 +20,8 @@ from movie_director.errors import ConfigError
 from movie_director.registry import open_registry, registry_path
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = subcommands.add_parser(
-        "discover",
+def add_commands(commands: Commands) -> None:
+    parser = commands.add("discover", run,
         help="scan ports for ComfyUI, Wan2GP, LiteLLM and other backends",
         description=(
             "Scan every backend's default ports (plus --ports) on 127.0.0.1 and ::1 (plus --hosts and the hosts "
@@ -31,7 +31,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     parser.add_argument("--hosts", type=_hosts, default=[], metavar="H,...", help="more hosts to scan (names or addresses)")
     parser.add_argument("--ports", type=_ports, default=[], metavar="SPEC", help="more ports, e.g. 7000-9000,8188")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S", help=f"seconds to identify one port (default {DEFAULT_TIMEOUT:g})")
-    parser.set_defaults(handler=run)
 
 
 def _hosts(text: str) -> list[str]:

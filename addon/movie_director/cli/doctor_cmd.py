@@ -6,20 +6,19 @@ import argparse
 
 from movie_director import doctor
 from movie_director.cli.arguments import add_timeout_option
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_json
 
 DEFAULT_TIMEOUT = 3.0
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = subcommands.add_parser(
-        "doctor",
+def add_commands(commands: Commands) -> None:
+    parser = commands.add("doctor", run,
         help="run every diagnostic check, each with a fix (exit 1 when a required one fails)",
         description="Each check prints ✓, ⚠ or ✗ with a fix. Error codes: docs/troubleshooting.md.",
     )
     add_timeout_option(parser, "each service", DEFAULT_TIMEOUT, whole_command=False)
     parser.add_argument("--workflow", metavar="FILE", help="a ComfyUI API-format workflow to load and check as `comfyui run` would (- reads stdin)")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

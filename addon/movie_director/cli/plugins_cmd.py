@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_json, table
 from movie_director.plugins import get_plugin_manager
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = subcommands.add_parser("plugins", help="list installed backend plugins")
-    parser.set_defaults(handler=run)
+def add_commands(commands: Commands) -> None:
+    commands.add("plugins", run, help="list installed backend plugins")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from movie_director.backend import Status
 from movie_director.capabilities import summary
 from movie_director.check import CheckReport, check_service
 from movie_director.cli.arguments import add_timeout_option
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_json, table
 from movie_director.config import Config, load_config
 from movie_director.plugins import get_plugin_manager
@@ -19,9 +20,8 @@ CHECK_WORKERS = 8
 CHECK_TIMEOUT = 3.0
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = subcommands.add_parser(
-        "services",
+def add_commands(commands: Commands) -> None:
+    parser = commands.add("services", run,
         help="list registered services: instances, status, capabilities",
         description=(
             "List the configured services and those found by `movie-director discover`, check each one now "
@@ -30,7 +30,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     )
     add_timeout_option(parser, "each service's check", CHECK_TIMEOUT, whole_command=False)
     parser.add_argument("--no-check", action="store_true", help="list what is registered without contacting the services")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

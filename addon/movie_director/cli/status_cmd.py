@@ -16,6 +16,7 @@ from typing import TextIO
 
 from movie_director.check import bounded
 from movie_director.cli.arguments import add_timeout_option, fail, seconds
+from movie_director.cli.commands import Commands
 from movie_director.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, print_json, table
 from movie_director.config import load_config
 from movie_director.manager import ManagerOptions, ServiceManager, ServiceSnapshot, SystemSnapshot
@@ -26,9 +27,8 @@ HEADERS = ["service", "state", "status", "latency", "last check", "uptime", "que
 CLEAR_BELOW = "\x1b[J"
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = subcommands.add_parser(
-        "status",
+def add_commands(commands: Commands) -> None:
+    parser = commands.add("status", run,
         help="health, connection state and queued work of every configured service",
         description=(
             "Check every enabled service and show its state, latency, last check, uptime, "
@@ -41,7 +41,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     parser.add_argument("--interval", type=seconds, default=1.0, metavar="S", help="seconds between refreshes with --watch (default 1)")
     parser.add_argument("--watch-for", type=seconds, default=None, metavar="S", help="with --watch: stop watching after this long")
     add_timeout_option(parser, "the first check of every service", DEFAULT_TIMEOUT)
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

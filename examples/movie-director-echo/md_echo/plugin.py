@@ -1,17 +1,26 @@
-"""The plugin: one ``register_backends`` hook and one Backend subclass."""
+"""The plugin: a Backend subclass, an operation executor and a command, each given to its hook."""
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 
 import requests
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
+from movie_director.check import bounded, service_for
+from movie_director.cli.arguments import add_target_options, add_timeout_option
+from movie_director.cli.commands import Commands
+from movie_director.cli.output import print_json
 from movie_director.config import ServiceConfig
 from movie_director.errors import map_exception
 from movie_director.hookspecs import hookimpl
 from movie_director.http import build_session, call, json_of, probe_session
+from movie_director.operations import OperationContext, OperationExecutor
+
+#: The queued operation this pack runs: the payload's ``body`` sent to the service, its echo as the result.
+SEND = "echo.send"
 
 
 class EchoConnection:
@@ -62,6 +71,38 @@ class EchoBackend(Backend):
         return [Capability("echo.json", "echo")]
 
 
+def send_operation(ctx: OperationContext) -> object:
+    """``echo.send``: safe to run again after a crash, the echo service keeps nothing."""
+    return ctx.connection.echo(ctx.payload["body"])
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """``movie-director echo TEXT``: one round trip, the answer printed (JSON with --json)."""
+    connection = EchoConnection(bounded(service_for(args.url or args.service, "echo"), args.timeout))
+    try:
+        answer = connection.echo(args.text)
+    finally:
+        connection.close()
+    if args.json:
+        print_json({"echo": answer})
+    else:
+        print(answer)
+    return 0
+
+
 @hookimpl
 def register_backends(register: Callable[[type[Backend]], None]) -> None:
     register(EchoBackend)
+
+
+@hookimpl
+def register_operations(register: Callable[[str, OperationExecutor], None]) -> None:
+    register(SEND, send_operation)
+
+
+@hookimpl
+def register_commands(commands: Commands) -> None:
+    echo = commands.add("echo", run_send, help="send TEXT to the echo service and print its answer")
+    echo.add_argument("text", help="what to send")
+    add_target_options(echo, "echo", EchoBackend.default_url)
+    add_timeout_option(echo, "the answer", 5.0)
