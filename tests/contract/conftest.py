@@ -111,9 +111,9 @@ class Recorder:
                 key = (target.kind, target.version, _scenario(item))
                 self.rows[key] = compatibility.Row(target.server, target.version, target.label, _scenario(item), outcome, notes, today)
 
-    def write(self) -> None:
+    def write(self, partial: bool) -> None:
         if self.rows:
-            compatibility.update(TABLE, self.rows.values())
+            compatibility.update(TABLE, self.rows.values(), partial)
 
 
 def _outcome(report: pytest.TestReport) -> str:
@@ -147,7 +147,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if session.config.option.collectonly:
         return
-    RECORDER.write()
+    option = session.config.option
+    RECORDER.write(partial=bool(option.keyword or option.markexpr or session.shouldstop or any("::" in arg for arg in session.config.args)))
     if RECORDER.passed == 0 and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\ncontract: no scenario passed: nothing was proven against any server")

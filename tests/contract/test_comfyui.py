@@ -94,7 +94,9 @@ def test_interrupt_mid_job(client: ComfyUIClient, comfyui_target, record_propert
     job.cancel()
     with pytest.raises(JobCancelled):
         job.wait(120)
-    entry = requests.get(f"{comfyui_target.url}/history/{job.prompt_id}", timeout=10).json()[job.prompt_id]
+    entry = wait_until(  # ComfyUI writes the history entry just after it sends the event
+        lambda: requests.get(f"{comfyui_target.url}/history/{job.prompt_id}", timeout=10).json().get(job.prompt_id), 30, 0.05, message="the history entry"
+    )
     event, data = entry["status"]["messages"][-1]
     assert (entry["status"]["status_str"], event) == ("error", "execution_interrupted"), entry["status"]
     # cooperative: the node running at the interrupt finished; the next one was stopped at its start

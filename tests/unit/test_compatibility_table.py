@@ -35,3 +35,12 @@ def test_rows_are_sorted_real_first_and_cells_stay_one_line(tmp_path: Path) -> N
     ]  # fmt: skip
     assert parsed[1].notes == "the server said / no weights"
     assert render(parsed) == text == render(reversed(rows)), "the same rows give the same file"
+
+
+def test_a_partial_run_replaces_only_the_scenarios_it_ran(tmp_path: Path) -> None:
+    table = tmp_path / "compatibility.md"
+    rows = [row("ComfyUI", "0.3.64", REAL, "a"), row("ComfyUI", "0.3.64", REAL, "b")]
+    update(table, rows)
+    again = row("ComfyUI", "0.3.64", REAL, "b", "failed")
+    assert update(table, [again], partial=True) == [rows[0], again]
+    assert update(table, [again]) == [again]

@@ -2,7 +2,8 @@
 
 The contract run (``tox -e contract``) records one row per server × version × scenario.
 Writing merges: the rows of every server+version in this run replace that server's
-earlier rows, all other rows stay, so the committed rows of real servers survive a CI
+earlier rows (a run of picked scenarios, ``-k`` or node ids, replaces only those), all
+other rows stay, so the committed rows of real servers survive a CI
 run against the stand-ins. Rows are sorted (real servers first, then by server,
 version and scenario), so an unchanged re-run changes nothing but dates.
 """
@@ -31,7 +32,8 @@ These point it at real servers instead:
 | `MOVIE_DIRECTOR_REAL_LITELLM` | a LiteLLM proxy URL (its key in `MOVIE_DIRECTOR_LITELLM_API_KEY`) |
 | `MOVIE_DIRECTOR_REAL_GRADIO` | our generic Gradio app (`movie_director/testing/apps/gradio_generic_app.py`) run under another Gradio version |
 
-A run replaces the rows of the server versions it ran against; rows of other versions stay.
+A run replaces the rows of the server versions it ran against (a run of a few picked
+scenarios, only those rows); rows of other versions stay.
 Versions are the ones the servers report. Without model weights a real Wan2GP cannot make
 a video: there, the expected outcome of a job is Wan2GP's own reason for failing."""
 HEADERS = ("Server", "Version", "Target", "Scenario", "Result", "Notes", "Date")
@@ -86,17 +88,24 @@ def parse(text: str) -> list[Row]:
     return rows
 
 
-def merge(old: Iterable[Row], new: Iterable[Row]) -> list[Row]:
-    """``new`` replaces every old row of the server versions it covers."""
+def merge(old: Iterable[Row], new: Iterable[Row], partial: bool = False) -> list[Row]:
+    """``new`` replaces every old row of the server versions it covers.
+
+    A ``partial`` run (some scenarios picked out) replaces only the scenarios it ran.
+    """
     new = list(new)
-    covered = {row.key for row in new}
-    return sorted([row for row in old if row.key not in covered] + new, key=sort_key)
+
+    def key(row: Row) -> tuple[str, ...]:
+        return (*row.key, row.scenario) if partial else row.key
+
+    covered = {key(row) for row in new}
+    return sorted([row for row in old if key(row) not in covered] + new, key=sort_key)
 
 
-def update(path: Path, new: Iterable[Row]) -> list[Row]:
+def update(path: Path, new: Iterable[Row], partial: bool = False) -> list[Row]:
     """Merge ``new`` into the table at ``path`` (created when missing); returns every row written."""
     old = parse(path.read_text(encoding="utf-8")) if path.exists() else []
-    rows = merge(old, new)
+    rows = merge(old, new, partial)
     path.write_text(render(rows), encoding="utf-8")
     return rows
 

@@ -39,13 +39,15 @@ class Kind:
     fixture: str
     backend: str
     label: str
+    #: The probe cannot see the version but a health check reads it (LiteLLM's response headers).
+    version_from_health: bool = False
 
 
 KINDS = {
     "comfyui": Kind("MOVIE_DIRECTOR_REAL_COMFYUI", "comfyui_server", "comfyui", "ComfyUI"),
     "wan2gp_ui": Kind("MOVIE_DIRECTOR_REAL_WAN2GP_UI", "wan2gp_webui_server", "wan2gp", "Wan2GP web UI"),
     "wan2gp_mcp": Kind("MOVIE_DIRECTOR_REAL_WAN2GP_MCP", "wan2gp_mcp_server", "wan2gp", "Wan2GP MCP server"),
-    "litellm": Kind("MOVIE_DIRECTOR_REAL_LITELLM", "litellm_server", "litellm", "LiteLLM proxy"),
+    "litellm": Kind("MOVIE_DIRECTOR_REAL_LITELLM", "litellm_server", "litellm", "LiteLLM proxy", version_from_health=True),
     "gradio": Kind("MOVIE_DIRECTOR_REAL_GRADIO", "gradio_server", "gradio", "Gradio app"),
 }
 
@@ -74,11 +76,15 @@ class Target:
 
     @property
     def version(self) -> str:
+        """The server's version as it reports it; else what it does say (its Gradio, its MCP library)."""
         if self.probe.version:
             return self.probe.version
-        info = self.probe.details.get("server") or {}
-        reported = " ".join(str(info.get(key, "")) for key in ("name", "version")).strip()
-        return f"unreported (serverInfo {reported})" if reported else "unreported"
+        details = self.probe.details
+        info = details.get("server") or {}
+        said = (
+            f"Gradio {details['gradio_version']}" if details.get("gradio_version") else " ".join(str(info.get(key, "")) for key in ("name", "version")).strip()
+        )
+        return f"unreported ({said})" if said else "unreported"
 
     @property
     def label(self) -> str:
@@ -140,14 +146,13 @@ class CommandRestart(Restart):
 def probe_target(kind: str, url: str, process: ServerProcess | None) -> Target:
     """Probe ``url`` as ``kind``; the target keeps what the probe said (name, version).
 
-    A server whose probe answer carries no version (LiteLLM's readiness, an MCP
-    handshake) is asked once more through a health check, which reads it from headers.
+    LiteLLM's probe answer carries no version: a health check reads it from headers.
     """
     spec = KINDS[kind]
     backend = get_plugin_manager().backends[spec.backend]
     probe = backend.probe(url, 10.0)
     assert probe is not None, f"{url} is not a {spec.label}"
-    if not probe.version:
+    if not probe.version and spec.version_from_health:
         connection = backend.connect(adhoc_service(probe.url or url, spec.backend, transport=probe.transport or "auto"))
         try:
             probe = dataclasses.replace(probe, version=backend.health(connection).version)
