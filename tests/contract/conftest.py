@@ -101,15 +101,15 @@ class Recorder:
             outcome = _outcome(report)
             if outcome == "passed":
                 self.passed += 1
-            notes = "; ".join(str(value) for name, value in item.user_properties if name == "note")
+            notes = [str(value) for name, value in item.user_properties if name == "note"]
             if report.skipped:
-                notes = _skip_reason(report)
+                notes = [_skip_reason(report)]
             elif report.failed:
-                notes = _failure_line(report)
+                notes.insert(0, _failure_line(report))
             today = datetime.datetime.now(datetime.UTC).date().isoformat()
             for target in _targets_of(item):
                 key = (target.kind, target.version, _scenario(item))
-                self.rows[key] = compatibility.Row(target.server, target.version, target.label, _scenario(item), outcome, notes, today)
+                self.rows[key] = compatibility.Row(target.server, target.version, target.label, _scenario(item), outcome, "; ".join(notes), today)
 
     def write(self, partial: bool) -> None:
         if self.rows:
@@ -135,6 +135,13 @@ def _failure_line(report: pytest.TestReport) -> str:
     return message.splitlines()[0][:200] if message else "failed"
 
 
+def _picked(session: pytest.Session) -> bool:
+    """True unless the whole suite ran: the contract folder, no ``-k``/``-m``, not stopped early."""
+    option = session.config.option
+    whole = all(Path(arg).resolve() == Path(__file__).parent for arg in session.config.args)
+    return bool(option.keyword or option.markexpr or session.shouldstop) or not whole
+
+
 RECORDER = Recorder()
 
 
@@ -147,8 +154,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if session.config.option.collectonly:
         return
-    option = session.config.option
-    RECORDER.write(partial=bool(option.keyword or option.markexpr or session.shouldstop or any("::" in arg for arg in session.config.args)))
+    RECORDER.write(partial=_picked(session))
     if RECORDER.passed == 0 and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\ncontract: no scenario passed: nothing was proven against any server")

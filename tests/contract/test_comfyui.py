@@ -31,13 +31,18 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def unique(prefix: str) -> str:
-    """A file prefix no earlier run used (a real server caches identical prompts)."""
+    """A file prefix no earlier run used."""
     return f"contract/{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def fresh_color() -> int:
+    """A colour no earlier run used: ComfyUI caches nodes whose inputs it has seen, and would not run them."""
+    return uuid.uuid4().int % 0x1000000
 
 
 def invert(prefix: str, size: int = 64) -> dict[str, Any]:
     return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1, "color": 0x336699}},
+        "1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1, "color": fresh_color()}},
         "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": unique(prefix)}},
     }
@@ -45,7 +50,7 @@ def invert(prefix: str, size: int = 64) -> dict[str, Any]:
 
 def blur_chain(prefix: str, blurs: int, size: int) -> dict[str, Any]:
     """EmptyImage → ``blurs`` × ImageBlur → SaveImage: slow on a real CPU, one node at a time."""
-    graph: dict[str, Any] = {"1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1, "color": 0xFF8000}}}
+    graph: dict[str, Any] = {"1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1, "color": fresh_color()}}}
     for n in range(blurs):
         graph[str(n + 10)] = {"class_type": "ImageBlur", "inputs": {"image": [str(n + 9) if n else "1", 0], "blur_radius": 15, "sigma": 4.0}}
     graph["2"] = {"class_type": "SaveImage", "inputs": {"images": [str(blurs + 9), 0], "filename_prefix": unique(prefix)}}
