@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import pytest
@@ -100,17 +101,17 @@ class Target:
         return CommandRestart(self.host, self.port, command)
 
 
-class Restart:
+class Restart(Protocol):
     """Two steps, so a scenario can act while the server is down: :meth:`down`, then :meth:`up`."""
 
-    def down(self) -> None:
-        raise NotImplementedError
+    def down(self) -> None: ...
 
-    def up(self) -> None:
-        raise NotImplementedError
+    def up(self) -> None: ...
 
 
-class StandInRestart(Restart):
+class StandInRestart:
+    """Our stand-in: SIGKILL its process group, then start it again on the same port."""
+
     def __init__(self, process: ServerProcess) -> None:
         self.process = process
 
@@ -121,7 +122,7 @@ class StandInRestart(Restart):
         self.process.start()
 
 
-class CommandRestart(Restart):
+class CommandRestart:
     """Runs the user's restart command in the background; down once the port stops answering."""
 
     def __init__(self, host: str, port: int, command: str) -> None:
