@@ -100,7 +100,7 @@ def test_progress_events(transport: Wan2GPTransport, tmp_path: Path) -> None:
     phases = [PHASES.index(event.phase) for event in events]
     assert phases == sorted(phases), [event.describe() for event in events]
     assert events[0].phase is Phase.CONNECTING
-    assert any("Loading model" in event.message for event in events), "the server's own status reached us"
+    assert any(event.phase is Phase.RUNNING and event.message for event in events), "the server's own status text reached us"
 
 
 def test_abort_mid_job(transport: Wan2GPTransport, tmp_path: Path, record_property) -> None:
@@ -109,14 +109,13 @@ def test_abort_mid_job(transport: Wan2GPTransport, tmp_path: Path, record_proper
     with ThreadPoolExecutor(1) as pool:
         job = pool.submit(transport.generate, settings, tmp_path, on_progress=lambda e: e.phase is Phase.RUNNING and running.set(), timeout=TIMEOUT)
         wait_until(lambda: running.is_set() or job.done(), TIMEOUT, message="the generation running")
-        if job.done():
-            job.result()  # raises why it ended before it ran
-            pytest.fail("the generation ended before it ran")
         asked = time.monotonic()
-        transport.abort()
+        if not job.done():
+            transport.abort()
         error = job.exception(TIMEOUT)
     if isinstance(error, JobFailed):
         pytest.skip(f"the job failed before the abort could stop it (no weights?): {error.message[:150]}")
+    assert running.is_set(), f"the generation ended before it ran: {error or job.result()}"
     assert isinstance(error, JobCancelled), job
     assert not list(tmp_path.glob("*.mp4"))
     record_property("note", f"stopped {time.monotonic() - asked:.1f} s after the abort")
