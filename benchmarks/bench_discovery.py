@@ -2,18 +2,21 @@
 
     python -m benchmarks.bench_discovery [--rounds 5] [--json] [--strict]
 
-The ComfyUI stand-in, the Wan2GP web-UI app (Gradio 5.29) and the real LiteLLM proxy are
-started on their default ports (8188, 7860, 4000) when those are free on this machine,
-else on free ports that are added to the scan (the report says which). Two scans:
+The ComfyUI stand-in, the Wan2GP web-UI app (Gradio 5.29), the Wan2GP MCP stand-in as
+costly as the real 12.60 (217 models, list pages capped at 10, 20–70 ms a tool call) and
+the real LiteLLM proxy are started on their default ports (8188, 7860, 8765, 4000) when
+those are free on this machine, else on free ports that are added to the scan (the report
+says which). Three scans:
 
 - the default candidates (every backend's default ports, IPv4 and IPv6 loopback):
-  goal ≤ 0.3 s to find and name the three services;
+  goal ≤ 0.3 s to find and name the four services;
+- the same with every service's capabilities read (the 217-model catalogue included):
+  goal ≤ 0.5 s, what `movie-director discover` reports;
 - a 1,000-port range (7400–8399, both loopbacks): goal ≤ 2 s.
 
 Discovery does more than the baseline: it also sniffs and probes every open port to name
 what answers there; the baseline only connects. Each figure is the median of the rounds.
-Identification runs without reading capabilities (the UI lists services first); the
-default scan is also timed with capabilities read, for information.
+Identification runs without reading capabilities (the UI lists services first).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from benchmarks.run import result_line
 from movie_director.config import AuthRef
@@ -40,14 +44,17 @@ from movie_director.testing.litellm_proxy import (
     launch_litellm_proxy,
 )
 from movie_director.testing.processes import ServerProcess, port_accepts
+from movie_director.testing.wan2gp_mcp import launch_wan2gp_mcp
 
 KEY_ENV = "MOVIE_DIRECTOR_LITELLM_API_KEY"
 RANGE = range(7400, 8400)
-GOALS = {"defaults": 0.3, "range": 2.0}
-LAUNCHERS: dict[str, tuple[int, Callable[..., ServerProcess]]] = {
-    "comfyui": (8188, launch_comfyui),
-    "wan2gp": (7860, launch_wan2gp_webui),
-    "litellm": (4000, launch_litellm_proxy),
+GOALS = {"defaults": 0.3, "defaults + capabilities": 0.5, "range": 2.0}
+#: name → (default port, launcher, the kind discovery must name it, the URL path it reports)
+LAUNCHERS: dict[str, tuple[int, Callable[..., ServerProcess], str, str]] = {
+    "comfyui": (8188, launch_comfyui, "comfyui", ""),
+    "wan2gp": (7860, launch_wan2gp_webui, "wan2gp", ""),
+    "wan2gp-mcp": (8765, partial(launch_wan2gp_mcp, realistic=True), "wan2gp", "/mcp"),
+    "litellm": (4000, launch_litellm_proxy, "litellm", ""),
 }
 
 
@@ -68,7 +75,7 @@ def port_free(port: int) -> bool:
 def services() -> Iterator[dict[str, ServerProcess]]:
     with ExitStack() as stack:
         started = {}
-        for kind, (port, launch) in LAUNCHERS.items():
+        for kind, (port, launch, _, _) in LAUNCHERS.items():
             server = launch(port=port if port_free(port) else None)
             started[kind] = stack.enter_context(server)
         yield started
@@ -122,7 +129,7 @@ def run_benchmark(rounds: int) -> dict[str, Any]:
     os.environ[KEY_ENV] = DEFAULT_MASTER_KEY
     auth = {"litellm": AuthRef(KEY_ENV)}
     with services() as started:
-        wanted = {server.url: kind for kind, server in started.items()}
+        wanted = {server.url + LAUNCHERS[name][3]: LAUNCHERS[name][2] for name, server in started.items()}
         on_default = {kind: server.port == LAUNCHERS[kind][0] for kind, server in started.items()}
         extra = [server.port for kind, server in started.items() if not on_default[kind]]
         in_range = [port for port in extra if port not in RANGE]
@@ -133,7 +140,7 @@ def run_benchmark(rounds: int) -> dict[str, Any]:
                 "range",
                 lambda: DiscoveryRun(ports=[*RANGE, *in_range], include_default_ports=False, with_capabilities=False),
                 rounds,
-                {url: kind for url, kind in wanted.items() if int(url.rsplit(":", 1)[1]) in RANGE or int(url.rsplit(":", 1)[1]) in in_range},
+                {url: kind for url, kind in wanted.items() if urlsplit(url).port in RANGE or urlsplit(url).port in in_range},
             ),
         ]
     for row in rows:

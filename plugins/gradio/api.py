@@ -306,15 +306,19 @@ def _check_files(name: str, paths: Sequence[Any]) -> None:
 
 
 def coerce(parameter: Parameter, value: Any) -> Any:
-    """A command-line string → the parameter's type (int, float, bool, list, dict); others unchanged."""
+    """A command-line string → the parameter's type (number, bool, list, dict); others unchanged.
+
+    Numbers keep the type they were written in, as gradio_client sends a Python value:
+    ``2`` is the JSON int 2 even for a ``gr.Number`` typed "float" (apps use such inputs
+    as ints: ``text.split()[:words]``), ``2.5`` a float. A string that is no number is left
+    as it is, for :func:`check_arguments` to refuse.
+    """
     if not isinstance(value, str):
         return value
     kind = parameter.python_type
     try:
-        if kind == "int":
-            return int(float(value)) if float(value).is_integer() else float(value)
-        if kind == "float":
-            return float(value)
+        if kind in NUMBER_TYPES:
+            return _number(value, whole=kind == "int")
         if kind == "bool":
             return value.strip().lower() in ("1", "true", "yes", "on")
         if kind.startswith(("list", "dict", "Dict", "List")) and value.strip()[:1] in "[{":
@@ -322,6 +326,27 @@ def coerce(parameter: Parameter, value: Any) -> Any:
     except ValueError:
         return value
     return value
+
+
+#: python_type of number inputs in ``/info``: ``gr.Number(precision=0)`` is "int", others "float".
+NUMBER_TYPES = ("int", "float")
+
+
+def _number(text: str, whole: bool) -> int | float:
+    try:
+        return int(text.strip())
+    except ValueError:
+        number = float(text)
+    return int(number) if whole and number.is_integer() else number
+
+
+def _fits(parameter: Parameter, value: Any) -> bool:
+    """Whether a number parameter can take ``value`` (an int parameter: whole numbers only)."""
+    if parameter.python_type not in NUMBER_TYPES or value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return parameter.python_type == "float" or float(value).is_integer()
 
 
 def check_arguments(endpoint: Endpoint, arguments: Mapping[str, Any], service: str | None = None) -> None:
@@ -346,6 +371,14 @@ def check_arguments(endpoint: Endpoint, arguments: Mapping[str, Any], service: s
                 details={"field": parameter.name, "value": None, "allowed": parameter.python_type or parameter.component},
             )
         value = arguments.get(parameter.name)
+        if not _fits(parameter, value):
+            allowed = "a whole number" if parameter.python_type == "int" else "a number"
+            raise InvalidSetting(
+                f"{value!r} is not {allowed}: {parameter.name!r} on /{endpoint.api_name} takes {allowed}.",
+                service=service,
+                hints=[f"Give {parameter.name} {allowed}, e.g. {parameter.name}={_example(parameter)}."],
+                details={"field": parameter.name, "value": value, "allowed": allowed},
+            )
         if parameter.choices and value is not None and parameter.name in arguments and _outside(value, parameter.choices):
             allowed = ", ".join(map(str, parameter.choices))
             raise InvalidSetting(
@@ -354,6 +387,11 @@ def check_arguments(endpoint: Endpoint, arguments: Mapping[str, Any], service: s
                 hints=[f"Use one of: {allowed}."],
                 details={"field": parameter.name, "value": value, "allowed": allowed},
             )
+
+
+def _example(parameter: Parameter) -> Any:
+    default = parameter.default if _fits(parameter, parameter.default) and parameter.default is not None else None
+    return default if default is not None else (2 if parameter.python_type == "int" else 2.5)
 
 
 def _outside(value: Any, choices: Sequence[Any]) -> bool:

@@ -78,6 +78,11 @@ POLL_MAX = 1.0
 #: id is in the error's details, to resume it later).
 RECONNECT_GRACE = 60.0
 MODELS_TTL = 60.0
+#: Models asked for per ``wangp_list_models`` call. Wan2GP 12.60 answers at most 10 whatever
+#: we ask (its own cap), so we page on; a server without the cap answers in one call.
+MODELS_PER_CALL = 1000
+#: Pages of the catalogue at most (12.60 lists ~217 models: 22 pages of 10).
+MAX_MODEL_PAGES = 200
 _BUSY = "already has a generation in progress"
 _UNKNOWN_JOB = "unknown wangp job_id"
 
@@ -224,17 +229,19 @@ class MCPTransport:
         if cached is not None and not refresh and time.monotonic() - cached[0] < MODELS_TTL:
             return cached[1]
         records: dict[str, dict[str, Any]] = {}
-        for page_number in range(200):  # bounded: 10 per page is the server's own cap
-            page = self.client.call_tool("wangp_list_models", {"limit": 10, "offset": len(records), "include_availability": True})
+        page_size = 0  # the server's cap, learnt from the first page
+        for page_number in range(MAX_MODEL_PAGES):
+            page = self.client.call_tool("wangp_list_models", {"limit": MODELS_PER_CALL, "offset": len(records), "include_availability": True})
             if page is None:
                 page = []
             if not isinstance(page, list):
                 raise describe_unexpected(page, SERVICE, "a list of models")
             fresh = {str(r["model_type"]): dict(r) for r in page if isinstance(r, Mapping) and r.get("model_type") and str(r["model_type"]) not in records}
-            if not fresh:
-                break
             records.update(fresh)
             log.debug("Wan2GP model page %d: %d models", page_number, len(fresh))
+            if not fresh or len(page) < page_size:  # a page shorter than the first one is the last
+                break
+            page_size = page_size or len(page)
         listing = list(records.values())
         with self._lock:
             self._models = (time.monotonic(), listing)
@@ -261,15 +268,16 @@ class MCPTransport:
         return dict(schema)
 
     def capabilities(self) -> list[Capability]:
-        """One capability per model: ``video.generate`` / ``image.generate`` with its ranges, inputs and modes."""
+        """One capability per model: ``video.generate`` / ``image.generate`` with its inputs and modes.
+
+        Only the model list is read (a few calls): a model's own ranges and resolutions come
+        from its schema, read when the model is used (:meth:`schema`, cached). Reading ~200
+        schemas here made discovery take seconds on a real server.
+        """
         capabilities = []
-        ranges_by_base: dict[str, tuple[dict[str, tuple[float, float]], list[str]]] = {}
         for record in self.model_records():
             model = record["model_type"]
             base = str(record.get("base_model_type") or model)
-            if base not in ranges_by_base:  # finetunes share their base model's ranges
-                ranges_by_base[base] = ranges_of(self.schema(model))
-            limits, resolutions = ranges_by_base[base]
             output = (record.get("main_output") or ["video"])[0]
             inputs = [str(name) for name in record.get("inputs") or ()]
             availability = record.get("availability") if isinstance(record.get("availability"), Mapping) else {}
@@ -281,11 +289,10 @@ class MCPTransport:
                 "finetune": bool(record.get("finetune")),
                 "inputs": inputs,
                 "modes": modes_of(inputs, str(output)),
-                "resolutions": resolutions,
                 "available": availability.get("available"),
                 "availability": availability.get("status", ""),
             }
-            capabilities.append(Capability(f"{'image' if output == 'image' else 'video'}.generate", id=model, limits={**DEFAULT_LIMITS, **limits}, details=details))
+            capabilities.append(Capability(f"{'image' if output == 'image' else 'video'}.generate", id=model, limits=dict(DEFAULT_LIMITS), details=details))
         return capabilities
 
     def health(self) -> HealthSample:

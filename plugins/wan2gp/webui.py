@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,6 +45,7 @@ STEP_TIMEOUT = 120.0  # one form step (validate, save…) never takes minutes
 ABORT_GRACE = 15.0  # after the UI's abort, how long the task may take to stop before Gradio's cancel
 HEADLESS_HINT = "Run Wan2GP headless instead (python wgp.py --mcp --mcp-transport streamable-http --mcp-port 8765) and set transport: mcp."
 _VERSION = re.compile(r"WanGP v(\d+(?:\.\d+)*)")
+_TAG = re.compile(r"<[^>]*>")
 
 
 def looks_like_wan2gp(config: Mapping[str, Any]) -> bool:
@@ -54,11 +55,11 @@ def looks_like_wan2gp(config: Mapping[str, Any]) -> bool:
 
 
 def wan2gp_version(config: Mapping[str, Any]) -> str:
-    """"12.60" from the UI's title block, or "" when it does not say."""
+    """"12.60" from the UI's title block (``Wan<SUP>GP</SUP> v12.60`` on the real one), or "" when it does not say."""
     for component in config.get("components", ()):
         value = (component.get("props") or {}).get("value")
-        if isinstance(value, str) and "WanGP v" in value:
-            match = _VERSION.search(value)
+        if isinstance(value, str) and "GP" in value:
+            match = _VERSION.search(_TAG.sub("", value))
             if match:
                 return match.group(1)
     return ""
@@ -121,29 +122,28 @@ class GenerateChain:
 
 
 def find_chain(app: AppInfo) -> GenerateChain:
-    """Read the Generate chain from ``/config``; UnsupportedVersion names what is missing."""
-    dependencies = list(app.config.get("dependencies", ()))
-    after: dict[int, list[Mapping[str, Any]]] = {}
-    for dependency in dependencies:
-        if dependency.get("trigger_after") is not None:
-            after.setdefault(dependency["trigger_after"], []).append(dependency)
+    """Read the Generate chain from ``/config``; UnsupportedVersion names what is missing.
+
+    On the real UI the Generate click only runs ``init_generate``, which writes a hidden
+    textbox; that textbox's ``change`` event starts the ``.then()`` chain that queues and
+    runs the task. So from each step we follow its ``.then()`` children and the ``change``
+    events of the components it writes. "Add New Prompt To Queue" reaches
+    ``process_prompt_and_add_tasks`` the same way but never ``process_tasks``: refused.
+    """
+    graph = _EventGraph(app.config.get("dependencies", ()))
     chains = []
-    for root in dependencies:
-        if root.get("trigger_after") is not None or not any(t and t[1] == "click" for t in root.get("targets", ())):
+    for root in graph.click_roots():
+        chain = graph.path_to_runner(root)
+        if chain is None:
             continue
-        chain, current = [root], root
-        for _ in range(len(dependencies)):  # bounded walk along .then()
-            children = after.get(current.get("id"), [])
-            if not children:
-                break
-            current = children[0]
-            chain.append(current)
-        names = [base_name(d["api_name"]) if isinstance(d.get("api_name"), str) else "" for d in chain]
-        if "process_tasks" in names and "process_prompt_and_add_tasks" in names:
+        names = [_base(d) for d in chain]
+        if "process_prompt_and_add_tasks" in names:
             chains.append((chain, names))
     if not chains:
         raise _unsupported(app, ["the Generate button's event chain (process_prompt_and_add_tasks → process_tasks)"])
-    chain, names = max(chains, key=lambda found: ("save_inputs" in found[1], len(found[0])))
+    # The Generate button is the click whose first step is init_generate (post-processing
+    # buttons reuse the same chain through their own first step).
+    chain, names = max(chains, key=lambda found: (found[1][0] == "init_generate", "save_inputs" in found[1], -len(found[0])))
     missing = [step for step in REQUIRED_STEPS if step not in names]
     if missing:
         raise _unsupported(app, [f"the {step} event" for step in missing])
@@ -169,6 +169,56 @@ def find_chain(app: AppInfo) -> GenerateChain:
         abort=_abort_endpoint(app),
         clear_queue=next((e for e in app.endpoints.values() if "clear_queue" in e.base_name and not e.parameters), None),
     )
+
+
+def _base(dependency: Mapping[str, Any]) -> str:
+    return base_name(dependency["api_name"]) if isinstance(dependency.get("api_name"), str) else ""
+
+
+class _EventGraph:
+    """Which event runs after which: ``.then()`` links and "writes a component whose change fires"."""
+
+    def __init__(self, dependencies: Iterable[Mapping[str, Any]]) -> None:
+        self.dependencies = list(dependencies)
+        self._then: dict[int, list[Mapping[str, Any]]] = {}
+        self._on_change: dict[int, list[Mapping[str, Any]]] = {}
+        for dependency in self.dependencies:
+            if dependency.get("trigger_after") is not None:
+                self._then.setdefault(dependency["trigger_after"], []).append(dependency)
+            for target in dependency.get("targets", ()):
+                if target and target[0] is not None and target[1] == "change":
+                    self._on_change.setdefault(target[0], []).append(dependency)
+
+    def click_roots(self) -> list[Mapping[str, Any]]:
+        return [d for d in self.dependencies if d.get("trigger_after") is None and any(t and t[1] == "click" for t in d.get("targets", ()))]
+
+    def next_steps(self, dependency: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """Its ``.then()`` children first, then the change events of what it writes."""
+        written = [self._on_change.get(cid, []) for cid in dependency.get("outputs", ())]
+        return [*self._then.get(dependency.get("id"), []), *(d for listeners in written for d in listeners)]
+
+    def path_to_runner(self, root: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+        """The shortest event path from ``root`` to ``process_tasks``, followed by the
+        ``.then()`` steps after it (``finalize_generation`` …); None when it never runs tasks."""
+        paths: list[list[Mapping[str, Any]]] = [[root]]
+        seen = {root.get("id")}
+        while paths:  # breadth first: bounded by the number of events (each is visited once)
+            path = paths.pop(0)
+            if _base(path[-1]) == "process_tasks":
+                return path + self._then_chain(path[-1], seen)
+            for step in self.next_steps(path[-1]):
+                if step.get("id") not in seen:
+                    seen.add(step.get("id"))
+                    paths.append([*path, step])
+        return None
+
+    def _then_chain(self, dependency: Mapping[str, Any], seen: set[Any]) -> list[Mapping[str, Any]]:
+        chain, current = [], dependency
+        while (children := [c for c in self._then.get(current.get("id"), []) if c.get("id") not in seen]):
+            current = children[0]
+            seen.add(current.get("id"))
+            chain.append(current)
+        return chain
 
 
 def _change_handler(app: AppInfo, add_tasks: Endpoint) -> Endpoint | None:

@@ -33,6 +33,8 @@ DEFAULT_CHAIN = [
     "activate_status",
     "process_tasks",
     "finalize_generation",
+    "lambda_1",
+    "unload_model_if_needed",
 ]
 # Wan2GP 12.60's save_inputs parameters, in order (PROTOCOLS.md); * marks the required ones.
 SAVE_INPUTS = """
@@ -86,14 +88,21 @@ def connect(server: ServerProcess, download_dir: Path) -> Client:
 
 
 def generate_chain(config: dict[str, Any]) -> list[str]:
-    """The Generate button's click, then every `.then()` that follows it (by `trigger_after`)."""
+    """The Generate button's click, then what follows it: a `.then()` (by `trigger_after`), else
+    the `change` event of a component the step writes (the real 12.60's hidden trigger textbox)."""
     button = next(
         c["id"] for c in config["components"] if c.get("type") == "button" and c["props"].get("value") == "Generate"
     )
     dependencies = config["dependencies"]
+
+    def follower(step: dict[str, Any]) -> dict[str, Any] | None:
+        then = next((d for d in dependencies if d["trigger_after"] == step["id"]), None)
+        written = [[component, "change"] for component in step["outputs"]]
+        return then or next((d for d in dependencies if any(target in d["targets"] for target in written)), None)
+
     steps = [next(d for d in dependencies if [button, "click"] in d["targets"])]
-    while follower := next((d for d in dependencies if d["trigger_after"] == steps[-1]["id"]), None):
-        steps.append(follower)
+    while (step := follower(steps[-1])) is not None:
+        steps.append(step)
     return [step["api_name"] for step in steps]
 
 
@@ -351,6 +360,8 @@ def test_wan_suffix_shift_moves_every_name_and_flags_steer_the_job(tmp_path: Pat
             "activate_status_3",
             "process_tasks_3",
             "finalize_generation_3",
+            "lambda_7",
+            "unload_model_if_needed_3",
         ]
         named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         assert {"/abort_generation_6", "/abort_generation_7", "/refresh_gallery_3"} <= set(named)

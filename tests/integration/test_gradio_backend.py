@@ -41,7 +41,7 @@ def test_probe_reports_gradio_version(gradio_server: ServerProcess) -> None:
 
 def test_endpoints_are_capabilities(connection: GradioConnection) -> None:
     capabilities = {c.id: c for c in GradioBackend().capabilities(connection)}
-    assert set(capabilities) == {"generate", "echo", "invert"}
+    assert set(capabilities) == {"generate", "echo", "caption", "invert"}
     parameters = {p["name"]: p for p in capabilities["generate"].details["parameters"]}
     assert parameters["prompt"]["required"] and parameters["seed"]["default"] == 42
     assert capabilities["invert"].details["parameters"][0]["file"] == "file"
@@ -132,7 +132,7 @@ def test_a_job_that_never_resolves_does_not_block_exit(gradio_server: ServerProc
 def test_cli_endpoints_and_call(gradio_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gradio", "endpoints", gradio_server.url, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert {e["name"] for e in listed["endpoints"]} == {"generate", "echo", "invert"}
+    assert {e["name"] for e in listed["endpoints"]} == {"generate", "echo", "caption", "invert"}
     assert main(["gradio", "call", gradio_server.url, "generate", "prompt=a dog", "steps=2", "seed=5", "--out", str(tmp_path), "--json"]) == 0
     captured = capsys.readouterr()
     called = json.loads(captured.out)
@@ -141,6 +141,20 @@ def test_cli_endpoints_and_call(gradio_server: ServerProcess, tmp_path: Path, ca
     assert "running" in captured.err
     assert main(["gradio", "call", gradio_server.url, "echo", "text=42"]) == 0
     assert capsys.readouterr().out.strip() == '"42"'
+
+
+def test_a_number_typed_as_a_whole_number_reaches_the_app_as_an_int(gradio_server: ServerProcess, capsys: pytest.CaptureFixture[str]) -> None:
+    """`words` is a gr.Number the app slices with: it must get 2, as gradio_client would send it, not 2.0."""
+    gradio_client = pytest.importorskip("gradio_client")
+    expected = gradio_client.Client(gradio_server.url, verbose=False).predict("hello big wide world", 2, api_name="/caption")
+    assert expected == "HELLO BIG"
+    assert main(["gradio", "call", gradio_server.url, "caption", "text=hello big wide world", "words=2"]) == 0
+    assert json.loads(capsys.readouterr().out) == expected
+    assert main(["gradio", "call", gradio_server.url, "caption", "text=hello big wide world", "words=abc"]) != 0
+    refused = capsys.readouterr().err
+    assert "'words' on /caption takes a number" in refused and "Traceback" not in refused
+    assert main(["gradio", "call", gradio_server.url, "generate", "prompt=a cat", "steps=2.5"]) != 0  # steps: precision=0, an int
+    assert "'steps' on /generate takes a whole number" in capsys.readouterr().err
 
 
 def test_an_app_added_in_the_config_file_by_name(
@@ -161,7 +175,7 @@ def test_cli_check_reports_gradio(gradio_server: ServerProcess, capsys: pytest.C
     assert main(["check", gradio_server.url, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "gradio" and report["version"].startswith("6.")
-    assert {c["id"] for c in report["capabilities"]} == {"generate", "echo", "invert"}
+    assert {c["id"] for c in report["capabilities"]} == {"generate", "echo", "caption", "invert"}
 
 
 def test_concurrent_calls_share_one_transport(connection: GradioConnection) -> None:

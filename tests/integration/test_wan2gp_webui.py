@@ -313,12 +313,28 @@ def shifted_server() -> Iterator[ServerProcess]:
         server.stop()
 
 
+def test_generate_runs_through_the_hidden_textboxs_change_event(webui: WebUITransport) -> None:
+    """As on the real 12.60: click → init_generate (5 inputs) → hidden textbox → change → the
+    .then() chain; the parallel add-to-queue chain (no process_tasks) is not the one taken."""
+    app = webui.gradio.app()
+    chain = webui.chain()
+    assert chain.steps[0].api_name == "init_generate" and chain.save_inputs.api_name == "save_inputs_16"
+    assert chain.add_tasks.api_name == "process_prompt_and_add_tasks_1"  # the one without suffix only queues
+    assert [step.base_name for step in chain.steps[-3:]] == ["finalize_generation", "lambda", "unload_model_if_needed"]
+    init = app.dependency(chain.steps[0].fn_index)
+    assert len(init["inputs"]) == 5 and init["outputs"]
+    assert [chain.steps[1].fn_index] == [d["id"] for d in app.config["dependencies"] if [init["outputs"][0], "change"] in d["targets"]]
+    assert app.by_base_name("update_status") and all(step.base_name != "update_status" for step in chain.steps)
+
+
 def test_chain_is_found_whatever_the_suffixes(shifted_server: ServerProcess, tmp_path: Path) -> None:
     transport = connect(adhoc_service(shifted_server.url, "wan2gp"))
     try:
         chain = transport.chain()
         assert chain.save_inputs.api_name == "save_inputs_19"
         assert chain.process.api_name == "process_tasks_3"
+        assert chain.steps[0].api_name == "init_generate_3"  # the Generate button's, not a legacy or post-processing click
+        assert chain.add_tasks.api_name == "process_prompt_and_add_tasks_4"  # _3 is "Add New Prompt To Queue"
         result = transport.generate(Wan2GPSettings(prompt="shifted", num_inference_steps=2), tmp_path, timeout=60)
         assert result.files
     finally:

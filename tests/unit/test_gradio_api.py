@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from movie_director.errors import InvalidSetting, NotFound
-from movie_director_plugins.gradio.api import base_name, check_arguments, coerce, file_shape, is_gradio_config, parse_app, wrap_files
+from movie_director_plugins.gradio.api import Endpoint, Parameter, base_name, check_arguments, coerce, file_shape, is_gradio_config, parse_app, wrap_files
 
 FILE_DATA = {"properties": {"path": {"type": "string"}, "meta": {"$ref": "#/$defs/FileDataMeta"}}, "title": "FileData", "type": "object"}
 VIDEO = {"$defs": {"FileData": FILE_DATA}, "properties": {"video": {"$ref": "#/$defs/FileData"}, "subtitles": {"anyOf": [{"$ref": "#/$defs/FileData"}, {"type": "null"}]}}, "type": "object"}
@@ -149,9 +149,21 @@ def test_coerce_uses_the_parameter_type() -> None:
     run = sample_app().endpoint("run_2")
     steps = run.parameter("steps")
     assert coerce(steps, "12.5") == 12.5  # type: ignore[arg-type]
+    twelve = coerce(steps, "12")  # type: ignore[arg-type]
+    assert twelve == 12 and type(twelve) is int  # sent as the JSON int 12, as gradio_client sends 12
     assert coerce(steps, "nope") == "nope"  # type: ignore[arg-type]
     assert coerce(run.parameter("refs"), "[1, 2]") == [1, 2]  # type: ignore[arg-type]
     assert coerce(run.parameter("prompt"), "12") == "12"  # type: ignore[arg-type]
+
+
+def test_numbers_that_do_not_fit_are_refused_naming_the_parameter() -> None:
+    whole = Endpoint("caption", 0, (Parameter("text", "Textbox", "str", True), Parameter("words", "Number", "int", False, 2), Parameter("scale", "Number", "float", False, 1.0)))
+    for parameter, value in (("words", 2.5), ("words", "abc"), ("scale", "abc"), ("words", True)):
+        with pytest.raises(InvalidSetting, match=f"'{parameter}' on /caption takes a") as caught:
+            check_arguments(whole, {"text": "x", parameter: coerce(whole.parameter(parameter), value)})  # type: ignore[arg-type]
+        assert caught.value.details["field"] == parameter
+    check_arguments(whole, {"text": "x", "words": coerce(whole.parameter("words"), "2.0"), "scale": 2})  # type: ignore[arg-type]
+    assert coerce(whole.parameter("words"), "2.0") == 2  # type: ignore[arg-type]
 
 
 def test_is_gradio_config() -> None:

@@ -306,16 +306,19 @@ def test_models_are_read_page_by_page_and_cached(fake: FakeWan2GP) -> None:
     assert len(fake.tools("wangp_list_models")) == 6
 
 
-def test_capabilities_name_outputs_inputs_modes_and_ranges(fake: FakeWan2GP) -> None:
-    capabilities = {c.id: c for c in transport().capabilities()}
+def test_capabilities_name_outputs_inputs_and_modes_from_the_list_alone(fake: FakeWan2GP) -> None:
+    wan = transport()
+    capabilities = {c.id: c for c in wan.capabilities()}
     assert capabilities["t2v"].name == "video.generate" and capabilities["flux"].name == "image.generate"
     i2v = capabilities["i2v"]
     assert i2v.details["modes"] == ["text-to-video", "image-to-video"]
     assert (i2v.details["available"], i2v.details["availability"]) == (False, "missing")
-    assert capabilities["t2v"].limits["video_length"] == (5, 737)
-    assert capabilities["t2v"].details["resolutions"] == ["832x480", "480x832"]
-    # the finetune shares its base model's schema: asked once per base model
-    assert [call["model_type"] for call in fake.tools("wangp_get_model_schema")] == ["t2v", "i2v", "flux"]
+    # one list, asked with a large limit and paged at the server's cap; no per-model call
+    assert [(call["limit"], call["offset"]) for call in fake.tools("wangp_list_models")] == [(1000, 0), (1000, 2), (1000, 4)]
+    assert fake.tools("wangp_get_model_schema") == []
+    # a model's ranges are read when it is used, once per connection
+    assert wan.schema("t2v") == wan.schema("t2v")
+    assert [call["model_type"] for call in fake.tools("wangp_get_model_schema")] == ["t2v"]
 
 
 def test_health_is_a_ping(fake: FakeWan2GP) -> None:

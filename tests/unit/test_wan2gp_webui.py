@@ -13,7 +13,7 @@ from movie_director_plugins.gradio.api import AppInfo, parse_app
 from movie_director_plugins.wan2gp.webui import _arguments, _check_names, find_chain, looks_like_wan2gp, probe, wan2gp_version
 
 URL = f"http://127.0.0.1:{free_port()}"
-MODEL_DROPDOWN, STATUS_TRIGGER, PROMPT = 10, 11, 12
+MODEL_DROPDOWN, STATUS_TRIGGER, PROMPT, GENERATE_TRIGGER, QUEUE_TRIGGER = 10, 11, 12, 13, 14
 
 
 def param(name: str, component: str = "Textbox", required: bool = False, enum: list[str] | None = None, default: Any = "") -> dict[str, Any]:
@@ -46,12 +46,18 @@ SIGNATURES: dict[str, list[dict[str, Any]]] = {
     "abort_generation": [],
     "abort_generation_client": [param("client_id")],
     "clear_queue_action": [],
+    "lambda": [],
+    "update_status": [],
 }
+GENERATE = ("init_generate", "validate_wizard_prompt", "save_inputs", "process_prompt_and_add_tasks", "prepare_generate_media", "activate_status", "process_tasks", "finalize_generation")
 
 
-def wan2gp_app(shift: int = 0, without: tuple[str, ...] = (), chain: tuple[str, ...] | None = None) -> AppInfo:
-    """A config + info shaped like Wan2GP's: the Generate click and its .then() chain."""
-    chain = chain or ("init_generate", "validate_wizard_prompt", "save_inputs", "process_prompt_and_add_tasks", "prepare_generate_media", "activate_status", "process_tasks", "finalize_generation")
+def wan2gp_app(shift: int = 0, without: tuple[str, ...] = (), chain: tuple[str, ...] = GENERATE, via_change: bool = True) -> AppInfo:
+    """A config + info shaped like Wan2GP 12.60's: the Generate click runs its first step, which
+    writes a hidden textbox whose ``change`` starts the .then() chain (``via_change``; else one
+    .then() chain from the click). Registered before it, as on the real UI: "Add New Prompt To
+    Queue" the same way but without process_tasks, and a post-processing button reusing the
+    Generate chain's textbox."""
     dependencies: list[dict[str, Any]] = []
     info: dict[str, Any] = {}
     counts: dict[str, int] = {}
@@ -69,18 +75,29 @@ def wan2gp_app(shift: int = 0, without: tuple[str, ...] = (), chain: tuple[str, 
         info["/" + api_name] = {"parameters": signature, "returns": []}
         return len(dependencies) - 1
 
+    def add_chain(steps: list[str], click: int, trigger: int) -> None:
+        previous = None
+        for number, step in enumerate(steps):
+            outputs = {0: (trigger,) if via_change else (), 1: ()}.get(number, (STATUS_TRIGGER,) if step == "activate_status" else ())
+            if number == 0:
+                targets, after = [[click, "click"]], None
+            elif number == 1 and via_change:
+                targets, after = [[trigger, "change"]], None
+            else:
+                targets, after = [[None, "then"]], previous
+            previous = add(step, targets, after, generator=step == "process_tasks", outputs=outputs)
+
     add("change_model", [[MODEL_DROPDOWN, "change"]])
-    previous = None
-    for step in (s for s in chain if s not in without):
-        outputs = (STATUS_TRIGGER,) if step == "activate_status" else ()
-        previous = add(step, [[20, "click"]] if previous is None else [[None, "then"]], previous, generator=step == "process_tasks", outputs=outputs)
+    add_chain(["lambda", "validate_wizard_prompt", "save_inputs", "process_prompt_and_add_tasks", "update_status"], 24, QUEUE_TRIGGER)
+    add("lambda", [[25, "click"]], outputs=(GENERATE_TRIGGER,))  # a post-processing button reusing the chain
+    add_chain([s for s in chain if s not in without], 20, GENERATE_TRIGGER)
     add("refresh_status_async", [[STATUS_TRIGGER, "change"]], generator=True)
     add("abort_generation", [[21, "click"]])
     add("abort_generation_client", [[22, "change"]])
     add("clear_queue_action", [[23, "click"]])
     components = [{"id": 1, "type": "state", "props": {}}, {"id": MODEL_DROPDOWN, "type": "dropdown", "props": {"value": "i2v"}}]
-    components += [{"id": 2, "type": "html", "props": {"value": "<h2>WanGP v12.60 <small>by DeepBeepMeep</small></h2>"}}]
-    components += [{"id": cid, "type": "textbox", "props": {}} for cid in (STATUS_TRIGGER, *range(100, 120))]
+    components += [{"id": 2, "type": "markdown", "props": {"value": '<div align=center><H1>Wan<SUP style="color: #2563eb;">GP</SUP> v12.60 <FONT SIZE=4>by'}}]
+    components += [{"id": cid, "type": "textbox", "props": {}} for cid in (STATUS_TRIGGER, GENERATE_TRIGGER, QUEUE_TRIGGER, *range(100, 120))]
     config = {"version": "5.29.1", "protocol": "sse_v3", "api_prefix": "/gradio_api", "title": "WanGP", "components": components, "dependencies": dependencies}
     return parse_app(URL, config, {"named_endpoints": info})
 
@@ -89,13 +106,25 @@ def wan2gp_app(shift: int = 0, without: tuple[str, ...] = (), chain: tuple[str, 
 def test_chain_found_from_config_whatever_the_suffixes(shift: int) -> None:
     chain = find_chain(wan2gp_app(shift))
     names = [step.base_name for step in chain.steps]
-    assert names == ["init_generate", "validate_wizard_prompt", "save_inputs", "process_prompt_and_add_tasks", "prepare_generate_media", "activate_status", "process_tasks", "finalize_generation"]
-    assert chain.save_inputs.api_name == ("save_inputs" if shift == 0 else f"save_inputs_{shift}")
+    assert names == list(GENERATE)
+    assert chain.save_inputs.api_name == f"save_inputs_{shift + 1}"  # not the add-to-queue path's save_inputs
+    assert chain.add_tasks.api_name == f"process_prompt_and_add_tasks_{shift + 1}"
     assert chain.change_model is not None and chain.change_model.base_name == "change_model"
     assert chain.status is not None and chain.status.base_name == "refresh_status_async"
     assert chain.abort is not None and not chain.abort.parameters  # the session's own Abort
     assert chain.clear_queue is not None
     assert chain.models() == ["t2v", "i2v"]
+
+
+def test_a_single_then_chain_from_the_click_is_found_too() -> None:
+    names = [step.base_name for step in find_chain(wan2gp_app(via_change=False)).steps]
+    assert names == list(GENERATE)
+
+
+def test_the_add_to_queue_path_alone_is_refused() -> None:
+    """Without a chain that runs process_tasks, "Add New Prompt To Queue" is not taken for Generate."""
+    with pytest.raises(UnsupportedVersion, match="Generate button"):
+        find_chain(wan2gp_app(chain=("init_generate", "validate_wizard_prompt", "save_inputs", "process_prompt_and_add_tasks")))
 
 
 def test_default_model_is_the_dropdowns_value() -> None:

@@ -22,6 +22,7 @@ def launch_wan2gp_mcp(
     steps_default: int = 30,
     missing_weights: bool = False,
     max_upload_bytes: int | None = None,
+    realistic: bool = False,
     start_timeout: float = 60.0,
 ) -> ServerProcess:
     """Build the `mcp` env if needed, start the server on `port` (free when None) and wait for it.
@@ -29,6 +30,7 @@ def launch_wan2gp_mcp(
     Generated files and uploads go to a private temporary folder that lives as long as the
     returned ServerProcess (it survives `kill()`/`restart()`, like a real output folder).
     `missing_weights` makes every task fail at model loading, as on a server without weights.
+    `realistic` serves the real 12.60's catalogue size (217 models) at its per-call cost (20–70 ms).
     Readiness is `GET /mcp/` answering 406: the MCP transport itself is mounted and running.
     """
     python = envs.ensure("mcp")
@@ -44,6 +46,8 @@ def launch_wan2gp_mcp(
         argv += ["--max-upload-bytes", str(max_upload_bytes)]
     if missing_weights:
         argv.append("--missing-weights")
+    if realistic:
+        argv.append("--realistic")
     server = ServerProcess(
         "wan2gp-mcp",
         argv,

@@ -3,6 +3,9 @@
 - `/generate(prompt, seed, steps)`: `steps` progress ticks ("denoising"), then a small MP4
   file and a JSON echo of the inputs; a prompt containing "boom" raises `gr.Error`;
 - `/echo(text)`: the text back;
+- `/caption(text, words)`: the first `words` words in capitals. `words` is a plain
+  `gr.Number` (no precision: the API calls it a float) used as an int, as real apps do, so
+  a `2.0` sent for `2` fails with Python's own "slice indices must be integers";
 - `/invert(image)`: the uploaded image with its colours inverted, as a PNG file.
 
 Runs in the gradio6 server venv (gradio and its dependencies only).
@@ -45,6 +48,10 @@ def echo(text: str) -> str:
     return text
 
 
+def caption(text: str, words: float) -> str:
+    return " ".join(text.split()[:words]).upper()  # type: ignore[misc] - an int arrives when an int was sent
+
+
 def invert(image: str) -> str:
     path = OUTPUT_DIR / f"inverted_{uuid.uuid4().hex[:8]}.png"
     with Image.open(image) as source:
@@ -63,6 +70,8 @@ def build_ui() -> gr.Blocks:
         gr.Button("Generate").click(generate, [prompt, seed, steps], [video, echoed], api_name="generate")
         text_in, text_out = gr.Textbox(label="text"), gr.Textbox(label="echo")
         gr.Button("Echo").click(echo, [text_in], [text_out], api_name="echo")
+        words, captioned = gr.Number(3, label="words"), gr.Textbox(label="caption")
+        gr.Button("Caption").click(caption, [text_in, words], [captioned], api_name="caption")
         image, inverted = gr.Image(type="filepath", label="image"), gr.File(label="inverted")
         gr.Button("Invert").click(invert, [image], [inverted], api_name="invert")
     return demo

@@ -14,14 +14,21 @@ Ways to steer a job from a test:
 - `--missing-weights` makes every task fail at model loading, as a server without weights;
 - `wangp_cancel_job` stops a job at the next step (`result.cancelled: true`).
 
+`--realistic` makes it as costly to ask as the real 12.60: a catalogue of 217 model types
+across its 19 families (92 video, 52 image+video, 48 image, 25 audio; alphabetical, as the
+real one lists them), each page capped as the real tools cap them, and every tool call
+costing 20–70 ms of the server's one event loop (`--call-latency-ms LO-HI` to change it).
+
 Runs in its own venv (mcp, uvicorn, starlette): it imports nothing from movie_director.
 """
 
 import argparse
 import fnmatch
+import functools
 import hashlib
 import json
 import mimetypes
+import random
 import re
 import struct
 import threading
@@ -92,6 +99,41 @@ MODELS: dict[str, dict[str, Any]] = {
     )
 }
 MISSING_MODELS = {"i2v"}  # reported as having no weights on disk, like a fresh install
+
+# The real 12.60 catalogue's shape: (family, label, models, main_output, inputs).
+# fmt: off
+REAL_FAMILIES = (
+    ("wan", "Wan2.1", 30, ["video"], ["text", "image_start", "image_end"]),
+    ("wan", "Wan2.1", 20, ["image", "video"], ["text", "image_refs"]),
+    ("wan2_2", "Wan2.2", 32, ["image", "video"], ["text", "image_start", "image_end"]),
+    ("ltx2", "LTX-2", 25, ["video"], ["text", "image_start"]),
+    ("kandinsky5", "Kandinsky 5", 7, ["video"], ["text"]), ("kandinsky5", "Kandinsky 5 Image", 2, ["image"], ["text"]),
+    ("hunyuan", "Hunyuan Video", 8, ["video"], ["text", "image_refs"]), ("hunyuan_1_5", "Hunyuan Video 1.5", 8, ["video"], ["text", "image_start"]),
+    ("longcat", "LongCat Video", 4, ["video"], ["text", "video_guide"]), ("magi_human", "Magi Human", 4, ["video"], ["text", "image_start"]),
+    ("minimax_h3", "MiniMax H3", 4, ["video"], ["text"]), ("ltxv", "LTX Video", 2, ["video"], ["text", "image_start"]),
+    ("flux", "Flux 1", 11, ["image"], ["text", "image_refs"]), ("z_image", "Z-Image", 9, ["image"], ["text"]),
+    ("flux2", "Flux 2", 8, ["image"], ["text", "image_refs"]), ("qwen", "Qwen Image", 8, ["image"], ["text", "image_refs"]),
+    ("krea2", "Krea 2", 4, ["image"], ["text"]), ("hidream", "HiDream", 3, ["image"], ["text"]),
+    ("ideogram4", "Ideogram 4", 3, ["image"], ["text"]),
+    ("music", "Music", 15, ["audio"], ["text", "audio"]), ("tts", "TTS", 10, ["audio"], ["text", "audio"]),
+)
+# fmt: on
+VARIANTS = ("base", "distilled", "lightning", "fusionix", "causvid", "vace", "phantom", "fun_inp", "lora_mix", "self_forcing")
+SIZES = ("1.3B", "5B", "14B", "2B", "12B", "20B")
+
+
+def realistic_catalogue() -> dict[str, dict[str, Any]]:
+    """The hand-written models plus generated ones up to the real catalogue's 217, sorted by model_type."""
+    catalogue = dict(MODELS)
+    for family, label, count, outputs, inputs in REAL_FAMILIES:
+        written = sum(1 for m in MODELS.values() if (m["family"], m["main_output"]) == (family, outputs))
+        base = f"{family}_{'_'.join(outputs)}"
+        for number in range(count - written):
+            variant, size = VARIANTS[number % len(VARIANTS)], SIZES[number % len(SIZES)]
+            model_type = f"{base}_{variant}_{number}"
+            record = _model(model_type, f"{label} {variant.replace('_', ' ').title()} {size} #{number}", f"{base}_{VARIANTS[0]}_0", inputs, number > 0, outputs[0])
+            catalogue[model_type] = {**record, "family": family, "family_label": label, "main_output": list(outputs), "outputs": list(outputs)}
+    return dict(sorted(catalogue.items()))
 
 SETTING_VALUES: dict[str, dict[str, Any]] = {
     "prompt": {"type": "str"},
@@ -471,6 +513,12 @@ class Session:
         self.jobs: dict[str, Job] = {}
         self._active: Job | None = None
         self._lock = threading.Lock()
+        self.call_latency = options.call_latency_ms
+
+    def charge(self) -> None:
+        """What one tool call costs on the real server (nothing unless asked for)."""
+        if self.call_latency is not None:
+            time.sleep(random.uniform(*self.call_latency) / 1000)
 
     def submit(self, source: dict[str, Any] | list[dict[str, Any]]) -> Job:
         tasks = [self._resolve_media(task) for task in _normalize(source)]
@@ -547,19 +595,30 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
     mcp.custom_route("/wangp_api/gallery/download/{token}", methods=["GET"], include_in_schema=False)(transfers.download)
     steps = session.options.steps_default
 
+    def tool(function: Any) -> Any:
+        """`@mcp.tool()`, each call costing what a real one costs: a synchronous pause, as the
+        real tools are synchronous and hold the server's one event loop (calls queue up)."""
+
+        @functools.wraps(function)
+        def charged(*args: Any, **kwargs: Any) -> Any:
+            session.charge()
+            return function(*args, **kwargs)
+
+        return mcp.tool()(charged)
+
     def defaults(model_type: str) -> dict[str, Any]:
         if model_type not in MODELS:
             raise ValueError(f"Unknown model_type: {model_type}")
         return default_settings(model_type, steps)
 
-    @mcp.tool()
+    @tool
     def wangp_list_models(family: str | None = None, base_model_type: str | None = None, finetune: str | None = None, model_type: str | None = None, main_output: str | None = None, inputs: str | None = None, name: str | None = None, query: str | None = None, limit: int = 10, offset: int = 0, include_availability: bool = False) -> list[dict[str, Any]]:
         """List at most 10 compact model records. String filters accept case-insensitive * and ? globs."""
         found = find_models(query, include_availability, family=family, base_model_type=base_model_type, finetune=finetune, model_type=model_type, main_output=main_output, inputs=inputs, name=name)
         start = max(0, int(offset))
         return found[start:start + max(1, min(int(limit), 10))]
 
-    @mcp.tool()
+    @tool
     def wangp_search_models(query: str, family: str | None = None, base_model_type: str | None = None, finetune: str | None = None, main_output: str | None = None, inputs: str | None = None, limit: int = 10, offset: int = 0, include_availability: bool = False) -> dict[str, Any]:
         """Search models by name, id, family or description; a bounded page with totals."""
         if not str(query or "").strip():
@@ -569,49 +628,49 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
         page = found[start:start + size]
         return {"matches": page, "total_matches": len(found), "returned": len(page), "offset": start, "has_more": start + len(page) < len(found)}
 
-    @mcp.tool()
+    @tool
     def wangp_list_model_defs(family: str | None = None, base_model_type: str | None = None, finetune: str | None = None, model_type: str | None = None, main_output: str | None = None, inputs: str | None = None, name: str | None = None, query: str | None = None, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:
         """List a bounded page of full model definitions."""
         found = find_models(query, False, family=family, base_model_type=base_model_type, finetune=finetune, model_type=model_type, main_output=main_output, inputs=inputs, name=name)
         start = max(0, int(offset))
         return [{"name": m["name"], "model_type": m["model_type"], "metadata": m, "architecture": m["base_model_type"]} for m in found[start:start + max(1, min(int(limit), 20))]]
 
-    @mcp.tool()
+    @tool
     def wangp_list_model_availability(family: str | None = None, base_model_type: str | None = None, finetune: str | None = None, model_type: str | None = None, main_output: str | None = None, inputs: str | None = None, name: str | None = None, query: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
         """List local model-file availability records."""
         found = find_models(query, False, family=family, base_model_type=base_model_type, finetune=finetune, model_type=model_type, main_output=main_output, inputs=inputs, name=name)
         start = max(0, int(offset))
         return [availability(m["model_type"]) for m in found[start:start + max(1, min(int(limit), 50))]]
 
-    @mcp.tool()
+    @tool
     def wangp_get_model(model_type: str) -> dict[str, Any] | None:
         """Return one model definition (None when the model type is unknown)."""
         model = MODELS.get(model_type)
         return None if model is None else {"name": model["name"], "model_type": model_type, "metadata": model, "architecture": model["base_model_type"]}
 
-    @mcp.tool()
+    @tool
     def wangp_get_model_metadata(model_type: str, include_availability: bool = False) -> dict[str, Any] | None:
         """Return one compact model metadata record."""
         return metadata(model_type, include_availability) if model_type in MODELS else None
 
-    @mcp.tool()
+    @tool
     def wangp_get_model_availability(model_type: str) -> dict[str, Any]:
         """Return local file availability for one model."""
         defaults(model_type)
         return availability(model_type)
 
-    @mcp.tool()
+    @tool
     def wangp_get_default_settings(model_type: str) -> dict[str, Any]:
         """Return pristine model defaults, without type or settings version."""
         return defaults(model_type)
 
-    @mcp.tool()
+    @tool
     def wangp_list_loras(model_type: str, name: str | None = None) -> dict[str, Any]:
         """List locally available LoRAs for a model (none are installed here)."""
         defaults(model_type)
         return {"model_type": model_type, "loras": [], "total": 0}
 
-    @mcp.tool()
+    @tool
     def wangp_get_model_schema(model_type: str) -> dict[str, Any] | None:
         """Return the model definition, metadata, setting value ranges and default settings."""
         model = MODELS.get(model_type)
@@ -620,35 +679,35 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
         return {"model_type": model_type, "name": model["name"], "model_def": wangp_get_model(model_type), "metadata": model,
                 "setting_values": SETTING_VALUES, "default_settings": defaults(model_type)}
 
-    @mcp.tool()
+    @tool
     def wangp_list_gallery(media_type: str = "all", limit: int = 50) -> list[dict[str, Any]]:
         """List compact summaries of the session gallery, newest last."""
         if media_type not in {"all", "image", "video", "audio"}:
             raise ValueError("media_type must be all, image, video, or audio")
         return [compact(record) for record in session.gallery.items(media_type)][-max(1, min(int(limit), 500)):]
 
-    @mcp.tool()
+    @tool
     def wangp_get_gallery_item(gallery_id: str) -> dict[str, Any]:
         """Return one gallery record, with its server path and the settings that produced it."""
         return session.gallery.get(gallery_id)
 
-    @mcp.tool()
+    @tool
     def wangp_get_gallery_selection() -> dict[str, Any]:
         """Return the selected item of the visual and audio galleries."""
         selected = {record["gallery"]: compact(record) for record in session.gallery.items() if record["selected"]}
         return {"visual": selected.get("visual"), "audio": selected.get("audio")}
 
-    @mcp.tool()
+    @tool
     def wangp_create_gallery_upload(filename: str) -> dict[str, Any]:
         """Create a short-lived HTTP PUT URL for uploading image, video, or audio media into the gallery."""
         return transfers.create_upload(filename)
 
-    @mcp.tool()
+    @tool
     def wangp_create_gallery_download(gallery_id: str) -> dict[str, Any]:
         """Create a short-lived HTTP GET URL for downloading one gallery item."""
         return transfers.create_download(gallery_id)
 
-    @mcp.tool()
+    @tool
     def wangp_list_deepy_templates(tool_id: str | None = None) -> list[dict[str, Any]]:
         """List Deepy's settings templates, the default of each tool marked."""
         catalog = [{"tool_id": "gen_video", "label": "Generate Video", "default_template": "wan_t2v",
@@ -659,7 +718,7 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
             raise ValueError("tool_id must be one of: gen_video, gen_image")
         return [entry for entry in catalog if tool_id in (None, entry["tool_id"])]
 
-    @mcp.tool()
+    @tool
     def wangp_get_deepy_template_settings(tool_id: str, template: str) -> dict[str, Any]:
         """Return the settings of a Deepy template."""
         entry = wangp_list_deepy_templates(tool_id)[0]
@@ -669,7 +728,7 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
         return {"tool_id": tool_id, "template": entry["default_template"], "default": True, "default_template": entry["default_template"],
                 "general_properties_active": False, "settings": defaults(model_type)}
 
-    @mcp.tool()
+    @tool
     def wangp_postprocess(gallery_id: str | None = None, path: str | None = None, process: str | None = None, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
         """Discover post-processing for one gallery item (none is available without models)."""
         if bool(gallery_id) == bool(path):
@@ -681,14 +740,14 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
             raise ValueError(f"Post-processing process '{process}' is not available for {record['media_type']}.")
         return {"status": "discovery", "path": record["path"], "media_type": record["media_type"], "processes": [], "count": 0}
 
-    @mcp.tool()
+    @tool
     def wangp_toolbox(action: str | None = None, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Discover WanGP media utilities (none run in this stand-in)."""
         if action:
             raise ValueError(f"Toolbox action '{action}' is unavailable in this WanGP runtime.")
         return {"status": "discovery", "actions": [], "count": 0, "next": "Call again with one action and omit arguments to get its exact schema."}
 
-    @mcp.tool()
+    @tool
     def wangp_generate(source: dict[str, Any] | list[dict[str, Any]], wait: bool = False, timeout_s: float | None = None, event_limit: int | None = None) -> dict[str, Any]:
         """Start a WanGP generation from a settings dict, task dict, or task list."""
         if not isinstance(source, (dict, list)):
@@ -699,12 +758,12 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
             raise TimeoutError("WanGP session job timed out")
         return job.snapshot(event_limit)
 
-    @mcp.tool()
+    @tool
     def wangp_get_job(job_id: str, event_limit: int | None = None) -> dict[str, Any]:
         """Poll a WanGP generation job."""
         return session.job(job_id).snapshot(event_limit)
 
-    @mcp.tool()
+    @tool
     def wangp_cancel_job(job_id: str, event_limit: int | None = None) -> dict[str, Any]:
         """Request cancellation of a WanGP generation job."""
         job = session.job(job_id)
@@ -712,6 +771,14 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
         return job.snapshot(event_limit)
 
     return mcp
+
+
+REALISTIC_LATENCY_MS = (20.0, 70.0)  # one tool call on the real 12.60, on loopback
+
+
+def latency_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    return float(low), float(high or low)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -723,7 +790,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps-default", type=int, default=30, help="num_inference_steps in the default settings")
     parser.add_argument("--max-upload-bytes", type=int, default=MAX_UPLOAD_BYTES)
     parser.add_argument("--missing-weights", action="store_true", help="every task fails at model loading")
+    parser.add_argument("--realistic", action="store_true", help="the real catalogue's size (217 models) and per-call cost")
+    parser.add_argument("--call-latency-ms", type=latency_range, default=None, metavar="LO-HI", help="each tool call takes LO–HI ms (with --realistic: 20-70)")
     args = parser.parse_args(argv)
+    if args.realistic:
+        MODELS.clear()
+        MODELS.update(realistic_catalogue())
+        args.call_latency_ms = args.call_latency_ms or REALISTIC_LATENCY_MS
     build_server(Session(args), args.host, args.port, args.max_upload_bytes).run(transport="streamable-http")
     return 0
 

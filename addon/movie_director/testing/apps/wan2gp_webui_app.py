@@ -4,7 +4,11 @@ It reproduces what a gradio_client sees of the real `wgp.py`: the "WanGP" identi
 in `/config`, the hidden per-session `gr.State`, endpoint names derived from function
 names with Gradio's own `_N` suffixes (the same function registered on several events, as
 the real UI does), the Generate button's event chain with the real API signatures
-(`save_inputs` takes the 129 form parameters), Gradio's own Dropdown validation, and the
+(`save_inputs` takes the 129 form parameters) wired as on the real UI — the Generate click
+runs only the 5-input `init_generate`, which writes a hidden textbox whose `change` event
+starts the `.then()` chain; "Add New Prompt To Queue" starts a parallel chain on a second
+hidden textbox that queues without running (`process_tasks` is not in it); a
+post-processing button writes the Generate chain's textbox too — Gradio's own Dropdown validation, and the
 way a failure surfaces (`gr.Error("An error happened while ...")`). Generation is
 simulated: `process_tasks` walks through the denoising steps with `gr.Progress`, updates
 the session status text and copies a tiny real MP4 into the save path.
@@ -61,7 +65,7 @@ ABORTED = "Video Generation Aborted"
 COMPLETED = "Video Generation Completed"
 MAX_SIMULATED_STEPS = 6  # a task walks through at most this many steps, each `step_seconds` long
 STATUS_POLL_SECONDS = 0.05
-FORM_SYNC_EVENTS = 15  # earlier validate+save registrations, so the Generate chain gets `_16`
+FORM_SYNC_EVENTS = 15  # earlier validate+save registrations: add-to-queue gets `_15`, Generate `_16`
 SAMPLE_VIDEO = Path(__file__).with_name("tiny.mp4")
 
 
@@ -266,6 +270,19 @@ def process_prompt_and_add_tasks(state: dict[str, Session], current_gallery_tab:
     return queue_html(s)
 
 
+def update_status(state: dict[str, Session]) -> None:
+    """Ends the add-to-queue chain: the real one refreshes the status line."""
+
+
+def apply_post_processing(state: dict[str, Session]) -> tuple[str, str]:
+    """A post-processing button: it reuses the Generate chain by writing its trigger textbox."""
+    return timestamp(), "edit_postprocessing"
+
+
+def unload_model_if_needed(state: dict[str, Session]) -> None:
+    """Ends the Generate chain: the real one frees the model's memory when asked to."""
+
+
 def prepare_generate_media(state: dict[str, Session]) -> None:
     """The real one readies media for the browser; there is nothing to ready here."""
 
@@ -443,6 +460,8 @@ def build_ui(suffix_shift: int, with_save_inputs: bool) -> gr.Blocks:
         queue_html_box = gr.HTML(QUEUE_EMPTY, elem_id="queue_html_container")
         clear_queue_btn = gr.Button("Clear Queue")
         generate_trigger = gr.Text(visible=False)
+        add_to_queue_trigger = gr.Text(visible=False)
+        postprocess_btn = gr.Button("Apply Postprocessing", visible=False)
         status_trigger = gr.Text(visible=False, elem_id="wangp_main_status_trigger")
         output_trigger = gr.Text(visible=False, elem_id="wangp_main_output_trigger")
         abort_client_id = gr.Text(visible=False, elem_id="wangp_main_abort_client_id")
@@ -488,6 +507,11 @@ def build_ui(suffix_shift: int, with_save_inputs: bool) -> gr.Blocks:
             "abort": (abort_generation, [state], [abort_btn]),
             "abort_client": (abort_generation, [state, abort_client_id], [abort_btn]),
             "clear_queue": (clear_queue_action, [state], [queue_html_box]),
+            "add_to_queue": (lambda: (timestamp(), ""), [], [add_to_queue_trigger, form["mode"]]),
+            "update_status": (update_status, [state], None),
+            "postprocess": (apply_post_processing, [state], [generate_trigger, form["mode"]]),
+            "after_finalize": (lambda state: QUEUE_EMPTY, [state], [queue_html_box]),
+            "unload": (unload_model_if_needed, [state], None),
         }
         if not with_save_inputs:
             del endpoints["save"]
@@ -495,21 +519,18 @@ def build_ui(suffix_shift: int, with_save_inputs: bool) -> gr.Blocks:
 
         for _ in range(suffix_shift):
             legacy = gr.Button(visible=False)
-            for entry in endpoints.values():
-                legacy.click(*entry)
+            for function, inputs, _ in endpoints.values():
+                legacy.click(function, inputs)  # writes nothing: no change chain starts from it
 
         model_choice.change(*endpoints["change_model"])
         for _ in range(FORM_SYNC_EVENTS):
             chain(gr.Button(visible=False).click, form_chain)
-        chain(add_to_queue_btn.click, [*form_chain, endpoints["add_tasks"]])
-        chain(
-            generate_btn.click,
-            [
-                endpoints["init_generate"],
-                *form_chain,
-                *(endpoints[name] for name in ("add_tasks", "prepare", "activate", "process", "finalize")),
-            ],
-        )
+        add_to_queue_btn.click(*endpoints["add_to_queue"])
+        chain(add_to_queue_trigger.change, [*form_chain, endpoints["add_tasks"], endpoints["update_status"]])
+        postprocess_btn.click(*endpoints["postprocess"])
+        generate_btn.click(*endpoints["init_generate"])
+        generate_steps = ("add_tasks", "prepare", "activate", "process", "finalize", "after_finalize", "unload")
+        chain(generate_trigger.change, [*form_chain, *(endpoints[name] for name in generate_steps)])
         status_trigger.change(*endpoints["status"])
         output_trigger.change(*endpoints["gallery"])
         abort_btn.click(*endpoints["abort"])
