@@ -272,17 +272,20 @@ def _check_names(app: AppInfo, chain: GenerateChain, values: Mapping[str, Any]) 
         raise _unsupported(app, [f"the save_inputs parameter(s) {', '.join(missing)}"])
 
 
-def _arguments(endpoint: Endpoint, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Our values by parameter name; required ones we have no value for get an empty one.
+def _arguments(app: AppInfo, endpoint: Endpoint, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Our values by parameter name; a required one we have no value for gets what its
+    component holds in ``/config`` (what a fresh browser page would send), else an empty one.
 
-    Everything else is left out, so gradio_client sends the server's own default.
+    Everything else is left out, so gradio_client sends the server's own default (for
+    12.60's ``init_generate``: input_file_list=[], last_choice=-1, audio_files_paths="[]"…).
     """
     arguments: dict[str, Any] = {}
     for parameter in endpoint.parameters:
         if parameter.name in context:
             arguments[parameter.name] = context[parameter.name]
         elif parameter.required:
-            arguments[parameter.name] = "" if parameter.component in ("Textbox", "Text") else None
+            shown = (app.component(parameter.component_id).get("props") or {}).get("value") if parameter.component_id is not None else None
+            arguments[parameter.name] = shown if shown is not None else "" if parameter.component in ("Textbox", "Text") else None
     return arguments
 
 
@@ -392,7 +395,7 @@ class WebUITransport:
         gallery: Any = None
         for step in chain.steps:
             stop_if_aborted()
-            arguments = _arguments(step, context)
+            arguments = _arguments(session.app, step, context)
             if step is chain.process:
                 outputs = self._process(session, chain, arguments, deadline, on_progress)
                 continue
@@ -448,7 +451,7 @@ class WebUITransport:
         if chain.abort is not None:
             context = {"client_id": job_id}
             try:
-                session.run(chain.abort, _arguments(chain.abort, context), time.monotonic() + ABORT_GRACE)
+                session.run(chain.abort, _arguments(session.app, chain.abort, context), time.monotonic() + ABORT_GRACE)
             except MovieDirectorError as error:
                 log.warning("Wan2GP's abort failed (%s); cancelling the Gradio job instead", error)
             else:

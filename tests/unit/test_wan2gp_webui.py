@@ -159,11 +159,15 @@ def test_renamed_save_inputs_parameters_are_named() -> None:
 
 
 def test_arguments_by_name_with_empty_required_and_server_defaults() -> None:
-    chain = find_chain(wan2gp_app())
-    arguments = _arguments(chain.save_inputs, {"prompt": "a fox", "seed": 7, "model_choice": "t2v"})
+    app = wan2gp_app()
+    chain = find_chain(app)
+    arguments = _arguments(app, chain.save_inputs, {"prompt": "a fox", "seed": 7, "model_choice": "t2v"})
     assert arguments == {"prompt": "a fox", "seed": 7, "image_mask_guide": None}  # the rest: the server's defaults
     validate = next(step for step in chain.steps if step.base_name == "validate_wizard_prompt")
-    assert _arguments(validate, {"prompt": "a fox", "wizard_prompt_activated": "off"}) == {"wizard_prompt_activated": "off", "prompt": "a fox", "param_5": ""}
+    assert _arguments(app, validate, {"prompt": "a fox", "wizard_prompt_activated": "off"}) == {"wizard_prompt_activated": "off", "prompt": "a fox", "param_5": ""}
+    shown = {**app.component(validate.parameter("param_5").component_id), "props": {"value": "from the page"}}  # type: ignore[union-attr]
+    app.config["components"].append(shown)  # type: ignore[attr-defined]
+    assert _arguments(app, validate, {"prompt": "a fox"})["param_5"] == "from the page"  # what the page's component holds
 
 
 def test_detection_by_events_and_version_from_the_title() -> None:
