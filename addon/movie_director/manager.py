@@ -49,7 +49,6 @@ from movie_director.errors import (
     MovieDirectorError,
     NotAllowedOffline,
     PoolTimeout,
-    QueueSuspended,
     map_exception,
 )
 from movie_director.events import Event, EventBus, Subscriber
@@ -353,20 +352,15 @@ class ServiceManager:
     ) -> OperationHandle:
         """Persist an operation and run it in order as soon as ``name`` is connected.
 
-        Raises ``QueueFull`` (too much waiting work), ``QueueSuspended`` (the breaker
-        is open: press Reconnect), ``NotAllowedOffline`` or ``ConfigError`` (unknown
-        service or operation type).
+        Accepted while the service is down, reconnecting or suspended: the breaker only
+        spaces connection attempts. Raises ``QueueFull`` (``queue_max`` operations already
+        wait for it), ``NotAllowedOffline`` or ``ConfigError`` (unknown service or
+        operation type).
         """
         service = self._service(name)
         if service.blocked is not None:
             raise service.blocked
         executor_for(op_type)
-        if service.reconnector.suspended:
-            raise QueueSuspended(
-                f"{service.label} failed {service.reconnector.breaker.failures} times in a row; new work is refused for a while.",
-                service=service.label,
-                details={"retry_in": round(service.reconnector.breaker.retry_in(), 1)},
-            )
         operation = self.queue.enqueue(name, op_type, payload, idempotency_key=idempotency_key, ttl=ttl, label=service.label)
         self._refresh_queue(service)
         self._kick(service)

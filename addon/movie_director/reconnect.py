@@ -17,8 +17,9 @@ States (:class:`ConnState`)::
 
 - Backoff: 1, 2, 4 … s, capped (60 s; 5 s for loopback services: ``ServiceConfig.backoff_cap``),
   minus up to 10 % jitter so the cap is never exceeded and clients do not retry in step.
-- Breaker: 5 consecutive failed checks open it for 300 s (state ``suspended``: new work
-  is refused with ``QueueSuspended``); then one half-open trial; a success closes it.
+- Breaker: 5 consecutive failed checks open it for 300 s (state ``suspended``: checks
+  pause; work is still accepted and waits in the queue); then one half-open trial; a
+  success closes it.
   :meth:`Reconnector.reconnect_now` resets it and tries at once.
 """
 
