@@ -54,6 +54,7 @@ from movie_director.errors import (
 from movie_director.events import Event, EventBus, Subscriber
 from movie_director.health import HealthScheduler, HealthTracker, system_status
 from movie_director.history import HistoryStore, HistorySummary, ServiceHistory
+from movie_director.liveness import Liveness, Watched
 from movie_director.operations import Operation, OperationContext, OpState, executor_for
 from movie_director.opqueue import DEFAULT_MAX_SIZE, OperationHandle, OperationQueue
 from movie_director.pool import ConnectionPool, PoolClosed, is_connection_error
@@ -87,6 +88,9 @@ class ManagerOptions:
     maintenance_interval: float = 60.0
     #: False: observe only (``movie-director status``): never run queued operations.
     replay: bool = True
+    #: False: no held streams or port polls (:mod:`~movie_director.liveness`), only the
+    #: scheduled checks — for tests that drive every check through a fake clock.
+    watch: bool = True
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,7 @@ class ServiceManager:
             self._services[service_config.name] = self._make_service(service_config, plugins.backends)
         workers = max(1, min(16, self.options.check_workers, len(self._services) + 1))
         self._scheduler = HealthScheduler(self._run_scheduled, max_workers=workers, clock=clock)
+        self._liveness = Liveness(self._on_watch_lost, self._on_port_open)
         self._ops: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._checked = threading.Condition()
@@ -278,6 +283,8 @@ class ServiceManager:
                 self._scheduler.check_now(service.name)
         self._scheduler.set_due(MAINTENANCE, self.options.maintenance_interval)
         self._scheduler.start()
+        if self.options.watch:
+            self._liveness.start([self._watched(service) for service in self._services.values() if service.pool is not None])
         return self
 
     def close(self) -> None:
@@ -287,6 +294,7 @@ class ServiceManager:
                 return
             self._closed = True
             ops = self._ops
+        self._liveness.close()
         self._scheduler.close()
         if ops is not None:
             ops.shutdown(wait=True, cancel_futures=True)
@@ -472,6 +480,7 @@ class ServiceManager:
     def _publish_state(self, service: _Service, old: ConnState, new: ConnState, error: Mapping[str, Any] | None = None) -> None:
         if old is new:
             return
+        self._liveness.wake(service.name)
         next_in = service.reconnector.next_attempt_in()
         details = {"attempt": service.reconnector.failed_attempts, "next_attempt_in": next_in}
         self.events.publish(Event(ev.STATE, service.name, old.value, new.value, self.clock.time(), error if new is not ConnState.CONNECTED else None, details))
@@ -492,6 +501,27 @@ class ServiceManager:
             service.suspect = True
         if service.reconnector.state is ConnState.CONNECTED:
             self._scheduler.check_now(service.name)
+
+    # -- liveness (watch threads) -----------------------------------------------------------
+
+    def _watched(self, service: _Service) -> Watched:
+        backend, config = service.backend, service.config
+        assert backend is not None
+        return Watched(
+            name=service.name,
+            loopback=config.is_loopback,
+            state=lambda: service.reconnector.state.value,
+            open_watch=lambda: backend.watch(config),
+            reachable=lambda timeout: backend.reachable(config, timeout),
+        )
+
+    def _on_watch_lost(self, name: str, reason: str) -> None:
+        """A held stream ended: confirm with a health check now (a refused port fails it in ms)."""
+        self._suspect(self._services[name])
+
+    def _on_port_open(self, name: str) -> None:
+        """A loopback port opened again: the health check that reconnects runs now, not after the backoff."""
+        self._scheduler.check_now(name)
 
     # -- replay (op worker threads) ----------------------------------------------------------
 

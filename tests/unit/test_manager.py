@@ -6,6 +6,7 @@ test drives them with ``check_now`` and polls for the outcome (no sleeping).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
@@ -30,8 +31,10 @@ def backend():
 
 
 def make_manager(tmp_path, backend, names=None, options=None, **kwargs) -> ServiceManager:
+    """A manager whose checks come only when the test asks (fake clock, no liveness watch threads)."""
     config = fake_config(tmp_path, names, health_interval=30.0)
-    return ServiceManager(config, fake_plugins(backend), options=options or ManagerOptions(), clock=FakeClock(), **kwargs)
+    options = dataclasses.replace(options or ManagerOptions(), watch=False)
+    return ServiceManager(config, fake_plugins(backend), options=options, clock=FakeClock(), **kwargs)
 
 
 def checks_of(backend, url=URL) -> int:
