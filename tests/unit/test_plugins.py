@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from movie_director import hookspecs
+from movie_director.backend import Backend
 from movie_director.plugins import PluginManager, get_plugin_manager
 
 GOOD = """
@@ -128,3 +129,11 @@ def test_every_hook_is_documented_for_plugin_authors() -> None:
     for hook in hooks:
         assert f"`{hook}(" in guide, f"hook {hook} is missing from docs/plugins.md"
         assert getattr(hookspecs, hook).__doc__, f"hook {hook} has no docstring"
+
+
+def test_every_backend_method_is_documented_for_plugin_authors() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    methods = [name for name, value in vars(Backend).items() if callable(value) and not name.startswith("_")]
+    assert "watch" in methods
+    for method in methods:
+        assert f"`{method}(" in guide, f"Backend.{method} is missing from docs/plugins.md"
