@@ -31,6 +31,7 @@ How the parts meet:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -119,6 +120,19 @@ class ServiceSnapshot:
     metrics: Mapping[str, float] = field(default_factory=dict)
     pool: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def waiting(self) -> str:
+        """"waiting for ComfyUI — 3 queued, next try in 4 s" while it is away; "" otherwise.
+
+        What the panel and ``movie-director status`` say, so the artist knows the work is
+        kept and when the next attempt comes (Reconnect tries at once).
+        """
+        if not self.contacted or self.state in ("connected", "unknown"):
+            return ""
+        next_in = self.next_reconnect_in
+        retry = "trying now" if self.state == "reconnecting" or next_in is None or next_in < 0.5 else f"next try in {math.ceil(next_in)} s"
+        return f"waiting for {self.display_name} — {self.queued_ops} queued, {retry}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -136,6 +150,7 @@ class ServiceSnapshot:
             "backend_queue_depth": self.backend_queue_depth,
             "queued_ops": self.queued_ops,
             "queued": [dict(item) for item in self.queued],
+            "waiting": self.waiting,
             "history": self.history.to_dict(),
             "capabilities": self.capabilities,
             "health_interval": self.health_interval,

@@ -23,7 +23,7 @@ from movie_director.blender.controller import POLL_INTERVAL, Controller, Setting
 from movie_director.blender.notifications import HISTORY_SHOWN, Severity
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import UISettings
-from movie_director.blender.view import format_age, format_countdown, format_ms, percent
+from movie_director.blender.view import format_age, format_ms, percent
 from movie_director.errors import map_exception
 from movie_director.redact import install_log_filter
 
@@ -181,7 +181,7 @@ def write_status(status: Any, controller: Controller, now: float) -> None:
             error=row.error,
             error_code=row.error_code,
             hints="\n".join(row.hints),
-            reconnect_text=format_countdown(row.next_reconnect_in),
+            reconnect_text=row.waiting,
             queued_ops=row.queued_ops,
             queued=row.queued,
         )
