@@ -12,6 +12,7 @@ rows are refreshed from a snapshot once a second.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,9 @@ from movie_director.blender.notifications import HISTORY_SHOWN, Severity
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import UISettings
 from movie_director.blender.view import format_age, format_ms, percent
+from movie_director.config import default_data_dir
 from movie_director.errors import map_exception
+from movie_director.logs import configure_logging, reset_logging
 from movie_director.redact import install_log_filter
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,7 @@ def start(package: str) -> Runtime:
     if _runtime is not None:
         raise RuntimeError(f"Movie Director is already enabled as {_runtime.package}.")
     install_log_filter()
+    configure_logging(default_data_dir(os.environ))
     profiles_dir = Path(bpy.utils.user_resource("CONFIG", path=PROFILES_PATH))
     _runtime = Runtime(package, profiles_dir)
     _runtime.controller.list_profiles()
@@ -134,6 +138,7 @@ def stop() -> None:
     runtime, _runtime = _runtime, None
     if runtime is not None:
         runtime.controller.close()
+    reset_logging()
 
 
 # -- copying into properties ---------------------------------------------------------------
