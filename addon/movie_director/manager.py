@@ -46,6 +46,7 @@ from movie_director.clock import SYSTEM_CLOCK, Clock
 from movie_director.config import Config, ServiceConfig
 from movie_director.errors import (
     ConfigError,
+    ConnectionLost,
     ConnectionProblem,
     MovieDirectorError,
     NotAllowedOffline,
@@ -531,8 +532,19 @@ class ServiceManager:
         )
 
     def _on_watch_lost(self, name: str, reason: str) -> None:
-        """A held stream ended: confirm with a health check now (a refused port fails it in ms)."""
-        self._suspect(self._services[name])
+        """A held stream ended: the service is lost now (not after a check that may wait out
+        an in-flight request's retries); the check that follows is the first reconnect attempt."""
+        service = self._services[name]
+        with service.lock:
+            service.suspect = True
+        if service.reconnector.state is not ConnState.CONNECTED:
+            return
+        old, new = service.reconnector.on_failure()
+        if service.pool is not None:
+            service.pool.clear()
+        error = ConnectionLost(f"Lost the connection to {service.label} ({reason}).", service=service.label)
+        self._publish_state(service, old, new, error.to_dict())
+        self._scheduler.check_now(name)
 
     def _on_port_open(self, name: str) -> None:
         """A loopback port opened again: the health check that reconnects runs now, not after the backoff."""
