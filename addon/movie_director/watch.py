@@ -52,12 +52,17 @@ class HttpStreamWatch:
 
     def close(self) -> None:
         self._closed.set()
-        sock = self._connection.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        wake_reader(self._connection.sock)
+
+
+def wake_reader(sock: socket.socket | None) -> None:
+    """Make a ``recv`` blocked on ``sock`` in another thread return (shutdown, not close:
+    the reader owns the file descriptor and closes it itself)."""
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def open_stream(
@@ -103,4 +108,4 @@ def _connection(service: ServiceConfig, scheme: str, host: str, port: int | None
     return http.client.HTTPConnection(host, port, timeout=service.connect_timeout)
 
 
-__all__ = ["HttpStreamWatch", "open_stream"]
+__all__ = ["HttpStreamWatch", "open_stream", "wake_reader"]

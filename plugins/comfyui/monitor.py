@@ -9,13 +9,13 @@ blocked read fails within milliseconds. A link that is merely silent gets a ping
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
 
 import websocket
 
 from movie_director.config import ServiceConfig
+from movie_director.watch import wake_reader
 from movie_director_plugins.comfyui.session import socket_options
 
 PING_INTERVAL_S = 10.0
@@ -54,12 +54,7 @@ class MonitorSocket:
 
     def close(self) -> None:
         self._closed.set()
-        sock = self._ws.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read; the reader closes the fd
-            except OSError:
-                pass
+        wake_reader(self._ws.sock)
 
 
 def open_monitor(service: ServiceConfig, ping_interval: float = PING_INTERVAL_S) -> MonitorSocket:

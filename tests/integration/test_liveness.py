@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from movie_director.config import Config, load_config
+from movie_director.events import STATE
 from movie_director.manager import ServiceManager
 from movie_director.plugins import get_plugin_manager
 from movie_director.testing import queue_client as qc
@@ -89,7 +90,9 @@ def test_work_submitted_while_comfyui_is_down_is_never_refused_and_runs_once_in_
             time.sleep(2.0)  # the cadence the issue asks for (an artist clicking), not a wait for state
         snapshot = manager.snapshot().service("comfyui")
         assert snapshot.state != "connected" and snapshot.queued_ops == len(keys)
+        assert snapshot.waiting.startswith(f"waiting for ComfyUI — {len(keys)} queued, ")
         assert all(handle.state.value == "queued" for handle in handles)
+        assert any(event.kind == STATE and event.new == "suspended" for event in manager.drain_events()), "past the breaker's threshold"
         server.start()
         assert [handle.wait(30)["prompt_id"] for handle in handles] == keys
         history = requests.get(server.url + "/history", timeout=5).json()
