@@ -20,6 +20,11 @@ How the parts meet:
 - One :class:`~movie_director.health.HealthScheduler` runs the checks. While a service
   is connected the next check comes after its health interval; while not, after the
   reconnect backoff: the checks are the reconnect attempts.
+- :class:`~movie_director.liveness.Liveness` holds each service's stream
+  (``Backend.watch``) or polls its loopback port: a loss is seen at once, and a loopback
+  service is checked the moment its port opens again instead of after the backoff.
+- The breaker spaces connection attempts and never refuses work: ``submit`` queues
+  while a service is down, reconnecting or suspended (up to ``queue_max``).
 - Every submitted operation is first committed to the persisted queue, then run by one
   replay loop per service (on a bounded executor) while the service is connected, in
   order. A connection error puts the operation back at the head of the queue and
@@ -532,9 +537,18 @@ class ServiceManager:
         )
 
     def _on_watch_lost(self, name: str, reason: str) -> None:
-        """A held stream ended: the service is lost now (not after a check that may wait out
-        an in-flight request's retries); the check that follows is the first reconnect attempt."""
+        """A held stream ended. Port closed: the service is lost now (not after a check that
+        may wait out an in-flight request's retries), and the check that follows is the first
+        reconnect attempt. Port still open (a server ending an idle stream): a check decides."""
         service = self._services[name]
+        assert service.backend is not None
+        try:
+            service.backend.reachable(service.config, min(self.options.tcp_check_timeout, service.config.connect_timeout))
+        except OSError:
+            pass
+        else:
+            self._suspect(service)
+            return
         with service.lock:
             service.suspect = True
         if service.reconnector.state is not ConnState.CONNECTED:

@@ -45,7 +45,7 @@ class HttpStreamWatch:
         except TimeoutError:
             return f"no data for {self._silence:g} s"
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            return f"stream broken ({type(exc).__name__})"
+            return "closed" if self._closed.is_set() else f"stream broken ({type(exc).__name__})"
         finally:
             self._connection.close()
         return "closed"

@@ -47,7 +47,7 @@ class MonitorSocket:
                     return "closed by the server"
                 pinged = False
         except (websocket.WebSocketException, OSError, ValueError) as exc:
-            return f"connection lost ({type(exc).__name__})"
+            return "closed" if self._closed.is_set() else f"connection lost ({type(exc).__name__})"
         finally:
             ws.shutdown()
         return "closed"
