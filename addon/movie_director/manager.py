@@ -556,7 +556,7 @@ class ServiceManager:
         old, new = service.reconnector.on_failure()
         if service.pool is not None:
             service.pool.clear()
-        error = ConnectionLost(f"Lost the connection to {service.label} ({reason}).", service=service.label)
+        error = ConnectionLost(f"{service.label} went away: its connection closed and its port refuses.", service=service.label, details={"reason": reason})
         self._publish_state(service, old, new, error.to_dict())
         self._scheduler.check_now(name)
 
