@@ -49,10 +49,11 @@ def draw_status(layout: Any, context: Any) -> None:
         right.label(text=item.last_check_text)
         if item.show_details:
             _draw_details(column.box(), item)
-        elif item.reconnect_text:
-            column.label(text=item.reconnect_text, icon="TIME")
-        elif item.error:
-            column.label(text=item.error, icon="BLANK1")
+        else:
+            if item.error:
+                column.label(text=item.error, icon="BLANK1")
+            if item.reconnect_text:
+                column.label(text=item.reconnect_text, icon="TIME")
     if status.llm_text:
         layout.label(text=status.llm_text, icon=status.llm_icon)
 
