@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,8 +32,9 @@ log = logging.getLogger(__name__)
 TCP_CHECK_S = 1.0
 #: While not connected: how often a loopback port is tried to see it open again.
 PORT_POLL_S = 0.1
-#: After an open port was handed to the health check: how long to let it answer.
+#: While a reopened port does not answer yet: how often to ask for a check, and for how long.
 CONFIRM_S = 0.5
+CONFIRM_WINDOW_S = 10.0
 #: A stream that ended while the check said "still there" is reopened after this pause.
 REOPEN_S = 1.0
 TCP_TIMEOUT_S = 0.5
@@ -159,17 +161,25 @@ class Liveness:
         wake.wait(REOPEN_S)
 
     def _await_port(self, service: Watched, wake: threading.Event) -> None:
-        """While not connected: poll the loopback port; an open port gets a health check now."""
-        while not self._stopping.is_set():
+        """While not connected: poll the loopback port; when it opens after being closed, ask
+        for a health check at once, and again every :data:`CONFIRM_S` for :data:`CONFIRM_WINDOW_S`
+        (a server may open its port before it answers). A port that never closed (a proxy in
+        front, or a server answering wrongly) triggers nothing: the backoff checks decide."""
+        seen_closed = False
+        opened_at = triggered_at = None
+        while not self._stopping.is_set() and service.state() not in ("connected", "unknown"):
+            wake.clear()
             try:
                 service.reachable(TCP_TIMEOUT_S)
             except OSError:
-                if wake.wait(PORT_POLL_S):
-                    return
-                continue
-            self._on_port_open(service.name)
-            wake.wait(CONFIRM_S)  # the check's verdict wakes us; a port open but not answering yet waits this long
-            return
+                seen_closed, opened_at = True, None
+            else:
+                now = time.monotonic()
+                opened_at = opened_at or now
+                if seen_closed and now - opened_at <= CONFIRM_WINDOW_S and (triggered_at is None or now - triggered_at >= CONFIRM_S):
+                    triggered_at = now
+                    self._on_port_open(service.name)
+            wake.wait(PORT_POLL_S)
 
 
 __all__ = ["CONFIRM_S", "PORT_POLL_S", "TCP_CHECK_S", "Liveness", "Watched"]

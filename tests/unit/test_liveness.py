@@ -98,6 +98,20 @@ def test_a_loopback_service_away_gets_a_check_as_soon_as_its_port_opens():
         liveness.close()
 
 
+def test_a_port_that_never_closed_triggers_no_check_while_away():
+    """A proxy in front keeps the port open while the server behind it is down: no check storm."""
+    calls, service = Calls(), Service(state="failed", port_open=True)
+    polls = []
+    watched = Watched("svc", True, lambda: service.state, service.open_watch, lambda timeout: polls.append(timeout))
+    liveness = make(calls)
+    liveness.start([watched])
+    try:
+        wait_until(lambda: len(polls) >= 5, 5, interval=0.01, message="port polled")
+        assert calls.opened == []
+    finally:
+        liveness.close()
+
+
 def test_without_a_stream_a_loopback_port_is_checked_and_its_closing_is_a_loss():
     calls, service = Calls(), Service(streams=False)
     liveness = make(calls)
