@@ -98,10 +98,6 @@ class Liveness:
             thread.join(JOIN_S)
         self._threads.clear()
 
-    @property
-    def threads(self) -> list[threading.Thread]:
-        return list(self._threads)
-
     # -- one thread per service ------------------------------------------------------------
 
     def _run(self, service: Watched) -> None:

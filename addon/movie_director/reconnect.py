@@ -176,9 +176,5 @@ class Reconnector:
                 return None
             return max(0.0, self._next_attempt_at - self.clock.monotonic())
 
-    @property
-    def suspended(self) -> bool:
-        return self.state is ConnState.SUSPENDED
-
 
 __all__ = ["BREAKER_OPEN_S", "BREAKER_THRESHOLD", "Backoff", "BreakerState", "CircuitBreaker", "ConnState", "Reconnector"]
