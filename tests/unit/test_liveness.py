@@ -30,6 +30,7 @@ class Service:
         self.port_open = port_open
         self.streams = streams
         self.watches: list[FakeWatch] = []
+        self.polls = 0
 
     def open_watch(self) -> FakeWatch | None:
         if not self.streams:
@@ -38,6 +39,7 @@ class Service:
         return self.watches[-1]
 
     def reachable(self, timeout: float) -> None:
+        self.polls += 1
         if not self.port_open:
             raise ConnectionRefusedError(111, "refused")
 
@@ -100,12 +102,10 @@ def test_a_loopback_service_away_gets_a_check_as_soon_as_its_port_opens():
 def test_a_port_that_never_closed_triggers_no_check_while_away():
     """A proxy in front keeps the port open while the server behind it is down: no check storm."""
     calls, service = Calls(), Service(state="failed", port_open=True)
-    polls = []
-    watched = Watched("svc", True, lambda: service.state, service.open_watch, lambda timeout: polls.append(timeout))
     liveness = make(calls)
-    liveness.start([watched])
+    liveness.start([service.watched()])
     try:
-        wait_until(lambda: len(polls) >= 5, 5, interval=0.01, message="port polled")
+        wait_until(lambda: service.polls >= 5, 5, interval=0.01, message="port polled")
         assert calls.opened == []
     finally:
         liveness.close()
@@ -125,10 +125,8 @@ def test_without_a_stream_a_loopback_port_is_checked_and_its_closing_is_a_loss()
 
 def test_a_remote_service_is_not_polled_while_away():
     calls, service = Calls(), Service(state="failed", port_open=True)
-    polled = []
-    watched = Watched("remote", False, lambda: service.state, service.open_watch, lambda timeout: polled.append(timeout))
     liveness = make(calls)
-    liveness.start([watched])
+    liveness.start([service.watched("remote", loopback=False)])
     liveness.wake("remote")
     liveness.close()
-    assert polled == [] and calls.opened == []
+    assert service.polls == 0 and calls.opened == []
