@@ -26,27 +26,38 @@ FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
 LOGGERS = ("movie_director", "movie_director_plugins", "urllib3", "websocket", "gradio_client", "httpx", "httpcore")
 
 _installed: list[tuple[logging.Logger, logging.Handler]] = []
+_verbosity = 0
 
 
-def configure_logging(data_dir: Path, verbose: int = 0) -> Path:
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """Creates its folder and file with the first record only: a command that logs nothing
+    (the demo, which must leave the artist's data dir untouched) creates nothing."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def configure_logging(data_dir: Path, verbose: int | None = None) -> Path:
     """Send our and the libraries' log records to ``data_dir/movie-director.log`` (and to
-    stderr when ``verbose``: 1 = info, 2 = debug). Calling it again replaces the previous
-    set-up. Returns the log file's path.
+    stderr when ``verbose``: 1 = info, 2 = debug; ``None`` keeps the current choice).
+    Calling it again replaces the previous set-up. Returns the log file's path.
 
     Records still propagate to the root logger: it has no handler in the CLI or Blender
     (so nothing reaches the console), and pytest's caplog keeps seeing them.
     """
+    global _verbosity
+    _verbosity = _verbosity if verbose is None else verbose
     reset_logging()
-    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / LOG_FILE
-    handlers: list[logging.Handler] = [logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")]
-    if verbose:
+    handlers: list[logging.Handler] = [_FileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)]
+    if _verbosity:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(RedactingFilter())
-    ours = logging.DEBUG if verbose >= 2 else logging.INFO
-    libraries = logging.DEBUG if verbose >= 2 else logging.WARNING  # urllib3's retries are warnings
+    ours = logging.DEBUG if _verbosity >= 2 else logging.INFO
+    libraries = logging.DEBUG if _verbosity >= 2 else logging.WARNING  # urllib3's retries are warnings
     for name in LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(ours if name.startswith("movie_director") else libraries)

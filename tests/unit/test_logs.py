@@ -9,7 +9,7 @@ from movie_director.redact import register_secret
 
 
 def test_library_and_own_records_go_to_the_file_not_the_console(tmp_path, capfd):
-    path = configure_logging(tmp_path)
+    path = configure_logging(tmp_path, verbose=0)
     try:
         register_secret("sk-very-secret-key")
         logging.getLogger("urllib3.connectionpool").warning("Retrying (Retry(total=2)) with sk-very-secret-key")
