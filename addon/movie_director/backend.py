@@ -97,6 +97,23 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Watch(Protocol):
+    """A held stream whose end means the service went away (see :meth:`Backend.watch`).
+
+    The core holds one per service on a thread of its own; a killed server closes the
+    stream at once, so the loss is seen in milliseconds instead of at the next check.
+    """
+
+    def wait(self) -> str:
+        """Block until the stream ends, falls silent or :meth:`close` is called; say why."""
+        ...
+
+    def close(self) -> None:
+        """Make a blocked :meth:`wait` return at once (called from another thread)."""
+        ...
+
+
 class Backend:
     """Base class of backend plugins; subclass it and register it through the hook.
 
@@ -152,6 +169,15 @@ class Backend:
         """
         with socket.create_connection((service.host, service.port), timeout=timeout):
             pass
+
+    def watch(self, service: ServiceConfig) -> Watch | None:
+        """Open a held stream whose end means ``service`` went away, or ``None`` when the
+        protocol has none (then a loopback service gets a TCP check every second).
+
+        Called by the core once the service is connected; raise (``OSError`` or our
+        typed errors) when the stream cannot be opened: the core takes that as a loss.
+        """
+        return None
 
     def is_usable(self, connection: Connection) -> bool:
         """Cheap local check the pool runs before reusing a connection."""

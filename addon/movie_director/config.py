@@ -559,10 +559,18 @@ def _active_profile(layers: list[_Layer]) -> tuple[str, Source]:
 
 def _data_dir(layers: list[_Layer], environ: Mapping[str, str]) -> Path:
     if environ.get("MOVIE_DIRECTOR_DATA_DIR"):
-        return Path(environ["MOVIE_DIRECTOR_DATA_DIR"]).expanduser()
+        return default_data_dir(environ)
     for layer in reversed(layers):
         if layer.data.get("data_dir"):
             return Path(layer.data["data_dir"]).expanduser()
+    return default_data_dir(environ)
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """The data dir without reading any config file (``MOVIE_DIRECTOR_DATA_DIR``, else the
+    user data dir): where the CLI logs before, or without, a valid configuration."""
+    if environ.get("MOVIE_DIRECTOR_DATA_DIR"):
+        return Path(environ["MOVIE_DIRECTOR_DATA_DIR"]).expanduser()
     base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "movie-director"
 

@@ -44,6 +44,7 @@ from movie_director.config import AuthRef, Config, exported, load_config
 from movie_director.discovery import DiscoveryResult, auth_by_kind, discover, service_entry
 from movie_director.errors import ConfigurationProblem, Fix, MovieDirectorError, OperationTimeout, ServiceError, map_exception
 from movie_director.events import Event
+from movie_director.logs import configure_logging, reset_logging
 from movie_director.manager import ServiceManager, SystemSnapshot
 from movie_director.plugins import get_plugin_manager
 from movie_director.redact import redact, register_secret
@@ -579,6 +580,8 @@ def run(options: DemoOptions, stream: TextIO | None = None, backends: LocalBacke
     stack = ExitStack()
     try:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="md-demo-")))
+        configure_logging(workdir / "data")  # the demo's log stays with its data, out of the artist's
+        stack.callback(reset_logging)
         if options.real:
             manager = _real_services(console, stack, report)
         else:

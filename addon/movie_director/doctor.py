@@ -24,13 +24,15 @@ from urllib.parse import urlsplit
 
 from movie_director import __version__
 from movie_director.check import bounded, check_service
-from movie_director.config import Config, ServiceConfig, load_config
+from movie_director.config import Config, ServiceConfig, default_data_dir, load_config
 from movie_director.errors import ConfigError, MovieDirectorError
+from movie_director.logs import LOG_FILE, last_lines
 from movie_director.plugins import PluginManager, get_plugin_manager
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 #: The kind whose workflow files ``--workflow`` names.
 WORKFLOW_KIND = "comfyui"
+LOG_LINES_SHOWN = 20
 PACKAGES = ("requests", "urllib3", "websocket-client", "gradio_client", "pluggy", "jsonschema", "PyYAML")
 
 
@@ -104,6 +106,7 @@ def run(
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(services))), thread_name_prefix="md-doctor") as pool:
             for result in pool.map(lambda s: _service(s, timeout, online_access, manager, graph), services):
                 findings.extend(result)
+    findings.append(_log())
     return Report(findings, time.perf_counter() - started)
 
 
@@ -177,6 +180,15 @@ def _workflow(source: str | Path, manager: PluginManager) -> tuple[Finding, Any]
     return Finding("workflow", Mark.OK, f"{source}: {len(graph)} node(s) in API format"), graph
 
 
+def _log() -> Finding:
+    """The last lines of our log (retries, lost connections) for whoever reads the report."""
+    folder = default_data_dir(os.environ)
+    tail = last_lines(folder, LOG_LINES_SHOWN)  # written through the redacting filter
+    detail = f"{folder / LOG_FILE}, last {len(tail)} lines below" if tail else f"{folder / LOG_FILE} (nothing logged yet)"
+    return Finding("log", Mark.OK, detail, required=False, data={"path": str(folder / LOG_FILE), "last_lines": tail})
+
+
+
 def _service(service: ServiceConfig, timeout: float, online_access: bool | None, manager: PluginManager, graph: Any) -> list[Finding]:
     name = f"{service.name} ({service.url})"
     findings = []
@@ -232,6 +244,8 @@ def print_report(report: Report, stream: Any = None) -> None:
         print(f"{finding.mark.value} {finding.name}: {finding.detail}", file=stream)
         if finding.fix and finding.mark is not Mark.OK:
             print(f"    fix: {finding.fix}", file=stream)
+        for line in finding.data.get("last_lines", ()):
+            print(f"    | {line}", file=stream)
     verdict = "all required checks pass" if report.ok else "some required checks failed"
     print(f"\n{verdict} ({report.elapsed_s:.1f} s). Codes are explained in docs/troubleshooting.md.", file=stream)
 

@@ -563,18 +563,6 @@ class QueueFull(ServiceError):
 
 
 
-class QueueSuspended(ServiceError):
-    code = "queue_suspended"
-    title = "Service suspended"
-    default_message = "{service} failed too often; new work is refused for a while."
-    default_hints = ("Fix {service}, then press Reconnect to try again at once.",)
-    causes = (
-        'The service failed five times in a row; the circuit breaker is open for a while.',
-    )
-    check = 'movie-director status'
-
-
-
 class PoolTimeout(ServiceError):
     code = "pool_timeout"
     title = "All connections busy"
@@ -638,7 +626,6 @@ ALL_ERRORS: tuple[type[MovieDirectorError], ...] = (
     JobLost,
     OperationTimeout,
     QueueFull,
-    QueueSuspended,
     PoolTimeout,
     VersionProblem,
     UnsupportedVersion,

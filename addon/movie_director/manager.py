@@ -20,6 +20,11 @@ How the parts meet:
 - One :class:`~movie_director.health.HealthScheduler` runs the checks. While a service
   is connected the next check comes after its health interval; while not, after the
   reconnect backoff: the checks are the reconnect attempts.
+- :class:`~movie_director.liveness.Liveness` holds each service's stream
+  (``Backend.watch``) or polls its loopback port: a loss is seen at once, and a loopback
+  service is checked the moment its port opens again instead of after the backoff.
+- The breaker spaces connection attempts and never refuses work: ``submit`` queues
+  while a service is down, reconnecting or suspended (up to ``queue_max``).
 - Every submitted operation is first committed to the persisted queue, then run by one
   replay loop per service (on a bounded executor) while the service is connected, in
   order. A connection error puts the operation back at the head of the queue and
@@ -31,6 +36,7 @@ How the parts meet:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -45,16 +51,17 @@ from movie_director.clock import SYSTEM_CLOCK, Clock
 from movie_director.config import Config, ServiceConfig
 from movie_director.errors import (
     ConfigError,
+    ConnectionLost,
     ConnectionProblem,
     MovieDirectorError,
     NotAllowedOffline,
     PoolTimeout,
-    QueueSuspended,
     map_exception,
 )
 from movie_director.events import Event, EventBus, Subscriber
 from movie_director.health import HealthScheduler, HealthTracker, system_status
 from movie_director.history import HistoryStore, HistorySummary, ServiceHistory
+from movie_director.liveness import Liveness, Watched
 from movie_director.operations import Operation, OperationContext, OpState, executor_for
 from movie_director.opqueue import DEFAULT_MAX_SIZE, OperationHandle, OperationQueue
 from movie_director.pool import ConnectionPool, PoolClosed, is_connection_error
@@ -88,6 +95,9 @@ class ManagerOptions:
     maintenance_interval: float = 60.0
     #: False: observe only (``movie-director status``): never run queued operations.
     replay: bool = True
+    #: False: no held streams or port polls (:mod:`~movie_director.liveness`), only the
+    #: scheduled checks — for tests that drive every check through a fake clock.
+    watch: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,19 @@ class ServiceSnapshot:
     metrics: Mapping[str, float] = field(default_factory=dict)
     pool: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def waiting(self) -> str:
+        """"waiting for ComfyUI — 3 queued, next try in 4 s" while it is away; "" otherwise.
+
+        What the panel and ``movie-director status`` say, so the artist knows the work is
+        kept and when the next attempt comes (Reconnect tries at once).
+        """
+        if not self.contacted or self.state in ("connected", "unknown"):
+            return ""
+        next_in = self.next_reconnect_in
+        retry = "trying now" if self.state == "reconnecting" or next_in is None or next_in < 0.5 else f"next try in {math.ceil(next_in)} s"
+        return f"waiting for {self.display_name} — {self.queued_ops} queued, {retry}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -133,6 +156,7 @@ class ServiceSnapshot:
             "backend_queue_depth": self.backend_queue_depth,
             "queued_ops": self.queued_ops,
             "queued": [dict(item) for item in self.queued],
+            "waiting": self.waiting,
             "history": self.history.to_dict(),
             "capability_count": self.capabilities,
             "health_interval": self.health_interval,
@@ -222,6 +246,7 @@ class ServiceManager:
             self._services[service_config.name] = self._make_service(service_config, plugins.backends)
         workers = max(1, min(16, self.options.check_workers, len(self._services) + 1))
         self._scheduler = HealthScheduler(self._run_scheduled, max_workers=workers, clock=clock)
+        self._liveness = Liveness(self._on_watch_lost, self._on_port_open)
         self._ops: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._checked = threading.Condition()
@@ -284,6 +309,8 @@ class ServiceManager:
                 self._scheduler.check_now(service.name)
         self._scheduler.set_due(MAINTENANCE, self.options.maintenance_interval)
         self._scheduler.start()
+        if self.options.watch:
+            self._liveness.start([self._watched(service) for service in self._services.values() if service.pool is not None])
         return self
 
     def close(self) -> None:
@@ -293,6 +320,7 @@ class ServiceManager:
                 return
             self._closed = True
             ops = self._ops
+        self._liveness.close()
         self._scheduler.close()
         if ops is not None:
             ops.shutdown(wait=True, cancel_futures=True)
@@ -358,20 +386,15 @@ class ServiceManager:
     ) -> OperationHandle:
         """Persist an operation and run it in order as soon as ``name`` is connected.
 
-        Raises ``QueueFull`` (too much waiting work), ``QueueSuspended`` (the breaker
-        is open: press Reconnect), ``NotAllowedOffline`` or ``ConfigError`` (unknown
-        service or operation type).
+        Accepted while the service is down, reconnecting or suspended: the breaker only
+        spaces connection attempts. Raises ``QueueFull`` (``queue_max`` operations already
+        wait for it), ``NotAllowedOffline`` or ``ConfigError`` (unknown service or
+        operation type).
         """
         service = self._service(name)
         if service.blocked is not None:
             raise service.blocked
         executor_for(op_type)
-        if service.reconnector.suspended:
-            raise QueueSuspended(
-                f"{service.label} failed {service.reconnector.breaker.failures} times in a row; new work is refused for a while.",
-                service=service.label,
-                details={"retry_in": round(service.reconnector.breaker.retry_in(), 1)},
-            )
         operation = self.queue.enqueue(name, op_type, payload, idempotency_key=idempotency_key, ttl=ttl, label=service.label)
         self._refresh_queue(service)
         self._kick(service)
@@ -483,6 +506,7 @@ class ServiceManager:
     def _publish_state(self, service: _Service, old: ConnState, new: ConnState, error: Mapping[str, Any] | None = None) -> None:
         if old is new:
             return
+        self._liveness.wake(service.name)
         next_in = service.reconnector.next_attempt_in()
         details = {"attempt": service.reconnector.failed_attempts, "next_attempt_in": next_in}
         self.events.publish(Event(ev.STATE, service.name, old.value, new.value, self.clock.time(), error if new is not ConnState.CONNECTED else None, details))
@@ -503,6 +527,47 @@ class ServiceManager:
             service.suspect = True
         if service.reconnector.state is ConnState.CONNECTED:
             self._scheduler.check_now(service.name)
+
+    # -- liveness (watch threads) -----------------------------------------------------------
+
+    def _watched(self, service: _Service) -> Watched:
+        backend, config = service.backend, service.config
+        assert backend is not None
+        return Watched(
+            name=service.name,
+            loopback=config.is_loopback,
+            state=lambda: service.reconnector.state.value,
+            open_watch=lambda: backend.watch(config),
+            reachable=lambda timeout: backend.reachable(config, timeout),
+        )
+
+    def _on_watch_lost(self, name: str, reason: str) -> None:
+        """A held stream ended. Port closed: the service is lost now (not after a check that
+        may wait out an in-flight request's retries), and the check that follows is the first
+        reconnect attempt. Port still open (a server ending an idle stream): a check decides."""
+        service = self._services[name]
+        assert service.backend is not None
+        try:
+            service.backend.reachable(service.config, min(self.options.tcp_check_timeout, service.config.connect_timeout))
+        except OSError:
+            pass
+        else:
+            self._suspect(service)
+            return
+        with service.lock:
+            service.suspect = True
+        if service.reconnector.state is not ConnState.CONNECTED:
+            return
+        old, new = service.reconnector.on_failure()
+        if service.pool is not None:
+            service.pool.clear()
+        error = ConnectionLost(f"{service.label} went away: its connection closed and its port refuses.", service=service.label, details={"reason": reason})
+        self._publish_state(service, old, new, error.to_dict())
+        self._scheduler.check_now(name)
+
+    def _on_port_open(self, name: str) -> None:
+        """A loopback port opened again: the health check that reconnects runs now, not after the backoff."""
+        self._scheduler.check_now(name)
 
     # -- replay (op worker threads) ----------------------------------------------------------
 

@@ -17,8 +17,9 @@ States (:class:`ConnState`)::
 
 - Backoff: 1, 2, 4 … s, capped (60 s; 5 s for loopback services: ``ServiceConfig.backoff_cap``),
   minus up to 10 % jitter so the cap is never exceeded and clients do not retry in step.
-- Breaker: 5 consecutive failed checks open it for 300 s (state ``suspended``: new work
-  is refused with ``QueueSuspended``); then one half-open trial; a success closes it.
+- Breaker: 5 consecutive failed checks open it for 300 s (state ``suspended``: checks
+  pause; work is still accepted and waits in the queue); then one half-open trial; a
+  success closes it.
   :meth:`Reconnector.reconnect_now` resets it and tries at once.
 """
 
@@ -174,10 +175,6 @@ class Reconnector:
             if self.state is ConnState.CONNECTED or self._next_attempt_at is None:
                 return None
             return max(0.0, self._next_attempt_at - self.clock.monotonic())
-
-    @property
-    def suspended(self) -> bool:
-        return self.state is ConnState.SUSPENDED
 
 
 __all__ = ["BREAKER_OPEN_S", "BREAKER_THRESHOLD", "Backoff", "BreakerState", "CircuitBreaker", "ConnState", "Reconnector"]

@@ -33,6 +33,7 @@ from movie_director_plugins.comfyui.client import (
     split_api_root,
 )
 from movie_director_plugins.comfyui.jobs import Job
+from movie_director_plugins.comfyui.monitor import MonitorSocket, open_monitor
 from movie_director_plugins.comfyui.workflow import Graph, load_workflow, validate
 
 SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})
@@ -88,6 +89,10 @@ class ComfyUIBackend(Backend):
 
     def connect(self, service: ServiceConfig) -> ComfyUIClient:
         return ComfyUIClient(service, label=self.display_name, start_hint=self.start_hint, pool_size=service.pool_max or self.pool_max)
+
+    def watch(self, service: ServiceConfig) -> MonitorSocket:
+        """The monitor socket on ``/ws`` (its own client id, never a job's)."""
+        return open_monitor(service)
 
     def health(self, connection: Connection) -> HealthSample:
         """``/system_stats`` latency, queue depth from ``/queue``, VRAM free/total."""

@@ -13,7 +13,6 @@ and the job tracker reconciles from ``/queue`` and ``/history``.
 from __future__ import annotations
 
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -35,6 +34,7 @@ from movie_director.errors import (
     map_exception,
     response_error,
 )
+from movie_director.reconnect import Backoff
 from movie_director_plugins.comfyui.events import (
     FEATURE_FLAGS_MESSAGE,
     Event,
@@ -265,6 +265,7 @@ class WebSocketSession:
 
     def _reconnect(self) -> bool:
         """Reopen under the same id with capped, jittered backoff; False when stopping or refused for good."""
+        backoff = Backoff(initial=self.options.backoff, cap=self.options.backoff_cap, jitter=0.5)
         delay = 0.0
         attempt = 0
         while not self._stopping.wait(delay):
@@ -277,7 +278,7 @@ class WebSocketSession:
                     log.warning("%s refuses WebSocket upgrades now (%s); falling back to polling", self.service, error.message)
                     self._set_state(SocketState.UNAVAILABLE, error)
                     return False
-                delay = min(self.options.backoff_cap, self.options.backoff * 2 ** min(attempt, 16)) * random.uniform(0.5, 1.0)
+                delay = backoff.delay(attempt)
                 continue
             with self._lock:
                 if self._stopping.is_set():

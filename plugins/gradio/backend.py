@@ -8,15 +8,18 @@ Specific kinds built on Gradio (Wan2GP) probe first; this one claims the rest.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import ServiceConfig
 from movie_director.errors import MovieDirectorError
 from movie_director.http import probe_json, probe_session
 from movie_director.progress import ProgressCallback
+from movie_director.watch import HttpStreamWatch, open_stream
 from movie_director_plugins.gradio.api import is_gradio_config
 
 START_HINT = "Start the Gradio app (e.g. python app.py); it prints the URL it serves on."
@@ -69,6 +72,20 @@ class GradioConnection:
         return f"<GradioConnection {self.service.url}>"
 
 
+#: Gradio sends ``data: ALIVE`` on the heartbeat every 15 s; this long without it is a dead link.
+HEARTBEAT_SILENCE_S = 20.0
+EVENT_STREAM = {"Accept": "text/event-stream"}
+
+
+def open_heartbeat(service: ServiceConfig) -> HttpStreamWatch | None:
+    """Hold the app's heartbeat stream (``/gradio_api/heartbeat/…``; Gradio 4: ``/heartbeat/…``)
+    under a session of its own: the server closes it the moment it stops."""
+    root = urlsplit(service.url).path.rstrip("/")
+    session_hash = f"md-watch-{uuid.uuid4().hex[:12]}"
+    paths = [f"{root}{prefix}/heartbeat/{session_hash}" for prefix in ("/gradio_api", "")]
+    return open_stream(service, paths, EVENT_STREAM, silence=HEARTBEAT_SILENCE_S)
+
+
 class GradioBackend(Backend):
     """Any Gradio 4/5/6 app, found by its ``/config`` (``protocol``, ``version``, ``api_prefix``)."""
 
@@ -97,6 +114,9 @@ class GradioBackend(Backend):
 
     def connect(self, service: ServiceConfig) -> GradioConnection:
         return GradioConnection(service)
+
+    def watch(self, service: ServiceConfig) -> HttpStreamWatch | None:
+        return open_heartbeat(service)
 
     def health(self, connection: GradioConnection) -> HealthSample:  # type: ignore[override]
         started = time.perf_counter()

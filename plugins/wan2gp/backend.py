@@ -11,11 +11,15 @@ import importlib
 import time
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import ServiceConfig
-from movie_director.errors import ConfigError, MovieDirectorError, WrongService
+from movie_director.errors import ConfigError, MovieDirectorError, RequestRejected, WrongService
 from movie_director.progress import ProgressCallback
+from movie_director.watch import HttpStreamWatch, open_stream
+from movie_director_plugins.gradio.backend import EVENT_STREAM, open_heartbeat
+from movie_director_plugins.wan2gp.mcp_client import endpoint_of
 from movie_director_plugins.wan2gp.settings import SERVICE, GenerationResult, Wan2GPSettings, Wan2GPTransport, video_capabilities
 
 START_HINT = "Start Wan2GP: python wgp.py (web UI on port 7860), or headless: python wgp.py --mcp --mcp-transport streamable-http --mcp-port 8765."
@@ -84,6 +88,18 @@ class Wan2GPBackend(Backend):
             name = found.transport
         transport: Wan2GPTransport = transport_module(name).connect(service)
         return transport
+
+    def watch(self, service: ServiceConfig) -> HttpStreamWatch | None:
+        """The web UI's Gradio heartbeat, or the headless server's ``GET /mcp/`` event stream
+        (which sends nothing while idle: only its end counts)."""
+        transport = service.transport or "auto"
+        if transport in ("auto", "webui"):
+            try:
+                return open_heartbeat(service)
+            except RequestRejected:
+                if transport == "webui":
+                    raise
+        return open_stream(service, [urlsplit(endpoint_of(service.url)).path], EVENT_STREAM)
 
     def health(self, connection: Wan2GPTransport) -> HealthSample:  # type: ignore[override]
         started = time.perf_counter()

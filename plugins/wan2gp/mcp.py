@@ -51,6 +51,7 @@ from movie_director.errors import (
 )
 from movie_director.http import call, json_of, probe_session
 from movie_director.progress import Phase, Progress, ProgressCallback, notify
+from movie_director.reconnect import Backoff
 from movie_director_plugins.gradio.files import download as download_file
 from movie_director_plugins.wan2gp.mcp_client import MCPClient, endpoint_of
 from movie_director_plugins.wan2gp.settings import DEFAULT_LIMITS, GALLERY_FIELDS, SERVICE, GenerationResult, Wan2GPSettings
@@ -490,8 +491,8 @@ class MCPTransport:
 
     def _submit(self, source: Mapping[str, Any], run: _Run, deadline: float, on_progress: ProgressCallback | None) -> str:
         """``wangp_generate(wait=False)``; while another job runs, wait (queued) and try again."""
-        interval = self.poll_max / 2
-        for _ in range(100_000):  # bounded by the deadline; the count only guards against a stuck clock
+        busy = Backoff(initial=self.poll_max / 2, factor=1.5, cap=self.poll_max * 5)
+        for attempt in range(100_000):  # bounded by the deadline; the count only guards against a stuck clock
             if run.cancelled.is_set():
                 raise JobCancelled("The generation was cancelled before it started on Wan2GP.", service=SERVICE)
             try:
@@ -507,8 +508,7 @@ class MCPTransport:
                         hints=["Wan2GP runs one generation at a time: wait for the other one, or cancel it.", "Raise the timeout."],
                     ) from error
                 notify(on_progress, Progress(Phase.QUEUED, message="Wan2GP is busy with another generation; waiting"))
-                run.pause(min(interval, remaining))
-                interval = min(interval * 1.5, self.poll_max * 5)
+                run.pause(min(busy.delay(attempt), remaining))
                 continue
             job_id = snapshot.get("job_id") if isinstance(snapshot, Mapping) else None
             if not isinstance(job_id, str) or not job_id:
@@ -544,7 +544,9 @@ class MCPTransport:
         """Poll the job until it is done; report its new events; wait out a lost connection."""
         job_id = str(run.job_id)
         cursor = EventCursor()
-        interval = self.poll_first
+        lost = Backoff(initial=self.poll_first, cap=self.poll_max * 4)
+        idle = Backoff(initial=self.poll_first, factor=1.5, cap=self.poll_max, jitter=0.0)
+        lost_attempts = quiet_polls = 0
         lost_since: float | None = None
         first = True
         while True:
@@ -572,12 +574,13 @@ class MCPTransport:
                     error.details["job_id"] = job_id
                     error.hints.append(f"The job keeps its id ({job_id}): it can be resumed once Wan2GP answers again.")
                     raise
-                run.pause(min(interval, deadline - now))
-                interval = min(interval * 2, self.poll_max * 4)
+                run.pause(min(lost.delay(lost_attempts), deadline - now))
+                lost_attempts += 1
                 continue
             if lost_since is not None:
                 notify(on_progress, Progress(Phase.RUNNING, message="reconnected to Wan2GP"))
                 lost_since = None
+                lost_attempts = 0
             fresh = cursor.advance(snapshot.get("events") or [])
             events = [p for p in (progress_of(event) for event in fresh) if p is not None]
             for event in events[-1:] if (first and resumed) else events:
@@ -585,8 +588,8 @@ class MCPTransport:
             first = False
             if snapshot.get("done"):
                 return snapshot
-            interval = self.poll_first if fresh else min(interval * 1.5, self.poll_max)
-            run.pause(min(interval, max(0.0, deadline - time.monotonic())))
+            quiet_polls = 0 if fresh else quiet_polls + 1
+            run.pause(min(idle.delay(quiet_polls), max(0.0, deadline - time.monotonic())))
 
     def _get_job(self, job_id: str, remaining: float) -> Mapping[str, Any]:
         read = max(0.5, min(self.service.timeout, remaining))

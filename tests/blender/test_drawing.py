@@ -26,17 +26,18 @@ def context(**status: Any) -> SimpleNamespace:
 
 
 def test_status_rows_details_and_llm() -> None:
-    down = service(name="litellm", label="LiteLLM", icon="X", latency="–", error="LiteLLM is not running.", state_text="Disconnected", hints="Start it.\nCheck the port.", reconnect_text="in 3 s", queued_ops=2, queued="llm.chat #1, llm.chat #2")
+    down = service(name="litellm", label="LiteLLM", icon="X", latency="–", error="LiteLLM is not running.", state_text="Disconnected", hints="Start it.\nCheck the port.", reconnect_text="waiting for LiteLLM — 2 queued, next try in 3 s", queued_ops=2, queued="llm.chat #1, llm.chat #2")
     layout = RecordingLayout()
     draw_status(layout, context(services=[service(), down], llm_text="LLM — LiteLLM: disconnected", llm_icon="ERROR", offline_note="Online access is off: …"))
     assert layout.labels()[:2] == ["All services online", "Online access is off: …"]
     assert ("ComfyUI", "CHECKMARK") in [(call.text, call.icon) for call in layout.calls()]
     assert "LiteLLM is not running." in layout.labels()  # collapsed: the error still shows under the row
+    assert "waiting for LiteLLM — 2 queued, next try in 3 s" in layout.labels()  # and that its work waits
     assert layout.labels()[-1] == "LLM — LiteLLM: disconnected"
     down.show_details = True
     details = RecordingLayout()
     draw_status(details, context(services=[down]))
-    for text in ("State: Disconnected", "URL: http://127.0.0.1:8188", "Last error: LiteLLM is not running.", "• Start it.", "• Check the port.", "Next reconnect: in 3 s", "Queued operations: 2 (llm.chat #1, llm.chat #2)"):
+    for text in ("State: Disconnected", "URL: http://127.0.0.1:8188", "Last error: LiteLLM is not running.", "• Start it.", "• Check the port.", "waiting for LiteLLM — 2 queued, next try in 3 s", "Queued operations: 2 (llm.chat #1, llm.chat #2)"):
         assert text in details.labels()
     assert details.operators("movie_director.manual_reconnect")[0].properties == {"service": "litellm"}
     [toggle] = details.props()

@@ -46,7 +46,7 @@ def test_connected(addon: Any, bpy: Any, recorder: Any, io_watch: Any, tmp_path:
     details = status_panel(addon, recorder, bpy, io_watch)
     for text in ("State: Connected", f"URL: {local}", "Version: 1.0", "Capabilities: 1", "Queued operations: 0"):
         assert text in details.labels()
-    assert not any(label.startswith("Next reconnect") for label in details.labels())
+    assert not any(label.startswith("waiting for") for label in details.labels())
     [reconnect] = details.operators("movie_director.manual_reconnect")
     assert reconnect.properties == {"service": "fake"}
 
@@ -78,7 +78,7 @@ def test_disconnected(addon: Any, bpy: Any, recorder: Any, io_watch: Any, tmp_pa
     assert "State: Disconnected" in details
     assert "Last error: Fake is not running or not listening on this address." in details
     assert any(label.startswith("• Start Fake") for label in details)
-    assert any(label.startswith("Next reconnect: ") for label in details)
+    assert any(label.startswith("waiting for Fake — 0 queued, ") for label in details)
 
 
 def test_error(addon: Any, bpy: Any, recorder: Any, io_watch: Any, tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def test_a_disconnected_row_shows_the_error_hints_and_countdown() -> None:
     row = view.service_row(snapshot(state="disconnected", status="degraded", last_error=error, next_reconnect_in=3.2, capabilities=None))
     assert row.latency == "–" and row.capabilities == "–"
     assert row.error == error["message"] and row.error_code == "connection_refused" and row.hints == tuple(error["hints"])
-    assert view.format_countdown(row.next_reconnect_in) == "in 4 s"
+    assert row.waiting == "waiting for ComfyUI — 0 queued, next try in 4 s"
     blocked = view.service_row(snapshot(contacted=False, state="unknown", last_error=NotAllowedOffline(service="ComfyUI").to_dict(), next_reconnect_in=1.0))
     assert blocked.state_text.startswith("ComfyUI is on another machine") and blocked.next_reconnect_in is None
 
@@ -65,7 +65,6 @@ def test_a_disconnected_row_shows_the_error_hints_and_countdown() -> None:
 def test_formatting() -> None:
     assert [view.format_ms(v) for v in (None, 3.4, 999.0, 1500.0)] == ["–", "3 ms", "999 ms", "1.5 s"]
     assert [view.format_age(t, NOW) for t in (None, NOW - 1, NOW - 12, NOW - 190, NOW - 7300)] == ["never", "just now", "12 s ago", "3 min ago", "2 h ago"]
-    assert (view.format_countdown(None), view.format_countdown(0.2)) == ("", "now")
     assert view.format_bytes(24 * 1024**3) == "24.0 GB" and view.percent(None) == "–" and view.percent(99.456) == "99.5 %"
 
 

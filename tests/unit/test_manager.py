@@ -6,6 +6,7 @@ test drives them with ``check_now`` and polls for the outcome (no sleeping).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
@@ -13,7 +14,7 @@ import pytest
 
 from movie_director.backend import Status
 from movie_director.clock import FakeClock
-from movie_director.errors import ConfigError, JobFailed, NotAllowedOffline, QueueFull, QueueSuspended
+from movie_director.errors import ConfigError, JobFailed, NotAllowedOffline, QueueFull
 from movie_director.events import OPERATION, STATE, STATUS, SYSTEM
 from movie_director.manager import ManagerOptions, ServiceManager
 from movie_director.operations import OperationContext, register_operation, unregister_operation
@@ -30,8 +31,10 @@ def backend():
 
 
 def make_manager(tmp_path, backend, names=None, options=None, **kwargs) -> ServiceManager:
+    """A manager whose checks come only when the test asks (fake clock, no liveness watch threads)."""
     config = fake_config(tmp_path, names, health_interval=30.0)
-    return ServiceManager(config, fake_plugins(backend), options=options or ManagerOptions(), clock=FakeClock(), **kwargs)
+    options = dataclasses.replace(options or ManagerOptions(), watch=False)
+    return ServiceManager(config, fake_plugins(backend), options=options, clock=FakeClock(), **kwargs)
 
 
 def checks_of(backend, url=URL) -> int:
@@ -100,7 +103,7 @@ def test_loss_is_detected_work_is_queued_and_replayed_in_order_when_it_returns(t
         assert any(event.kind == STATUS and event.new == "offline" and event.error for event in events)
 
 
-def test_the_breaker_suspends_new_work_until_reconnect_now(tmp_path, backend):
+def test_the_breaker_spaces_checks_but_never_refuses_work(tmp_path, backend):
     server = backend.service_at(URL)
     with make_manager(tmp_path, backend, options=ManagerOptions(breaker_threshold=2)) as manager:
         manager.wait_checked(10)
@@ -110,13 +113,13 @@ def test_the_breaker_suspends_new_work_until_reconnect_now(tmp_path, backend):
         service = manager.snapshot().service("fake")
         # loopback: the half-open trial comes after one backoff step (5 s), not the remote 300 s
         assert service.state == "suspended" and service.next_reconnect_in == 5.0
-        with pytest.raises(QueueSuspended) as caught:
-            manager.submit("fake", ECHO, {})
-        assert caught.value.details["retry_in"] == 5.0
+        waiting = manager.submit("fake", ECHO, {"while": "suspended"})
+        assert manager.snapshot().service("fake").queued_ops == 1
         server.up = True
         before = checks_of(backend)
         manager.reconnect_now("fake")
         wait_until(lambda: checks_of(backend) > before and manager.snapshot().service("fake").state == "connected", 10, message="reconnected")
+        assert waiting.wait(10)["echo"] == {"while": "suspended"}
         assert manager.submit("fake", ECHO, {"after": True}).wait(10)["echo"] == {"after": True}
 
 

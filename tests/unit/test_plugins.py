@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from movie_director import hookspecs
+from movie_director.backend import Backend
 from movie_director.cli.arguments import Parser
 from movie_director.cli.commands import Commands
 from movie_director.operations import executor_for, registered_operations, unregister_operation
@@ -264,3 +265,11 @@ def written(spec: object) -> str:
     signature = inspect.signature(spec)  # type: ignore[arg-type]
     parameters = ", ".join(f"{name}: {parameter.annotation}" for name, parameter in signature.parameters.items())
     return f"def {spec.__name__}({parameters}) -> {signature.return_annotation}:"  # type: ignore[attr-defined]
+
+
+def test_every_backend_method_is_documented_for_plugin_authors() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    methods = [name for name, value in vars(Backend).items() if callable(value) and not name.startswith("_")]
+    assert "watch" in methods
+    for method in methods:
+        assert f"`{method}(" in guide, f"Backend.{method} is missing from docs/plugins.md"

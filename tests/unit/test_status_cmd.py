@@ -36,6 +36,7 @@ def test_the_table_has_one_row_per_service_and_says_why_one_is_down(fakes, capsy
     assert lines[1].split()[:3] == ["comfy", "connected", "online"]
     assert lines[2].split()[:3] == ["llm", "disconnected", "degraded"]
     assert "llm: Fake is not running" in out
+    assert "llm: waiting for Fake (llm) — 0 queued, next try in " in out
     assert lines[-1] == "system: degraded"
 
 

@@ -690,8 +690,7 @@ class Controller:
             elif event.new == "disconnected" and event.error:
                 self.notifications.add_error(event.error, severity=Severity.WARNING, service=service)
             elif event.new == "suspended":
-                error = dict(event.error or {"code": "queue_suspended", "message": f"{label} failed too often."})
-                self.notifications.add_error(error, service=service)
+                self.notifications.add(Severity.WARNING, f"Waiting for {label}: its work stays queued; press Reconnect to try at once.", service=service, type="suspended")
         elif event.kind == ev.STATUS and event.new == "offline" and event.error:
             self.notifications.add_error(event.error, service=service)
         elif event.kind == ev.OPERATION and event.new == "failed" and event.error:

@@ -51,8 +51,11 @@ def draw_status(layout: Any, context: Any) -> None:
         right.label(text=item.last_check_text)
         if item.show_details:
             _draw_details(column.box(), item)
-        elif item.error:
-            column.label(text=item.error, icon="BLANK1")
+        else:
+            if item.error:
+                column.label(text=item.error, icon="BLANK1")
+            if item.reconnect_text:
+                column.label(text=item.reconnect_text, icon="TIME")
     if status.llm_text:
         layout.label(text=status.llm_text, icon=status.llm_icon)
 
@@ -68,7 +71,7 @@ def _draw_details(box: Any, item: Any) -> None:
         for hint in item.hints.splitlines():
             lines(column, f"• {hint}")
     if item.reconnect_text:
-        column.label(text=f"Next reconnect: {item.reconnect_text}", icon="TIME")
+        column.label(text=item.reconnect_text, icon="TIME")
     column.label(text=f"Queued operations: {item.queued_ops}" + (f" ({item.queued})" if item.queued else ""))
     column.operator("movie_director.manual_reconnect", text="Reconnect Now", icon="FILE_REFRESH").service = item.name
 

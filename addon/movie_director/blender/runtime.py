@@ -12,6 +12,7 @@ rows are refreshed from a snapshot once a second.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,8 +25,10 @@ from movie_director.blender.jobboard import JobBoard
 from movie_director.blender.notifications import HISTORY_SHOWN, Severity
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import UISettings
-from movie_director.blender.view import format_age, format_countdown, format_elapsed, format_ms, percent
+from movie_director.blender.view import format_age, format_elapsed, format_ms, percent
+from movie_director.config import default_data_dir
 from movie_director.errors import map_exception
+from movie_director.logs import configure_logging, reset_logging
 from movie_director.redact import install_log_filter
 
 log = logging.getLogger(__name__)
@@ -149,6 +152,7 @@ def start(package: str) -> Runtime:
     if _runtime is not None:
         raise RuntimeError(f"Movie Director is already enabled as {_runtime.package}.")
     install_log_filter()
+    configure_logging(default_data_dir(os.environ))
     profiles_dir = Path(bpy.utils.user_resource("CONFIG", path=PROFILES_PATH))
     _runtime = Runtime(package, profiles_dir)
     _runtime.controller.list_profiles()
@@ -164,6 +168,7 @@ def stop() -> None:
     runtime, _runtime = _runtime, None
     if runtime is not None:
         runtime.controller.close()
+    reset_logging()
 
 
 # -- copying into properties ---------------------------------------------------------------
@@ -211,7 +216,7 @@ def write_status(status: Any, controller: Controller, now: float) -> None:
             error=row.error,
             error_code=row.error_code,
             hints="\n".join(row.hints),
-            reconnect_text=format_countdown(row.next_reconnect_in),
+            reconnect_text=row.waiting,
             queued_ops=row.queued_ops,
             queued=row.queued,
         )

@@ -9,7 +9,6 @@ here, where it is tested without Blender.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,11 +93,6 @@ def format_elapsed(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def format_countdown(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return "now" if seconds < 0.5 else f"in {math.ceil(seconds):.0f} s"
-
 
 def format_bytes(value: float | None) -> str:
     if value is None:
@@ -127,6 +121,8 @@ class ServiceRow:
     next_reconnect_in: float | None
     queued_ops: int
     queued: str
+    #: "waiting for ComfyUI — 3 queued, next try in 4 s" while it is away (see ServiceSnapshot.waiting).
+    waiting: str = ""
 
     @property
     def state_text(self) -> str:
@@ -159,6 +155,7 @@ def service_row(service: Any) -> ServiceRow:
         next_reconnect_in=service.next_reconnect_in if state in (DISCONNECTED, CONNECTING) and service.contacted else None,
         queued_ops=service.queued_ops,
         queued=queued,
+        waiting=service.waiting if service.contacted else "",
     )
 
 
@@ -286,7 +283,6 @@ __all__ = [
     "display_state",
     "format_age",
     "format_bytes",
-    "format_countdown",
     "format_ms",
     "llm_line",
     "metric_lines",

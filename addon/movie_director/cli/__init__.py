@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import time
@@ -59,12 +58,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 0
+    finally:
+        if "movie_director.logs" in sys.modules:  # set up by _run; not imported when Ctrl-C came first
+            sys.modules["movie_director.logs"].reset_logging()
 
 
 def _run(argv: list[str], as_json: bool, started: float) -> int:
     from movie_director.cli.output import report_error, set_quiet
+    from movie_director.config import default_data_dir
     from movie_director.errors import MovieDirectorError
-    from movie_director.redact import install_log_filter
+    from movie_director.logs import configure_logging
 
     try:
         parser = build_parser()
@@ -72,9 +75,7 @@ def _run(argv: list[str], as_json: bool, started: float) -> int:
         as_json = args.json
         _charge_start_up(args, started)
         set_quiet(args.quiet)
-        level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-        install_log_filter()
+        configure_logging(default_data_dir(os.environ), 0 if args.quiet else args.verbose)
         handler = getattr(args, "handler", None)
         if handler is None:
             parser.print_help()

@@ -41,7 +41,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """``-v``, ``-q``, ``--json``, ``--config``: on the top parser with their defaults, on every
     subcommand without (``SUPPRESS``), so they work before or after the subcommand."""
     default = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
-    parser.add_argument("-v", "--verbose", action="count", default=default(0), help="log more (-vv for debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=default(0), help="also show the log (data dir/movie-director.log) on stderr; -vv for debug")
     parser.add_argument("-q", "--quiet", action="store_true", default=default(False), help="no progress or summaries, only results and errors")
     parser.add_argument("--json", action="store_true", default=default(False), help="print one JSON document on stdout (also for errors)")
     parser.add_argument("--config", type=config_file, default=default(None), metavar="FILE", help="use this config file (instead of MOVIE_DIRECTOR_CONFIG or the default locations)")

@@ -107,6 +107,8 @@ def render(snapshot: SystemSnapshot) -> str:
     buffer = StringIO()
     table([_row(service, snapshot.taken_at) for service in snapshot.services], HEADERS, buffer)
     for service in snapshot.services:
+        if service.waiting:
+            buffer.write(f"  {service.name}: {service.waiting}\n")
         if service.last_error:
             buffer.write(f"  {service.name}: {service.last_error.get('message', '')}\n")
     buffer.write(f"system: {snapshot.status}\n")
