@@ -245,16 +245,22 @@ def test_each_open_port_gets_one_answer_most_specific_probe_first(servers: _Serv
     beta = servers.http({"X-Service": "beta"})
     unrelated = servers.http({})
     silent = servers.silent()
-    events: list[DiscoveryResult] = []
+    named: list[DiscoveryResult] = []
+    read: list[DiscoveryResult] = []
     results = discover(
         ports=[alpha, beta, unrelated, silent],
         timeout=0.5,
         manager=make_manager(Raising, Alpha, Generic),
         include_default_ports=False,
-        on_result=events.append,
+        on_result=named.append,
+        on_capabilities=read.append,
     )
     found = by_url(results)
-    assert len(results) == 4 and events == results
+    # named first (without capabilities), then the named services again with them
+    assert len(results) == 4 and [result.url for result in named] == [result.url for result in results]
+    assert all(result.capabilities is None for result in named)
+    assert sorted(read, key=lambda result: result.url) == sorted((result for result in results if result.recognized), key=lambda result: result.url)
+    assert found[f"http://127.0.0.1:{alpha}"].capabilities
     assert found[f"http://127.0.0.1:{alpha}"].kind == "alpha"  # Generic would claim it too, but is asked last
     assert found[f"http://127.0.0.1:{alpha}"].version == "2.1"
     assert found[f"http://127.0.0.1:{beta}"].kind == "generic"
