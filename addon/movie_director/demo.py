@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 from urllib.parse import urlsplit
 
-from movie_director.cli.discover_cmd import format_row
+from movie_director.cli.discover_cmd import format_capabilities, format_row
 from movie_director.cli.output import ProgressPrinter, table
 from movie_director.cli.status_cmd import render, watch
 from movie_director.config import AuthRef, Config, exported, load_config
@@ -289,6 +289,7 @@ def discover_backends(
         timeout=DISCOVERY_TIMEOUT,
         auth=auth,
         on_result=lambda result: console.say(format_row(result)),
+        on_capabilities=lambda result: console.say(format_capabilities(result)),
     )
     console.say(f"{sum(r.recognized for r in results)} service(s) identified in {time.monotonic() - started:.1f} s ({len(ports)} ports scanned).")
     found = {_port_of(result.url): result.kind for result in results if result.recognized}

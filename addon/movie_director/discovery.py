@@ -6,14 +6,18 @@ Two stages on one bounded thread pool:
    third-party plugin's ports are scanned too) plus the caller's hosts and port ranges,
    on IPv4 and IPv6 loopback. Each task connects a chunk of candidates at once with
    non-blocking sockets, so a dropped port costs one short connect timeout, not one each.
-2. **Identification** of every open port: a small raw-socket sniff (``GET /``, bounded
-   by the probe timeout as a whole, so a port that accepts and never answers costs at most
-   that), then each backend's ``probe``, most specific first, with the time left. The
-   first that says yes names the port; if none does, the port is ``unknown`` and the row
-   says what was seen (status, ``Server`` header, ``<title>``, a banner, or silence).
+2. **Naming** of every open port: each backend's ``probe``, most specific first, sharing
+   the probe timeout (so a port that accepts and never answers costs at most that). The
+   first that says yes names the port; if none does, a small raw-socket sniff (``GET /``,
+   with the time left) says what answered (status, ``Server`` header, ``<title>``, a
+   banner, or silence) and the port is ``unknown``. Sniffing only then spares a busy web
+   UI rendering its index page for nothing.
 
-Results are emitted as they are found (``on_result``) and returned at the end. A
-:class:`DiscoveryRun` can also run in the background, to be polled from a UI timer.
+Stages 1 and 2 are the scan (:attr:`DiscoveryRun.scan_elapsed`); results are emitted as
+soon as a port is named (``on_result``). Then, when asked for, the named services'
+capabilities are read in parallel (a catalogue can take many calls) and each result is
+emitted again with them (``on_capabilities``; :attr:`DiscoveryRun.capabilities_elapsed`).
+A :class:`DiscoveryRun` can also run in the background, to be polled from a UI timer.
 Hosts that are not loopback are scanned only when the caller allows network access.
 A found service becomes a config entry with :func:`adopt`.
 """
@@ -32,8 +36,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -314,8 +318,10 @@ def _parse_answer(data: bytes, closed: bool, latency_ms: float) -> Sniff:
 class DiscoveryRun:
     """One discovery: :meth:`run` it here, or :meth:`start` it in the background and poll.
 
-    ``on_result`` is called with each result as it is found, in the thread running the
-    discovery (never a Blender thread: the add-on polls :meth:`results` from a timer).
+    ``on_result`` is called with each result as soon as its port is named (without
+    capabilities); ``on_capabilities`` with each named service again once its capabilities
+    were read (or failed: see ``details["capabilities_error"]``). Both run in the threads
+    of the discovery (never a Blender thread: the add-on polls :meth:`results` from a timer).
     """
 
     def __init__(
@@ -329,6 +335,7 @@ class DiscoveryRun:
         include_default_ports: bool = True,
         with_capabilities: bool = True,
         on_result: Callable[[DiscoveryResult], None] | None = None,
+        on_capabilities: Callable[[DiscoveryResult], None] | None = None,
         manager: PluginManager | None = None,
         workers: int = DEFAULT_WORKERS,
         auth: Mapping[str, AuthRef] | None = None,
@@ -341,6 +348,7 @@ class DiscoveryRun:
         self.with_capabilities = with_capabilities
         self.workers = max(1, workers)
         self._on_result = on_result
+        self._on_capabilities = on_capabilities
         wanted_hosts = list(dict.fromkeys([*LOOPBACK_HOSTS, *(_host_literal(host) for host in hosts)]))
         self.hosts = [host for host in wanted_hosts if allow_network or is_loopback_host(host)]
         #: Hosts left out because network access is not allowed.
@@ -348,7 +356,12 @@ class DiscoveryRun:
         self.ports = sorted({*(default_ports(self.manager) if include_default_ports else ()), *ports})
         self.candidates = [Candidate(host, port) for port in self.ports for host in self.hosts]
         self.error: BaseException | None = None
+        #: Seconds the whole run took.
         self.elapsed = 0.0
+        #: Seconds the scan took: connecting and naming every open port.
+        self.scan_elapsed = 0.0
+        #: Seconds reading the named services' capabilities took (0 when not asked for).
+        self.capabilities_elapsed = 0.0
         self._backends = self.manager.backends_by_specificity()
         self._results: list[DiscoveryResult] = []
         self._lock = threading.Lock()
@@ -356,6 +369,8 @@ class DiscoveryRun:
         self._done = threading.Event()
         self._loopback_seen: set[tuple[int, str, str]] = set()
         self._parked: dict[int, list[tuple[Candidate, DiscoveryResult]]] = {}
+        #: The backend that reads each named service's capabilities, by (kind, url).
+        self._owners: dict[tuple[str, str], Backend] = {}
         if self.skipped_hosts:
             log.warning("discovery: network access is off, not scanning %s", ", ".join(self.skipped_hosts))
 
@@ -371,6 +386,10 @@ class DiscoveryRun:
         started = time.perf_counter()
         try:
             self._scan()
+            self.scan_elapsed = time.perf_counter() - started
+            if self.with_capabilities:
+                self._read_capabilities()
+                self.capabilities_elapsed = time.perf_counter() - started - self.scan_elapsed
         except BaseException as exc:
             self.error = exc
             raise
@@ -440,45 +459,62 @@ class DiscoveryRun:
                 future.cancel()
 
     def _identify(self, candidate: Candidate) -> DiscoveryResult:
+        """Probe first; sniff only a port no backend claims, with the time the probes left."""
         deadline = time.monotonic() + self.timeout
-        seen = sniff(candidate.host, candidate.port, self.timeout, self._stop)
-        if not seen.silent:
-            for backend in self._backends:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stop.is_set():
-                    break
-                started = time.perf_counter()
-                try:
-                    probe = backend.probe(candidate.url, remaining)
-                except Exception as exc:  # noqa: BLE001 - a plugin's probe failing means "not mine"
-                    log.debug("discovery: %s probe of %s failed: %s", backend.kind, candidate.url, exc)
-                    continue
-                if probe is not None:
-                    return self._recognized(backend, probe, candidate, (time.perf_counter() - started) * 1000)
+        for backend in self._backends:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stop.is_set():
+                break
+            started = time.perf_counter()
+            try:
+                probe = backend.probe(candidate.url, remaining)
+            except Exception as exc:  # noqa: BLE001 - a plugin's probe failing means "not mine"
+                log.debug("discovery: %s probe of %s failed: %s", backend.kind, candidate.url, exc)
+                continue
+            if probe is not None:
+                return self._recognized(backend, probe, candidate, (time.perf_counter() - started) * 1000)
+        remaining = deadline - time.monotonic()
+        # The probes used up the time only if the port kept them waiting: it did not answer.
+        seen = sniff(candidate.host, candidate.port, remaining, self._stop) if remaining > 0 else Sniff(silent=True, latency_ms=self.timeout * 1000)
         return DiscoveryResult(UNKNOWN, candidate.url, latency_ms=seen.latency_ms, seen=seen.describe(self.timeout))
 
     def _recognized(self, backend: Backend, probe: ProbeResult, candidate: Candidate, elapsed_ms: float) -> DiscoveryResult:
         kind = probe.kind or backend.kind
         url = probe.url or candidate.url
-        details = dict(probe.details)
-        capabilities = None
-        if self.with_capabilities:
-            owner = self.manager.backends.get(kind, backend)
-            try:
-                service = _one_shot_service(url, kind, probe.transport, self.timeout, self.manager, self.auth.get(kind))
-                capabilities = collect(owner, service)
-            except Exception as exc:  # noqa: BLE001 - plugin code; the port is still recognised
-                error = map_exception(exc, service=owner.display_name or kind)
-                details["capabilities_error"] = error.message
+        self._owners[(kind, url)] = self.manager.backends.get(kind, backend)
         return DiscoveryResult(
             kind=kind,
             url=url,
             version=probe.version,
             latency_ms=probe.latency_ms or elapsed_ms,
-            capabilities=capabilities,
             transport=probe.transport,
-            details=details,
+            details=dict(probe.details),
         )
+
+    def _read_capabilities(self) -> None:
+        """Read every named service's capabilities at once; each result is replaced as they arrive."""
+        named = [result for result in self.results() if result.recognized]
+        if not named or self._stop.is_set():
+            return
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(named)), thread_name_prefix="md-capabilities") as pool:
+            reads = {pool.submit(self._with_capabilities, result): result for result in named}
+            for future in as_completed(reads):
+                read = future.result()
+                with self._lock:
+                    self._results[self._results.index(reads[future])] = read
+                if self._on_capabilities is not None:
+                    self._on_capabilities(read)
+
+    def _with_capabilities(self, result: DiscoveryResult) -> DiscoveryResult:
+        owner = self._owners[(result.kind, result.url)]
+        if self._stop.is_set():
+            return result
+        try:
+            service = _one_shot_service(result.url, result.kind, result.transport, self.timeout, self.manager, self.auth.get(result.kind))
+            return replace(result, capabilities=collect(owner, service))
+        except Exception as exc:  # noqa: BLE001 - plugin code; the port is still recognised
+            error = map_exception(exc, service=owner.display_name or result.kind)
+            return replace(result, details={**result.details, "capabilities_error": error.message})
 
     def _publish(self, candidate: Candidate, result: DiscoveryResult, in_flight: Iterable[Candidate]) -> None:
         """Emit ``result``, once per service: a loopback port answering on both IPv4 and IPv6 is one row (IPv4's)."""

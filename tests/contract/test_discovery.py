@@ -1,7 +1,8 @@
 """Discovery over the targets' ports, as ``movie-director discover`` runs it (capabilities included).
 
 One scan covers every target (they answer side by side, as on an artist's machine); each
-target's row says how that target fared in it.
+target's row says how that target fared in it. The time judged is when the target was
+named (its ``on_result``): reading capabilities comes after naming, timed apart.
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ VIDEO_BACKENDS = {"comfyui", "wan2gp_ui", "wan2gp_mcp"}
 
 @dataclass(frozen=True)
 class Scan:
-    """One discovery over the targets' ports: its results by port and when each was named."""
+    """One discovery over the targets' ports: its results by port, when each was named, and the run's two timings."""
 
     elapsed: float
+    capabilities_elapsed: float
     found: dict[int | None, DiscoveryResult]
     arrived: dict[int | None, float]
 
     def describe(self, target: Target) -> str:
         result = self.found.get(target.port)
-        return f"named {result.kind if result else 'nothing'} after {self.arrived.get(target.port, float('inf')):.2f} s of a {self.elapsed:.2f} s scan"
+        named = f"named {result.kind if result else 'nothing'} after {self.arrived.get(target.port, float('inf')):.2f} s"
+        return f"{named} of a {self.elapsed:.2f} s scan, capabilities read in {self.capabilities_elapsed:.2f} s"
 
 
 def scan(targets: list[Target]) -> Scan:
@@ -44,7 +47,7 @@ def scan(targets: list[Target]) -> Scan:
 
     run = DiscoveryRun(ports=sorted({target.port for target in targets}), include_default_ports=False, on_result=on_result)
     found = {urlsplit(result.url).port: result for result in run.run()}
-    return Scan(run.elapsed, found, arrived)
+    return Scan(run.scan_elapsed, run.capabilities_elapsed, found, arrived)
 
 
 @pytest.fixture(scope="module")

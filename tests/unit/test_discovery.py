@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import socket
 import socketserver
 import threading
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from movie_director import plugins
+from movie_director import discovery, plugins
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.capabilities import IMAGE_GENERATE, standard
 from movie_director.check import adhoc_service
@@ -25,6 +26,7 @@ from movie_director.discovery import (
     Candidate,
     DiscoveryResult,
     DiscoveryRun,
+    Sniff,
     adopt,
     auth_by_kind,
     connect_scan,
@@ -245,22 +247,62 @@ def test_each_open_port_gets_one_answer_most_specific_probe_first(servers: _Serv
     beta = servers.http({"X-Service": "beta"})
     unrelated = servers.http({})
     silent = servers.silent()
-    events: list[DiscoveryResult] = []
+    named: list[DiscoveryResult] = []
+    read: list[DiscoveryResult] = []
     results = discover(
         ports=[alpha, beta, unrelated, silent],
         timeout=0.5,
         manager=make_manager(Raising, Alpha, Generic),
         include_default_ports=False,
-        on_result=events.append,
+        on_result=named.append,
+        on_capabilities=read.append,
     )
     found = by_url(results)
-    assert len(results) == 4 and events == results
+    # named first (without capabilities), then the named services again with them
+    assert len(results) == 4 and [result.url for result in named] == [result.url for result in results]
+    assert all(result.capabilities is None for result in named)
+    assert sorted(read, key=lambda result: result.url) == sorted((result for result in results if result.recognized), key=lambda result: result.url)
+    assert found[f"http://127.0.0.1:{alpha}"].capabilities
     assert found[f"http://127.0.0.1:{alpha}"].kind == "alpha"  # Generic would claim it too, but is asked last
     assert found[f"http://127.0.0.1:{alpha}"].version == "2.1"
     assert found[f"http://127.0.0.1:{beta}"].kind == "generic"
     assert found[f"http://127.0.0.1:{unrelated}"].kind == UNKNOWN
     assert "title “Hello & welcome”" in found[f"http://127.0.0.1:{unrelated}"].seen
     assert found[f"http://127.0.0.1:{silent}"].seen == "no answer within 0.5 s"
+
+
+def test_only_a_port_no_backend_names_is_sniffed(servers: _Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A web UI rendering a huge index page for ``GET /`` would cost the scan that for nothing."""
+    alpha, unrelated = servers.http({"X-Service": "alpha"}), servers.http({})
+    sniffed: list[int] = []
+
+    def recording_sniff(host: str, port: int, timeout: float, stop: Any = None) -> Sniff:
+        sniffed.append(port)
+        return sniff(host, port, timeout, stop)
+
+    monkeypatch.setattr(discovery, "sniff", recording_sniff)
+    found = by_url(discover(ports=[alpha, unrelated], timeout=1.0, manager=make_manager(Alpha), include_default_ports=False, with_capabilities=False))
+    assert sniffed == [unrelated]
+    assert found[f"http://127.0.0.1:{alpha}"].kind == "alpha"
+    assert "title “Hello & welcome”" in found[f"http://127.0.0.1:{unrelated}"].seen
+
+
+def test_capabilities_are_read_after_naming_and_timed_apart(servers: _Servers) -> None:
+    alpha = servers.http({"X-Service": "alpha"})
+    order: list[tuple[str, bool]] = []
+    run = DiscoveryRun(
+        ports=[alpha],
+        timeout=1.0,
+        manager=make_manager(Alpha),
+        include_default_ports=False,
+        on_result=lambda result: order.append(("named", result.capabilities is not None)),
+        on_capabilities=lambda result: order.append(("read", result.capabilities is not None)),
+    )
+    assert [len(result.capabilities or ()) for result in run.run()] == [3]
+    assert order == [("named", False), ("read", True)]
+    assert 0 < run.scan_elapsed < run.elapsed and run.capabilities_elapsed > 0
+    quick = DiscoveryRun(ports=[alpha], timeout=1.0, manager=make_manager(Alpha), include_default_ports=False, with_capabilities=False, on_capabilities=order.append)
+    assert quick.run()[0].capabilities is None and len(order) == 2 and quick.capabilities_elapsed == 0
 
 
 def test_results_carry_capabilities_and_their_summary(servers: _Servers) -> None:
@@ -429,12 +471,19 @@ def test_discover_command_prints_rows_and_remembers_services(servers: _Servers, 
     assert rows[f"http://127.0.0.1:{alpha}"]["kind"] == "alpha"
     assert rows[f"http://127.0.0.1:{unrelated}"]["kind"] == UNKNOWN
     assert {"kind", "url", "version", "latency_ms", "capabilities"} <= set(rows[f"http://127.0.0.1:{alpha}"])
+    # the run's two timings ride on every row, so the document stays a list
+    timings = {(row["scan_s"], row["capabilities_s"]) for row in rows.values()}
+    assert len(timings) == 1
+    scan_s, capabilities_s = timings.pop()
+    assert scan_s > 0 and capabilities_s >= 0  # reading one in-process fake can round to 0.000 s
     saved = json.loads(cli.read_text(encoding="utf-8"))
     assert [(entry["name"], entry["url"]) for entry in saved["instances"]] == [("alpha", f"http://127.0.0.1:{alpha}")]
     assert main(["discover", "--ports", str(alpha), "--timeout", "1"]) == 0
-    out = capsys.readouterr().out
-    assert f"✓ alpha      http://127.0.0.1:{alpha}" in out and "alpha.node×2, image.generate×1" in out
-    assert "1 service(s) and 0 unknown port(s) found" in out
+    lines = capsys.readouterr().out.splitlines()
+    # the named row first, then its capabilities on their own line, then both timings
+    assert lines[0].startswith(f"✓ alpha      http://127.0.0.1:{alpha}") and "×" not in lines[0]
+    assert lines[1] == f"  alpha      http://127.0.0.1:{alpha}".ljust(41) + " capabilities: alpha.node×2, image.generate×1"
+    assert re.fullmatch(r"1 service\(s\) and 0 unknown port\(s\) found in \d+\.\d\d s \(.*\); capabilities read in \d+\.\d\d s\.", lines[2])
 
 
 def test_services_command_checks_what_discovery_registered(servers: _Servers, cli: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -64,18 +64,20 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         allow_network=True,
         on_result=None if args.json else _print_row,
+        on_capabilities=None if args.json else _print_capabilities,
         auth=auth_by_kind(config.services.values()) if config is not None else None,
     )
     results = discovery.run()
     if config is not None:
         _remember(config, results, [candidate.url for candidate in discovery.candidates])
     if args.json:
-        print_json([result.to_row() for result in results])
+        timings = {"scan_s": round(discovery.scan_elapsed, 3), "capabilities_s": round(discovery.capabilities_elapsed, 3)}
+        print_json([{**result.to_row(), **timings} for result in results])
     else:
         known = sum(result.recognized for result in results)
         print(
-            f"{known} service(s) and {len(results) - known} unknown port(s) found in {discovery.elapsed:.2f} s "
-            f"({len(discovery.ports)} ports on {', '.join(discovery.hosts)})."
+            f"{known} service(s) and {len(results) - known} unknown port(s) found in {discovery.scan_elapsed:.2f} s "
+            f"({len(discovery.ports)} ports on {', '.join(discovery.hosts)}); capabilities read in {discovery.capabilities_elapsed:.2f} s."
         )
     return 0
 
@@ -84,12 +86,24 @@ def _print_row(result: DiscoveryResult) -> None:
     print(format_row(result), flush=True)
 
 
+def _print_capabilities(result: DiscoveryResult) -> None:
+    print(format_capabilities(result), flush=True)
+
+
 def format_row(result: DiscoveryResult) -> str:
-    """One found port as a line: kind, URL, version, latency and capabilities, or what an unknown port showed."""
+    """One named port as a line: kind, URL, version and latency, or what an unknown port showed."""
     if result.recognized:
-        capabilities = ", ".join(f"{name}×{count}" for name, count in summary(result.capabilities or ()).items())
-        return f"✓ {result.kind:<10} {result.url:<28} {result.version or '-':<10} {result.latency_ms:6.1f} ms  {capabilities}"
+        return f"✓ {result.kind:<10} {result.url:<28} {result.version or '-':<10} {result.latency_ms:6.1f} ms"
     return f"? {result.kind:<10} {result.url:<28} {result.seen}"
+
+
+def format_capabilities(result: DiscoveryResult) -> str:
+    """A named service's capabilities as a line under the rows: how many of each, or why none were read."""
+    if result.capabilities is None:
+        said = result.details.get("capabilities_error") or "not read"
+    else:
+        said = ", ".join(f"{name}×{count}" for name, count in summary(result.capabilities).items()) or "none"
+    return f"  {result.kind:<10} {result.url:<28} capabilities: {said}"
 
 
 def _config_or_none() -> Config | None:

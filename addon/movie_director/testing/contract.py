@@ -47,7 +47,8 @@ class Kind:
 KINDS = {
     "comfyui": Kind("MOVIE_DIRECTOR_REAL_COMFYUI", "comfyui_server", "comfyui", "ComfyUI"),
     "wan2gp_ui": Kind("MOVIE_DIRECTOR_REAL_WAN2GP_UI", "wan2gp_webui_server", "wan2gp", "Wan2GP web UI"),
-    "wan2gp_mcp": Kind("MOVIE_DIRECTOR_REAL_WAN2GP_MCP", "wan2gp_mcp_server", "wan2gp", "Wan2GP MCP server"),
+    # the stand-in as costly as the real one: its catalogue must not slow naming it
+    "wan2gp_mcp": Kind("MOVIE_DIRECTOR_REAL_WAN2GP_MCP", "wan2gp_mcp_realistic_server", "wan2gp", "Wan2GP MCP server"),
     "litellm": Kind("MOVIE_DIRECTOR_REAL_LITELLM", "litellm_server", "litellm", "LiteLLM proxy", version_from_health=True),
     "gradio": Kind("MOVIE_DIRECTOR_REAL_GRADIO", "gradio_server", "gradio", "Gradio app"),
 }

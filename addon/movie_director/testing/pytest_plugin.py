@@ -65,19 +65,25 @@ def backend_servers() -> Iterator[BackendServers]:
         servers.stop_all()
 
 
-def _session_fixture(name: str) -> Any:
-    """The ``<name>_server`` fixture: one process of that backend, shared by the session."""
+def _session_fixture(name: str, fixture: str = "", description: str = "", **options: Any) -> Any:
+    """The ``<fixture or name>_server`` fixture: one process of that backend (started with ``options``), shared by the session."""
 
     def server() -> Iterator[ServerProcess]:
-        with _launcher(name)() as started:
+        with _launcher(name)(**options) as started:
             yield started
 
-    server.__doc__ = f"{BACKENDS[name][1]}, shared by the session."
-    return pytest.fixture(scope="session", name=f"{name}_server")(server)
+    server.__doc__ = f"{description or BACKENDS[name][1]}, shared by the session."
+    return pytest.fixture(scope="session", name=f"{fixture or name}_server")(server)
 
 
 comfyui_server = _session_fixture("comfyui")
 wan2gp_webui_server = _session_fixture("wan2gp_webui")
 gradio_server = _session_fixture("gradio")
 wan2gp_mcp_server = _session_fixture("wan2gp_mcp")
+wan2gp_mcp_realistic_server = _session_fixture(
+    "wan2gp_mcp",
+    fixture="wan2gp_mcp_realistic",
+    description="The Wan2GP MCP stand-in as costly as the real 12.60 (217 models, list pages capped, 20–70 ms a call)",
+    realistic=True,
+)
 litellm_server = _session_fixture("litellm")
