@@ -20,7 +20,7 @@ def test_a_cli_command_against_a_dead_port_prints_no_library_line(tmp_path):
         [sys.executable, "-m", "movie_director.cli", "comfyui", "run", str(workflow), "--url", "http://127.0.0.1:1"],
         capture_output=True, text=True, timeout=60, env=env, check=False,
     )
-    assert done.returncode == 1
+    assert done.returncode == 3  # unreachable (docs/cli.md)
     assert "urllib3" not in done.stderr + done.stdout and "Retrying" not in done.stderr + done.stdout
     assert "connection_refused" in done.stderr + done.stdout
     assert any("Retrying" in line for line in last_lines(tmp_path / "data"))
