@@ -8,6 +8,7 @@ adding an error code without regenerating fails the suite.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -65,10 +66,13 @@ def _section(cls: type[MovieDirectorError]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    """Write the page to the given path, or to stdout (argparse, so ``--help`` is never taken for a path)."""
+    parser = argparse.ArgumentParser(prog="python -m movie_director.troubleshooting", description="Generate docs/troubleshooting.md from the error catalog.")
+    parser.add_argument("output", nargs="?", type=Path, help="where to write the page (default: stdout)")
+    args = parser.parse_args(argv)
     text = render()
-    if args:
-        Path(args[0]).write_text(text, encoding="utf-8")
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
