@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import socket
@@ -40,6 +41,8 @@ RETRY_STATUSES = (429, 502, 503, 504)
 #: A server asking us to come back later than this gets a typed ``rate_limited``
 #: error instead of a frozen call (urllib3's own cap is six hours).
 RETRY_AFTER_MAX_S = 30.0
+#: The longest wait between two retries (urllib3's own cap is two minutes).
+BACKOFF_MAX_S = 30.0
 CHUNK_SIZE = 1 << 16
 #: How much of a body's start :func:`save_body` hands to its ``check`` (to sniff an HTML page).
 HEAD_BYTES = 512
@@ -221,14 +224,23 @@ class TimeoutSession(requests.Session):
 
 
 class CappedRetry(Retry):
-    """urllib3's ``Retry`` that waits at most :data:`RETRY_AFTER_MAX_S` for a ``Retry-After``.
+    """urllib3's ``Retry`` that waits at most :data:`RETRY_AFTER_MAX_S` for a ``Retry-After``
+    and at most :data:`BACKOFF_MAX_S` between attempts.
 
-    urllib3 2.6.3 has ``Retry(retry_after_max=...)`` for this; Blender bundles urllib3
-    2.4.0 and a copy imported first wins, so we cap it the way every urllib3 2.x allows.
+    Written for every urllib3 an add-on may be handed: a copy Blender imported first wins
+    over our wheels, and Blender 4.2 LTS bundles urllib3 1.26.8, 4.5 bundles 2.4.0. Only
+    urllib3 2.6.3 caps ``Retry-After`` itself, and 1.26 takes the backoff cap from the
+    class (``DEFAULT_BACKOFF_MAX``), not from a ``backoff_max`` argument.
     """
+
+    DEFAULT_BACKOFF_MAX = BACKOFF_MAX_S
 
     def parse_retry_after(self, retry_after: str) -> float:
         return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX_S)
+
+
+#: urllib3 2.x takes the backoff cap per instance; 1.26 (Blender 4.2's copy) has no such argument.
+_BACKOFF_MAX_ARGUMENT = {"backoff_max": BACKOFF_MAX_S} if "backoff_max" in inspect.signature(Retry.__init__).parameters else {}
 
 
 def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = None) -> Retry:
@@ -240,7 +252,7 @@ def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = 
         status=retries,
         other=0,
         backoff_factor=backoff,
-        backoff_max=30.0,
+        **_BACKOFF_MAX_ARGUMENT,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=methods if methods is not None else Retry.DEFAULT_ALLOWED_METHODS,
         respect_retry_after_header=True,
