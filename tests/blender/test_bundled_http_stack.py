@@ -20,10 +20,6 @@ from typing import Any
 
 import pytest
 
-BUNDLED_ENV = "BLENDER_BUNDLED_PACKAGES"  # not MOVIE_DIRECTOR_*: the bpy fixture clears those
-#: One folder per Blender release, each holding the HTTP stack that release bundles.
-BUNDLED_SETS = [folder for folder in os.environ.get(BUNDLED_ENV, "").split(os.pathsep) if folder]
-
 WITH_BUNDLED_STACK = r"""
 import json, sys
 bundled, url, workflow, out = sys.argv[1:5]
@@ -42,10 +38,10 @@ addon_utils.disable("movie_director_dev", default_set=True)
 """
 
 
-@pytest.mark.parametrize("bundled", BUNDLED_SETS or [""], ids=lambda folder: Path(folder).name or "unset")
-def test_check_and_a_workflow_run_work_with_blenders_bundled_requests_and_urllib3(bundled: str, bpy: Any, comfyui_server: Any, tmp_path: Path) -> None:
-    if not bundled:
-        pytest.skip(f"{BUNDLED_ENV} is not set: run through `tox -e blender`, which installs Blender's bundled sets")
+def test_check_and_a_workflow_run_work_with_blenders_bundled_requests_and_urllib3(bundled_stack: str, bpy: Any, comfyui_server: Any, tmp_path: Path) -> None:
+    if not bundled_stack:
+        pytest.skip("BLENDER_BUNDLED_PACKAGES is not set: run through `tox -e blender`, which installs Blender's bundled sets")
+    bundled = bundled_stack
     workflow = tmp_path / "tiny.json"
     workflow.write_text(json.dumps({
         "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},

@@ -17,6 +17,7 @@ becomes a notification.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import logging
@@ -92,11 +93,34 @@ class JobResult:
     error: MovieDirectorError | None = None
 
 
+#: What the jobs import on first use: the core, the plugins, and through them the HTTP stack.
+JOB_MODULES = ("requests", "movie_director.manager", "movie_director.check", "movie_director.discovery", "movie_director.doctor")
+
+
+def import_job_modules() -> None:
+    """Import what the jobs need on one thread, before any job runs.
+
+    Blender 4.2 LTS bundles urllib3 1.26.8, whose vendored ``six`` hooks the import system;
+    first imports racing on several workers there deadlocked for good (the build, a
+    Test-connection and the diagnostics, started together by a file's load). Loaded once,
+    later imports only look them up. A failure here is left to the job that needs the module.
+    """
+    try:
+        for name in JOB_MODULES:
+            importlib.import_module(name)
+        from movie_director.plugins import get_plugin_manager
+
+        get_plugin_manager()
+    except Exception:  # noqa: BLE001 - the job importing it reports the real error to the artist
+        log.debug("importing the job modules failed", exc_info=True)
+
+
 class Jobs:
     """A bounded worker pool whose results come back through one queue, drained by the timer."""
 
     def __init__(self, workers: int = 4, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="md-ui")
+        self._imported = self._executor.submit(import_job_modules)
         self._results: queue.Queue[JobResult] = queue.Queue()
         self._ids = itertools.count(1)
         self._monotonic = monotonic
@@ -111,6 +135,7 @@ class Jobs:
     def _run(self, job: Job, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Worker thread: always answers, whatever happens (never touches ``bpy``)."""
         try:
+            self._imported.result()
             result = JobResult(job, function(*args))
         except MovieDirectorError as error:
             result = JobResult(job, error=error)
