@@ -33,7 +33,7 @@ from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
 from movie_director import __version__
-from movie_director.config import ServiceConfig, is_loopback_host
+from movie_director.configdata import ServiceConfig, is_loopback_host
 from movie_director.errors import ConnectionLost, MovieDirectorError, ServiceError, describe_unexpected, map_exception, response_error
 
 USER_AGENT = f"movie-director-connect/{__version__}"

@@ -48,7 +48,7 @@ from typing import Any, Self
 from movie_director import events as ev
 from movie_director.backend import Backend, Connection, HealthSample, Status
 from movie_director.clock import SYSTEM_CLOCK, Clock
-from movie_director.config import Config, ServiceConfig
+from movie_director.configdata import Config, ServiceConfig
 from movie_director.errors import (
     ConfigError,
     ConnectionLost,

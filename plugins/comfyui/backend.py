@@ -20,7 +20,7 @@ from movie_director.backend import (
     HealthSample,
     ProbeResult,
 )
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import MovieDirectorError, says_nothing_about_kind
 from movie_director.http import probe_session
 from movie_director_plugins.comfyui.client import (

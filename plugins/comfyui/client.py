@@ -26,7 +26,7 @@ from typing import IO, Any, Self
 
 import requests
 
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import (
     ConnectionLost,
     ConnectionProblem,

@@ -19,7 +19,7 @@ from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.capabilities import LLM_CHAT, standard
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import ConnectionProblem, MovieDirectorError, ServiceError
 from movie_director.http import probe_json, probe_session
 from movie_director_plugins.litellm.client import START_HINT, LiteLLMClient, ModelEntry, Readiness

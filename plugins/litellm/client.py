@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import requests
 from urllib3.util.retry import Retry
 
-from movie_director.config import AuthRef, ServiceConfig
+from movie_director.configdata import AuthRef, ServiceConfig
 from movie_director.errors import (
     AuthenticationFailed,
     ConnectionLost,

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from movie_director.backend import Capability, HealthSample, ProbeResult
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import (
     ConnectionProblem,
     InvalidSetting,

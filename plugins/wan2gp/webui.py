@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from movie_director.backend import Capability, HealthSample, ProbeResult
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import Fix, JobCancelled, JobFailed, MovieDirectorError, UnsupportedVersion
 from movie_director.progress import Phase, Progress, ProgressCallback, notify
 from movie_director_plugins.gradio.api import AppInfo, Endpoint, base_name

@@ -46,9 +46,10 @@ from movie_director.blender.settings import (
     settings_from_profile,
 )
 from movie_director.blender.view import RANGES, RangeStats, ServiceRow, llm_line, metric_lines, range_stats, service_row, traffic_light
-from movie_director.config import PRESETS, Config, Source
+from movie_director.configdata import PRESETS, Config, Source
+from movie_director.configfile import write_atomic
 from movie_director.errors import MovieDirectorError, OperationTimeout, map_exception
-from movie_director.registry import service_name, write_atomic
+from movie_director.registry import service_name
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ def close_manager(manager: Any) -> None:
 def check_one_service(settings: ServiceSettings, effective_url: str, online_access: bool, data_dir: Path) -> Any:
     """Check one service with exactly the settings the artist sees (URL, timeout, key variable)."""
     from movie_director.check import adhoc_service, check_service
-    from movie_director.config import AuthRef
+    from movie_director.configdata import AuthRef
 
     auth = AuthRef(settings.auth_env) if settings.auth_env else None
     service = replace(adhoc_service(effective_url, settings.kind, timeout=settings.timeout, auth=auth), name=settings.name)
@@ -560,7 +561,7 @@ class Controller:
         """Scan every installed kind's default ports (and ``ports``) on this computer."""
         if self.jobs.running("discover"):
             return
-        from movie_director.discovery import auth_by_kind
+        from movie_director.configdata import auth_by_kind
 
         auth = auth_by_kind(self.config.services.values()) if self.config else {}
         self.discovery = CheckOutcome("running", "Looking for services on this computer…" if not online_access else "Looking for services…")

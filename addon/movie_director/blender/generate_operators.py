@@ -22,7 +22,7 @@ from movie_director.blender.generators import ChatRequest, VideoRequest, Workflo
 from movie_director.blender.jobboard import GenerationJob, JobBoard, Target
 from movie_director.blender.placement import job_folder
 from movie_director.blender.workflow_inputs import InputMapping
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 
 LABELS = {"comfyui": "ComfyUI", "litellm": "LiteLLM", "wan2gp": "Wan2GP"}
 

@@ -15,7 +15,7 @@ from bpy.types import Context, Panel
 
 from movie_director.blender import runtime
 from movie_director.blender.drawing import draw_dashboard, draw_generate, draw_history, draw_status, draw_statusbar, lines, triangle
-from movie_director.config import LAYER_ENV, LAYER_FILE, PRESETS
+from movie_director.configdata import LAYER_ENV, LAYER_FILE, PRESETS
 
 CATEGORY = "Movie Director"
 TEST_ICONS = {"running": "TIME", "ok": "CHECKMARK", "failed": "ERROR", "problems": "ERROR"}

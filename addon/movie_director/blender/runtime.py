@@ -23,6 +23,8 @@ import bpy
 from movie_director.blender.controller import POLL_INTERVAL, Controller, SettingsUpdate
 from movie_director.blender.jobboard import JobBoard
 from movie_director.blender.notifications import HISTORY_SHOWN, Severity
+from movie_director.blender.pending import forget, resume
+from movie_director.blender.persistence import apply_file_settings
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import UISettings
 from movie_director.blender.view import format_age, format_elapsed, format_ms, percent
@@ -63,8 +65,6 @@ class Runtime:
 
     def step(self) -> None:
         if not self._file_applied:
-            from movie_director.blender.persistence import apply_file_settings
-
             self._file_applied = True
             if bpy.context.scene is not None:
                 apply_file_settings(self, bpy.context.scene)
@@ -88,7 +88,6 @@ class Runtime:
     def deliver_jobs(self) -> bool:
         """Stream answers into their Text datablocks, import what finished; True if the panel must show it."""
         from movie_director.blender.delivery import deliver, write_answer
-        from movie_director.blender.pending import forget, resume
 
         resume(self)
         board = self.controller.board

@@ -10,8 +10,9 @@ from movie_director.cli.arguments import fail
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import is_quiet, print_json, table
 from movie_director.config import CONFIG_ENV, SERVICE_DEFAULTS, config_file_candidates, load_config, validate_file
+from movie_director.configfile import write_atomic
 from movie_director.errors import ConfigError
-from movie_director.registry import service_name, write_atomic
+from movie_director.registry import service_name
 
 #: How long ``config init`` spends identifying each port it scans.
 INIT_SCAN_TIMEOUT = 1.0

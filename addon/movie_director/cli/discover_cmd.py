@@ -9,11 +9,11 @@ from movie_director.capabilities import summary
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_error, print_json
 from movie_director.config import Config, load_config
+from movie_director.configdata import auth_by_kind
 from movie_director.discovery import (
     DEFAULT_TIMEOUT,
     DiscoveryResult,
     DiscoveryRun,
-    auth_by_kind,
     parse_ports,
 )
 from movie_director.errors import ConfigError
