@@ -87,16 +87,17 @@ def schema_problems(data: Any, layer: str, source: str, schema: str = "config", 
 
 def _problems_of(error: ValidationError, layer: str, source: str, base: str) -> list[ConfigProblem]:
     pointer = base + "".join(f"/{part}" for part in error.absolute_path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties":
-        properties = error.schema.get("properties", {})
+        properties = schema.get("properties", {})
         allowed = sorted(key for key, rule in properties.items() if rule != {"not": {}} and "not" not in rule)
         extras = [key for key in error.instance if key not in properties] if isinstance(error.instance, dict) else []
         return [
             ConfigProblem(f"{pointer}/{key}", layer, f"unknown key {key!r}", key, "known keys: " + ", ".join(allowed), source)
             for key in extras
         ]
-    if error.validator == "not" and error.schema.get("description", "").startswith("literal secrets"):
-        return [ConfigProblem(pointer, layer, "a literal secret is not allowed here", "***", error.schema["description"], source)]
+    if error.validator == "not" and schema.get("description", "").startswith("literal secrets"):
+        return [ConfigProblem(pointer, layer, "a literal secret is not allowed here", "***", schema["description"], source)]
     return [ConfigProblem(pointer, layer, _short_message(error), _safe_value(error.instance), _allowed(error), source)]
 
 

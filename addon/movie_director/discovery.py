@@ -442,7 +442,8 @@ class DiscoveryRun:
                     scans.add(pool.submit(connect_scan, chunk, self.connect_timeout, self._stop))
                 if not (scans or probes):
                     break
-                done, _ = wait([*scans, *probes], timeout=0.1, return_when=FIRST_COMPLETED)
+                running: list[Future[Any]] = [*scans, *probes]
+                done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
                 for future in done:
                     if future in scans:
                         scans.remove(future)
@@ -451,7 +452,8 @@ class DiscoveryRun:
                     else:
                         candidate = probes.pop(future)
                         self._publish(candidate, future.result(), in_flight=probes.values())
-            for future in [*scans, *probes]:
+            leftover: list[Future[Any]] = [*scans, *probes]
+            for future in leftover:
                 future.cancel()
 
     def _identify(self, candidate: Candidate) -> DiscoveryResult:

@@ -85,9 +85,10 @@ def run(
     started = time.perf_counter()
     manager = manager or get_plugin_manager()
     findings = [_python(), _packages(), _plugins(manager)]
+    config: Config | None = None
     try:
-        config: Config | None = load_config(ui=ui, kinds=manager.backends)
-        findings.append(_config_ok(config))
+        config = loaded = load_config(ui=ui, kinds=manager.backends)
+        findings.append(_config_ok(loaded))
     except ConfigError as error:
         config = None
         findings.append(Finding("config", Mark.FAIL, error.message, "Run `movie-director config validate FILE` and fix the values listed.", data=error.to_dict()))

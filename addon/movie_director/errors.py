@@ -411,8 +411,8 @@ class ServiceError(MovieDirectorError):
     code = "server_error"
     title = "The service reported an error"
     default_message = "{service} failed while handling the request."
-    default_hints = ("Look at the console window of {service} for the full error.", "Try again; if it repeats, restart {service}.")
-    causes = (
+    default_hints: ClassVar[tuple[str, ...]] = ("Look at the console window of {service} for the full error.", "Try again; if it repeats, restart {service}.")
+    causes: ClassVar[tuple[str, ...]] = (
         'The service raised an error of its own (a bug, out of memory, a missing file).',
     )
     check = 'movie-director status'
@@ -423,8 +423,8 @@ class RequestRejected(ServiceError):
     code = "request_rejected"
     title = "Request rejected"
     default_message = "{service} rejected the request."
-    default_hints = ("Check the values sent; the message above says which one is wrong.",)
-    causes = (
+    default_hints: ClassVar[tuple[str, ...]] = ("Check the values sent; the message above says which one is wrong.",)
+    causes: ClassVar[tuple[str, ...]] = (
         'A value in the request is not accepted by the service (its message says which).',
     )
     check = 'movie-director check SERVICE --json'

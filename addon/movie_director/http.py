@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -35,6 +35,9 @@ from urllib3.util.retry import Retry
 from movie_director import __version__
 from movie_director.configdata import ServiceConfig, is_loopback_host
 from movie_director.errors import ConnectionLost, MovieDirectorError, ServiceError, describe_unexpected, map_exception, response_error
+
+if TYPE_CHECKING:
+    from urllib3._base_connection import BaseHTTPConnection
 
 USER_AGENT = f"movie-director-connect/{__version__}"
 RETRY_STATUSES = (429, 502, 503, 504)
@@ -85,7 +88,7 @@ class Deadline:
             if conn is self._conn:
                 self._sock = conn.sock
 
-    def release(self, conn: HTTPConnection) -> bool:
+    def release(self, conn: object) -> bool:
         """``conn`` goes back to its pool: True when it was shut down and must be closed instead."""
         if conn is not self._conn:
             return False
@@ -139,22 +142,22 @@ class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
     pass
 
 
-class _DeadlinePoolMixin:
+class _DeadlinePoolMixin(HTTPConnectionPool):
     """Starts the running request's deadline on each connection taken; never pools one it shut down."""
 
-    def _get_conn(self, timeout: float | None = None) -> HTTPConnection:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
+    def _get_conn(self, timeout: float | None = None) -> BaseHTTPConnection:
+        conn = cast(HTTPConnection, super()._get_conn(timeout))  # our pools' ConnectionCls are HTTPConnections
         deadline: Deadline | None = getattr(_running, "deadline", None)
         if deadline is not None:
             deadline.watch(conn)
-        return conn  # type: ignore[no-any-return]
+        return conn
 
-    def _put_conn(self, conn: HTTPConnection | None) -> None:
+    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
         deadline: Deadline | None = getattr(_running, "deadline", None)
         if conn is not None and deadline is not None and deadline.release(conn):
             conn.close()
             conn = None
-        super()._put_conn(conn)  # type: ignore[misc]
+        super()._put_conn(conn)
 
 
 class _DeadlineHTTPPool(_DeadlinePoolMixin, HTTPConnectionPool):
@@ -195,7 +198,7 @@ class TimeoutSession(requests.Session):
             self.proxies = {"http": proxy, "https": proxy}
         self.headers["User-Agent"] = USER_AGENT
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Send with the default timeout; a non-streaming request also ends by its overall deadline.
 
         ``stream=True`` callers (SSE readers, downloads) read the body later and bound it themselves.
@@ -233,14 +236,14 @@ class CappedRetry(Retry):
     class (``DEFAULT_BACKOFF_MAX``), not from a ``backoff_max`` argument.
     """
 
-    DEFAULT_BACKOFF_MAX = BACKOFF_MAX_S
+    DEFAULT_BACKOFF_MAX = int(BACKOFF_MAX_S)  # whole seconds, as urllib3 declares it
 
     def parse_retry_after(self, retry_after: str) -> float:
         return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX_S)
 
 
 #: urllib3 2.x takes the backoff cap per instance; 1.26 (Blender 4.2's copy) has no such argument.
-_BACKOFF_MAX_ARGUMENT = {"backoff_max": BACKOFF_MAX_S} if "backoff_max" in inspect.signature(Retry.__init__).parameters else {}
+_BACKOFF_MAX_ARGUMENT: dict[str, Any] = {"backoff_max": BACKOFF_MAX_S} if "backoff_max" in inspect.signature(Retry.__init__).parameters else {}
 
 
 def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = None) -> Retry:

@@ -295,7 +295,7 @@ class ServiceManager:
 
     # -- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> ServiceManager:
+    def start(self) -> Self:
         """Recover operations of crashed processes, then check every service at once."""
         with self._lock:
             if self._started:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, cast
 
 from movie_director.check import bounded, service_for
 from movie_director.cli.arguments import add_result_options, add_target_options, add_timeout_option, image_file, input_file, text_or_stdin
@@ -48,7 +48,7 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
 def connect(args: argparse.Namespace) -> Wan2GPTransport:
     overrides = {"transport": args.transport} if args.transport else {}
     service = bounded(service_for(args.url or args.service, "wan2gp", **overrides), args.timeout)
-    return get_plugin_manager().backend("wan2gp").connect(service)
+    return cast(Wan2GPTransport, get_plugin_manager().backend("wan2gp").connect(service))  # the wan2gp kind connects so
 
 
 def settings_from(args: argparse.Namespace) -> Wan2GPSettings:

@@ -293,7 +293,7 @@ def export_metrics(manager: Any, path: Path, fmt: str, range_key: str, now: floa
             stream.writelines(lines if index == 0 else lines[1:])
         write_atomic(path, stream.getvalue())
         return path, rows
-    document = {"range": range_key, "exported_at": now, "services": [manager.history(name).export_json(now) for name in names]}
+    document: dict[str, Any] = {"range": range_key, "exported_at": now, "services": [manager.history(name).export_json(now) for name in names]}
     write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path, sum(len(service["resolutions"][str(int(resolution))]) for service in document["services"])
 
@@ -550,7 +550,7 @@ class Controller:
 
     def test_connection(self, settings: ServiceSettings, online_access: bool) -> None:
         url = settings.url
-        if self.source_of(settings.name, "url") is not None and self.source_of(settings.name, "url").layer in ("file", "env"):
+        if (source := self.source_of(settings.name, "url")) is not None and source.layer in ("file", "env"):
             url = self.effective(settings.name, "url")
         self.tests[settings.name] = CheckOutcome("running", f"Testing {url}…")
         self._dirty = True

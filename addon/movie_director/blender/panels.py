@@ -8,7 +8,7 @@ set?). No ``draw`` here opens a file or a socket.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 from bpy.types import Context, Panel
@@ -115,6 +115,8 @@ def _field(layout: Any, controller: Any, item: Any, key: str) -> None:
 class _Sidebar:
     bl_region_type = "UI"
     bl_category = CATEGORY
+    if TYPE_CHECKING:  # what bpy.types.Panel gives; a class annotation would be read as a property
+        layout: Any
 
 
 class _Status(_Sidebar):

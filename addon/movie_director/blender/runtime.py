@@ -228,16 +228,16 @@ def write_status(status: Any, controller: Controller, now: float) -> None:
         _set(item, notification_id=notification.id, severity=notification.severity.value, summary=notification.summary())
 
     _resize(status.dashboard, len(controller.dashboard))
-    for item, row in zip(status.dashboard, controller.dashboard):
-        stats = row.stats
+    for item, dashboard_row in zip(status.dashboard, controller.dashboard):
+        stats = dashboard_row.stats
         _set(
             item,
-            name=row.name,
-            label=row.label,
+            name=dashboard_row.name,
+            label=dashboard_row.label,
             checks=stats.checks,
             response=f"avg {format_ms(stats.avg_ms)} · p95 {format_ms(stats.p95_ms)}",
             availability=f"uptime {percent(stats.uptime_pct)} · success {percent(stats.success_pct)}",
-            metrics="\n".join(row.lines),
+            metrics="\n".join(dashboard_row.lines),
             trend=stats.trend,
         )
 

@@ -93,7 +93,7 @@ class ServiceSettings:
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> ServiceSettings:
-        auth = entry.get("auth") if isinstance(entry.get("auth"), Mapping) else {}
+        auth = found if isinstance(found := entry.get("auth"), Mapping) else {}
         return cls(
             name=name,
             kind=str(entry.get("kind") or name),

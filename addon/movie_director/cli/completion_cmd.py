@@ -7,6 +7,7 @@ Completion itself is argcomplete's (an optional dependency: ``pip install
 from __future__ import annotations
 
 import argparse
+from types import ModuleType
 
 from movie_director.cli.arguments import fail
 from movie_director.cli.commands import Commands
@@ -44,7 +45,7 @@ def autocomplete(parser: argparse.ArgumentParser) -> None:
         argcomplete.autocomplete(parser)
 
 
-def _argcomplete():  # type: ignore[no-untyped-def]
+def _argcomplete() -> ModuleType | None:
     try:
         import argcomplete
     except ImportError:

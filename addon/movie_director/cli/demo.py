@@ -88,8 +88,8 @@ RECONNECT_TIMEOUT = 30.0
 #: Embedded-mode tuning: a check every second, and no urllib3 retries (the manager's reconnect
 #: loop is what retries; urllib3's would only delay noticing the outage), so it shows at once.
 DEMO_SERVICE_SETTINGS = {"health_interval": 1, "retries": 0, "timeout": 30}
-COMFYUI_OPTIONS = {"node_delay": 0.08}
-WAN2GP_OPTIONS = {"step_seconds": 0.25}
+COMFYUI_OPTIONS: dict[str, Any] = {"node_delay": 0.08}
+WAN2GP_OPTIONS: dict[str, Any] = {"step_seconds": 0.25}
 SAMPLER_STEPS = 12
 
 
