@@ -20,10 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from movie_director.configdata import (
     CONFIG_ENV,
@@ -48,6 +45,10 @@ from movie_director.configfile import config_file_candidates, find_config_file, 
 from movie_director.errors import ConfigError, ConfigProblem
 from movie_director.redact import register_secret
 
+if TYPE_CHECKING:  # jsonschema takes ~0.1 s to import: only a command that validates pays for it
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
 # -- schema validation -------------------------------------------------------------------
 
 
@@ -71,9 +72,11 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
+def _validator(name: str) -> Validator:
+    from jsonschema.validators import validator_for
+
     schema = load_schema(name)
-    cls = jsonschema.validators.validator_for(schema)
+    cls = validator_for(schema)
     return cls(schema, registry=_schema_registry())
 
 

@@ -42,7 +42,6 @@ from typing import Any
 from movie_director import __version__
 from movie_director.backend import Backend, Capability, ProbeResult
 from movie_director.capabilities import collect, summary
-from movie_director.check import adhoc_service
 from movie_director.config import (
     DEFAULT_PROFILE,
     LAYER_FILE,
@@ -537,6 +536,8 @@ class DiscoveryRun:
 
 
 def _one_shot_service(url: str, kind: str, transport: str, timeout: float, manager: PluginManager, auth: AuthRef | None) -> ServiceConfig:
+    from movie_director.check import adhoc_service
+
     overrides: dict[str, Any] = {"timeout": max(timeout, 1.0), "connect_timeout": min(timeout, 2.0), "retries": 0, "auth": auth}
     if transport in _transports():
         overrides["transport"] = transport

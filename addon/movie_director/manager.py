@@ -242,8 +242,9 @@ class ServiceManager:
         self.queue = OperationQueue(self._database, config.data_dir, max_size=self.options.queue_max, clock=clock)
         self._history_store = HistoryStore(self._database)
         self._services: dict[str, _Service] = {}
+        backends = plugins.backends  # also registers the plugins' operation executors, which submit() looks up
         for service_config in config.enabled_services():
-            self._services[service_config.name] = self._make_service(service_config, plugins.backends)
+            self._services[service_config.name] = self._make_service(service_config, backends)
         workers = max(1, min(16, self.options.check_workers, len(self._services) + 1))
         self._scheduler = HealthScheduler(self._run_scheduled, max_workers=workers, clock=clock)
         self._liveness = Liveness(self._on_watch_lost, self._on_port_open)

@@ -7,6 +7,7 @@ Completion itself is argcomplete's (an optional dependency: ``pip install
 from __future__ import annotations
 
 import argparse
+import os
 from types import ModuleType
 
 from movie_director.cli.arguments import fail
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
 def autocomplete(parser: argparse.ArgumentParser) -> None:
     """Answer a completing shell and exit, when one asks (argcomplete does nothing otherwise)."""
+    if "_ARGCOMPLETE" not in os.environ:  # argcomplete's own test, made before paying for its import
+        return
     argcomplete = _argcomplete()
     if argcomplete is not None:
         argcomplete.autocomplete(parser)
