@@ -38,10 +38,8 @@ from movie_director.configdata import (
     ServiceConfig,
     Source,
     compose_url,
-    is_loopback_host,
-    with_overrides,
 )
-from movie_director.configfile import config_file_candidates, find_config_file, read_config_file
+from movie_director.configfile import find_config_file, read_config_file
 from movie_director.errors import ConfigError, ConfigProblem
 from movie_director.redact import register_secret
 
@@ -429,34 +427,11 @@ def exported(name: str, value: str) -> Iterator[None]:
             os.environ[name] = previous
 
 
-
-
-# the data types and the file's whereabouts, as callers of the loader know them
 __all__ = [
-    "CONFIG_ENV",
-    "DEFAULT_PROFILE",
-    "ENV_PREFIX",
-    "LAYER_DEFAULT",
-    "LAYER_ENV",
-    "LAYER_FILE",
-    "LAYER_UI",
-    "PRESETS",
-    "PROFILE_ENV",
-    "SERVICE_DEFAULTS",
-    "AuthRef",
-    "Config",
-    "ServiceConfig",
-    "Source",
-    "compose_url",
-    "config_file_candidates",
     "default_data_dir",
     "exported",
-    "find_config_file",
-    "is_loopback_host",
     "load_config",
     "load_schema",
-    "read_config_file",
     "schema_problems",
     "validate_file",
-    "with_overrides",
 ]

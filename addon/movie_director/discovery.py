@@ -42,16 +42,8 @@ from typing import Any
 from movie_director import __version__
 from movie_director.backend import Backend, Capability, ProbeResult
 from movie_director.capabilities import collect, summary
-from movie_director.config import (
-    DEFAULT_PROFILE,
-    LAYER_FILE,
-    PROFILE_ENV,
-    AuthRef,
-    ServiceConfig,
-    is_loopback_host,
-    load_schema,
-    schema_problems,
-)
+from movie_director.config import load_schema, schema_problems
+from movie_director.configdata import DEFAULT_PROFILE, LAYER_FILE, PROFILE_ENV, AuthRef, ServiceConfig, is_loopback_host
 from movie_director.configfile import config_file_candidates, editing, find_config_file
 from movie_director.errors import ConfigError, map_exception
 from movie_director.plugins import PluginManager, get_plugin_manager

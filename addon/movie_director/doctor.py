@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 from movie_director import __version__
 from movie_director.check import bounded, check_service
-from movie_director.config import Config, ServiceConfig, default_data_dir, load_config
+from movie_director.config import default_data_dir, load_config
+from movie_director.configdata import Config, ServiceConfig
 from movie_director.errors import ConfigError, MovieDirectorError
 from movie_director.logs import LOG_FILE, last_lines
 from movie_director.plugins import PluginManager, get_plugin_manager

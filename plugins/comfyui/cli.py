@@ -18,7 +18,7 @@ from movie_director.errors import ConfigError, MovieDirectorError, OperationTime
 from movie_director.progress import ProgressCallback
 
 if TYPE_CHECKING:
-    from movie_director.config import ServiceConfig
+    from movie_director.configdata import ServiceConfig
     from movie_director_plugins.comfyui.jobs import Job
 
 CANCEL_WAIT = 10.0

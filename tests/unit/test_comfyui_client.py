@@ -12,7 +12,7 @@ import requests
 import responses
 
 from movie_director.check import adhoc_service
-from movie_director.config import AuthRef
+from movie_director.configdata import AuthRef
 from movie_director.errors import (
     AuthenticationFailed,
     ConnectionLost,

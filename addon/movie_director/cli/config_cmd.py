@@ -18,7 +18,7 @@ EXIT_INVALID = 2
 
 
 def add_commands(commands: Commands) -> None:
-    from movie_director.config import config_file_candidates
+    from movie_director.configfile import config_file_candidates
 
     actions = commands.group("config", help="show or validate the configuration")
     show = actions.add("show", run_show, help="the resolved configuration")
@@ -84,8 +84,9 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from movie_director.config import CONFIG_ENV, config_file_candidates, validate_file
-    from movie_director.configfile import write_atomic
+    from movie_director.config import validate_file
+    from movie_director.configdata import CONFIG_ENV
+    from movie_director.configfile import config_file_candidates, write_atomic
 
     path = Path(args.file or config_file_candidates()[0]).expanduser().absolute()
     if path.exists() and not args.force:
@@ -130,7 +131,7 @@ def _default_services() -> list[tuple[str, str, str, str]]:
 
 def starter_config(services: list[tuple[str, str, str, str]]) -> str:
     """The YAML of ``config init``: every service with its settings shown, commented, at their defaults."""
-    from movie_director.config import SERVICE_DEFAULTS
+    from movie_director.configdata import SERVICE_DEFAULTS
 
     lines = [
         "# Movie Director Connect: where the AI backends run and how long to wait for them.",

@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 from movie_director.cli.discover_cmd import format_capabilities, format_row
 from movie_director.cli.output import ProgressPrinter, table
 from movie_director.cli.status_cmd import render, watch
-from movie_director.config import AuthRef, Config, exported, load_config
-from movie_director.configdata import auth_by_kind
+from movie_director.config import exported, load_config
+from movie_director.configdata import AuthRef, Config, auth_by_kind
 from movie_director.discovery import DiscoveryResult, discover, service_entry
 from movie_director.errors import ConfigurationProblem, Fix, MovieDirectorError, OperationTimeout, ServiceError, map_exception
 from movie_director.events import Event

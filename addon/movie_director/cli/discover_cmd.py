@@ -11,7 +11,7 @@ from movie_director.cli.output import print_error, print_json
 from movie_director.errors import ConfigError
 
 if TYPE_CHECKING:
-    from movie_director.config import Config
+    from movie_director.configdata import Config
     from movie_director.discovery import DiscoveryResult
 
 

@@ -14,7 +14,7 @@ from movie_director.plugins import get_plugin_manager
 if TYPE_CHECKING:
     from movie_director.backend import Status
     from movie_director.check import CheckReport
-    from movie_director.config import Config
+    from movie_director.configdata import Config
     from movie_director.registry import Instance, Registry
 
 CHECK_WORKERS = 8
