@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks.run import result_line
-from movie_director.config import AuthRef
+from movie_director.configdata import AuthRef
 from movie_director.discovery import Candidate, DiscoveryRun
 from movie_director.testing.comfyui_standin import launch as launch_comfyui
 from movie_director.testing.gradio_apps import launch_wan2gp_webui

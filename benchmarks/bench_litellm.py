@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 from benchmarks.run import result_line
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, launch_litellm_proxy
 from movie_director_plugins.litellm.client import LiteLLMClient
 

@@ -38,7 +38,8 @@ from typing import Any
 
 from benchmarks.bench_reconnect import PortPoller, Recorder
 from benchmarks.run import result_line
-from movie_director.config import Config, load_config
+from movie_director.config import load_config
+from movie_director.configdata import Config
 from movie_director.events import STATE, Event
 from movie_director.manager import ServiceManager
 from movie_director.plugins import get_plugin_manager

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from movie_director.config import ServiceConfig
+    from movie_director.configdata import ServiceConfig
 
 
 class Status(str, Enum):

@@ -20,7 +20,7 @@ from movie_director.backend import Backend, Capability
 from movie_director.errors import InvalidSetting
 
 if TYPE_CHECKING:
-    from movie_director.config import ServiceConfig
+    from movie_director.configdata import ServiceConfig
 
 log = logging.getLogger(__name__)
 

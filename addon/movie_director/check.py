@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
-from movie_director.config import SERVICE_DEFAULTS, Config, ServiceConfig, is_loopback_host, load_config, with_overrides
+from movie_director.config import load_config
+from movie_director.configdata import SERVICE_DEFAULTS, Config, ServiceConfig, auth_by_kind, is_loopback_host, with_overrides
 from movie_director.errors import MovieDirectorError, NotAllowedOffline, Timeout, WrongService, map_exception, says_nothing_about_kind
 from movie_director.http import probe_timeout_within
 from movie_director.plugins import PluginManager, get_plugin_manager
@@ -140,7 +141,6 @@ def service_for(
 
 def _discovered(config: Config, name: str, manager: PluginManager | None) -> ServiceConfig | None:
     """An instance ``discover`` registered under ``name`` (as ``services`` lists it), with its kind's credentials."""
-    from movie_director.discovery import auth_by_kind
     from movie_director.registry import open_registry
 
     try:

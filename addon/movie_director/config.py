@@ -12,242 +12,40 @@ built whole or not at all.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError
-
+from movie_director.configdata import (
+    CONFIG_ENV,
+    DEFAULT_PROFILE,
+    ENV_PREFIX,
+    LAYER_DEFAULT,
+    LAYER_ENV,
+    LAYER_FILE,
+    LAYER_UI,
+    PRESETS,
+    PROFILE_ENV,
+    SERVICE_DEFAULTS,
+    AuthRef,
+    Config,
+    ServiceConfig,
+    Source,
+    compose_url,
+)
+from movie_director.configfile import find_config_file, read_config_file
 from movie_director.errors import ConfigError, ConfigProblem
 from movie_director.redact import register_secret
-from movie_director.textfile import read_text
 
-ENV_PREFIX = "MOVIE_DIRECTOR_"
-CONFIG_ENV = "MOVIE_DIRECTOR_CONFIG"
-PROFILE_ENV = "MOVIE_DIRECTOR_PROFILE"
-
-LAYER_DEFAULT = "default"
-LAYER_UI = "ui"
-LAYER_FILE = "file"
-LAYER_ENV = "env"
-
-SERVICE_DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "timeout": 30.0,
-    "connect_timeout": 5.0,
-    "retries": 3,
-    "backoff": 0.5,
-    "health_interval": 60.0,
-    "transport": "auto",
-    "verify_tls": True,
-    "priority": 0,
-    "tags": [],
-}
-
-#: Built-in profiles: what each preset changes on top of the per-kind defaults.
-PRESETS: dict[str, dict[str, Any]] = {
-    "Local": {"description": "Backends on this computer (127.0.0.1), default ports.", "all": {}},
-    "Remote": {
-        "description": "Backends on a studio server: longer timeouts, more retries.",
-        "all": {"timeout": 120.0, "connect_timeout": 10.0, "retries": 5, "reconnect_max_delay": 60.0},
-    },
-    "Development": {
-        "description": "Quick feedback while building pipelines: short timeouts, frequent checks.",
-        "all": {"timeout": 10.0, "connect_timeout": 2.0, "retries": 1, "health_interval": 10.0},
-    },
-    "Production": {
-        "description": "Render farms and long jobs: patient timeouts, many retries.",
-        "all": {"timeout": 300.0, "connect_timeout": 10.0, "retries": 10, "health_interval": 30.0},
-    },
-}
-DEFAULT_PROFILE = "Local"
-
-
-def config_file_candidates() -> list[Path]:
-    """Where a config file is looked for when ``MOVIE_DIRECTOR_CONFIG`` is not set, in order."""
-    home = Path.home()
-    return [
-        home / ".movie-director" / "config.yaml",
-        home / ".movie-director" / "config.json",
-        Path.cwd() / "movie-director.yaml",
-        Path.cwd() / "movie-director.json",
-        Path("/etc/movie-director/config.yaml"),
-    ]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a value came from: the layer and the file, variable or default that set it."""
-
-    layer: str
-    location: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.layer} ({self.location})" if self.location else self.layer
-
-
-@dataclass(frozen=True)
-class AuthRef:
-    """A reference to a secret held in an environment variable, never the secret itself."""
-
-    env: str
-    type: str = "bearer"
-    header: str = ""
-
-    def headers(self) -> dict[str, str]:
-        """The HTTP headers to send; empty when the variable is unset."""
-        secret = os.environ.get(self.env, "")
-        if not secret:
-            return {}
-        register_secret(secret)
-        if self.type == "basic":
-            import base64
-
-            return {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
-        if self.type == "header":
-            return {self.header or "x-api-key": secret}
-        return {"Authorization": f"Bearer {secret}"}
-
-    @property
-    def is_set(self) -> bool:
-        return bool(os.environ.get(self.env))
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """One resolved service entry. ``sources`` maps each field to where it came from."""
-
-    name: str
-    kind: str
-    url: str
-    enabled: bool = True
-    timeout: float = 30.0
-    connect_timeout: float = 5.0
-    retries: int = 3
-    backoff: float = 0.5
-    health_interval: float = 60.0
-    reconnect_max_delay: float | None = None
-    auth: AuthRef | None = None
-    tags: tuple[str, ...] = ()
-    priority: int = 0
-    transport: str = "auto"
-    ca_bundle: str | None = None
-    verify_tls: bool = True
-    proxy: str | None = None
-    pool_max: int | None = None
-    pool_min: int | None = None
-    models: tuple[str, ...] = ()
-    sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (443 if parts.scheme in ("https", "wss") else 80)
-
-    @property
-    def is_loopback(self) -> bool:
-        return is_loopback_host(self.host)
-
-    @property
-    def timeouts(self) -> tuple[float, float]:
-        """(connect, read) as requests takes them."""
-        return (self.connect_timeout, self.timeout)
-
-    @property
-    def backoff_cap(self) -> float:
-        """Reconnect delay cap: short on this machine, a minute elsewhere."""
-        if self.reconnect_max_delay is not None:
-            return self.reconnect_max_delay
-        return 5.0 if self.is_loopback else 60.0
-
-    def source_of(self, key: str) -> Source:
-        return self.sources.get(key, Source(LAYER_DEFAULT))
-
-    def to_dict(self, with_sources: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "name": self.name,
-            "kind": self.kind,
-            "url": self.url,
-            "enabled": self.enabled,
-            "timeout": self.timeout,
-            "connect_timeout": self.connect_timeout,
-            "retries": self.retries,
-            "backoff": self.backoff,
-            "health_interval": self.health_interval,
-            "reconnect_max_delay": self.backoff_cap,
-            "auth": {"type": self.auth.type, "env": self.auth.env, "is_set": self.auth.is_set} if self.auth else None,
-            "tags": list(self.tags),
-            "priority": self.priority,
-            "transport": self.transport,
-            "ca_bundle": self.ca_bundle,
-            "verify_tls": self.verify_tls,
-            "proxy": self.proxy,
-            "pool_max": self.pool_max,
-            "pool_min": self.pool_min,
-            "models": list(self.models),
-        }
-        if with_sources:
-            data["sources"] = {key: str(self.source_of(key)) for key in data if key != "name"}
-        return data
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost`` (which must never go through a proxy)."""
-    host = host.strip("[]").lower()
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole resolved configuration."""
-
-    services: Mapping[str, ServiceConfig]
-    active_profile: str
-    profiles: tuple[str, ...]
-    file: Path | None
-    data_dir: Path
-    profile_source: Source = Source(LAYER_DEFAULT)
-
-    def service(self, name: str) -> ServiceConfig:
-        try:
-            return self.services[name]
-        except KeyError:
-            known = ", ".join(sorted(self.services)) or "none"
-            raise ConfigError(f"There is no service named {name!r} (configured: {known}).") from None
-
-    def enabled_services(self) -> list[ServiceConfig]:
-        return [service for service in self.services.values() if service.enabled]
-
-    def to_dict(self, with_sources: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "active_profile": self.active_profile,
-            "profiles": list(self.profiles),
-            "file": str(self.file) if self.file else None,
-            "data_dir": str(self.data_dir),
-            "services": {name: service.to_dict(with_sources) for name, service in self.services.items()},
-        }
-        if with_sources:
-            data["active_profile_source"] = str(self.profile_source)
-        return data
-
+if TYPE_CHECKING:  # jsonschema takes ~0.1 s to import: only a command that validates pays for it
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 
 # -- schema validation -------------------------------------------------------------------
 
@@ -272,9 +70,11 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
+def _validator(name: str) -> Validator:
+    from jsonschema.validators import validator_for
+
     schema = load_schema(name)
-    cls = jsonschema.validators.validator_for(schema)
+    cls = validator_for(schema)
     return cls(schema, registry=_schema_registry())
 
 
@@ -288,16 +88,17 @@ def schema_problems(data: Any, layer: str, source: str, schema: str = "config", 
 
 def _problems_of(error: ValidationError, layer: str, source: str, base: str) -> list[ConfigProblem]:
     pointer = base + "".join(f"/{part}" for part in error.absolute_path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties":
-        properties = error.schema.get("properties", {})
+        properties = schema.get("properties", {})
         allowed = sorted(key for key, rule in properties.items() if rule != {"not": {}} and "not" not in rule)
         extras = [key for key in error.instance if key not in properties] if isinstance(error.instance, dict) else []
         return [
             ConfigProblem(f"{pointer}/{key}", layer, f"unknown key {key!r}", key, "known keys: " + ", ".join(allowed), source)
             for key in extras
         ]
-    if error.validator == "not" and error.schema.get("description", "").startswith("literal secrets"):
-        return [ConfigProblem(pointer, layer, "a literal secret is not allowed here", "***", error.schema["description"], source)]
+    if error.validator == "not" and schema.get("description", "").startswith("literal secrets"):
+        return [ConfigProblem(pointer, layer, "a literal secret is not allowed here", "***", schema["description"], source)]
     return [ConfigProblem(pointer, layer, _short_message(error), _safe_value(error.instance), _allowed(error), source)]
 
 
@@ -345,51 +146,6 @@ class _Layer:
     data: dict[str, Any]
     #: per-pointer origin inside the layer (an env var name), else ``location``
     origins: dict[str, str] = field(default_factory=dict)
-
-
-def find_config_file(environ: Mapping[str, str] | None = None) -> Path | None:
-    """The config file in force: ``MOVIE_DIRECTOR_CONFIG``, else the first candidate that exists."""
-    environ = os.environ if environ is None else environ
-    explicit = environ.get(CONFIG_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
-    return next((path for path in config_file_candidates() if path.is_file()), None)
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a YAML or JSON config file (not yet validated)."""
-    text = read_text(path, "The config file", lambda message, cause: ConfigError(message, hints=[f"Check that {path} exists and is a readable UTF-8 file, or unset {CONFIG_ENV}."], cause=cause))
-    import yaml
-
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text) if text.strip() else {}
-        else:
-            data = yaml.safe_load(text) or {}
-    except (ValueError, yaml.YAMLError) as exc:
-        raise _syntax_error(path, exc) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(
-            problems=[ConfigProblem("", LAYER_FILE, "the file must hold a mapping of settings", type(data).__name__, "object", str(path))]
-        )
-    return data
-
-
-def _syntax_error(path: Path, exc: Exception) -> ConfigError:
-    """Where the parser stopped (line and column, as PyYAML and json report them) and why."""
-    language = "JSON" if path.suffix.lower() == ".json" else "YAML"
-    mark = getattr(exc, "problem_mark", None)
-    if mark is not None:
-        line, column, reason = mark.line + 1, mark.column + 1, getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    else:
-        line, column, reason = getattr(exc, "lineno", None), getattr(exc, "colno", None), getattr(exc, "msg", None) or str(exc).splitlines()[0]
-    where = f"line {line}, column {column}: " if line is not None else ""
-    return ConfigError(
-        f"The config file {path} is not valid {language}: {where}{reason}.",
-        problems=[ConfigProblem("", LAYER_FILE, f"not valid {language}: {where}{reason}", None, language, str(path))],
-        hints=["Fix the syntax at the line named above; `movie-director config validate FILE` checks it."],
-        cause=exc,
-    )
 
 
 _ENV_FIELDS = {"URL": "url", "ENABLED": "enabled", "TIMEOUT": "timeout", "KIND": "kind", "API_KEY": "auth"}
@@ -628,28 +384,6 @@ def _build_service(
 _LAYER_RANK = {LAYER_DEFAULT: 0, LAYER_UI: 1, LAYER_FILE: 2, LAYER_ENV: 3}
 
 
-def compose_url(url: str, scheme: str | None = None, host: str | None = None, port: int | None = None) -> str:
-    """``url`` with the given parts replaced; raises ValueError naming the bad part."""
-    parts = urlsplit(url or "http://127.0.0.1")
-    try:
-        current_port = parts.port
-    except ValueError:
-        raise ValueError(f"port of {url!r} must be a number from 1 to 65535") from None
-    new_scheme = (scheme or parts.scheme or "http").lower()
-    if new_scheme not in ("http", "https", "ws", "wss"):
-        raise ValueError(f"url scheme {new_scheme!r} is not http, https, ws or wss")
-    new_host = (host or parts.hostname or "").strip("[]")
-    if not new_host:
-        raise ValueError(f"url {url!r} has no host")
-    new_port = port if port is not None else current_port
-    if new_port is not None and not 1 <= int(new_port) <= 65535:
-        raise ValueError(f"port {new_port} must be from 1 to 65535")
-    netloc = f"[{new_host}]" if ":" in new_host else new_host
-    if new_port is not None:
-        netloc += f":{new_port}"
-    return urlunsplit((new_scheme, netloc, parts.path.rstrip("/") if parts.path != "/" else "", parts.query, ""))
-
-
 def validate_file(path: Path | str) -> list[ConfigProblem]:
     """Every problem in one config file (schema and URL form), without resolving layers."""
     path = Path(path)
@@ -693,9 +427,11 @@ def exported(name: str, value: str) -> Iterator[None]:
             os.environ[name] = previous
 
 
-def with_overrides(service: ServiceConfig, **changes: Any) -> ServiceConfig:
-    """A copy of ``service`` with ``changes`` applied (e.g. a CLI ``--url``), marked as from the command line."""
-    sources = dict(service.sources)
-    for key in changes:
-        sources[key] = Source("cli", "command line")
-    return replace(service, **changes, sources=sources)
+__all__ = [
+    "default_data_dir",
+    "exported",
+    "load_config",
+    "load_schema",
+    "schema_problems",
+    "validate_file",
+]

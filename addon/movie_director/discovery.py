@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import errno
 import html
-import io
-import json
 import logging
 import os
 import re
@@ -44,23 +42,12 @@ from typing import Any
 from movie_director import __version__
 from movie_director.backend import Backend, Capability, ProbeResult
 from movie_director.capabilities import collect, summary
-from movie_director.check import adhoc_service
-from movie_director.config import (
-    DEFAULT_PROFILE,
-    LAYER_FILE,
-    PROFILE_ENV,
-    AuthRef,
-    ServiceConfig,
-    config_file_candidates,
-    find_config_file,
-    is_loopback_host,
-    load_schema,
-    read_config_file,
-    schema_problems,
-)
+from movie_director.config import load_schema, schema_problems
+from movie_director.configdata import DEFAULT_PROFILE, LAYER_FILE, PROFILE_ENV, AuthRef, ServiceConfig, is_loopback_host
+from movie_director.configfile import config_file_candidates, editing, find_config_file
 from movie_director.errors import ConfigError, map_exception
 from movie_director.plugins import PluginManager, get_plugin_manager
-from movie_director.registry import service_name, write_atomic
+from movie_director.registry import service_name
 
 log = logging.getLogger(__name__)
 
@@ -446,7 +433,8 @@ class DiscoveryRun:
                     scans.add(pool.submit(connect_scan, chunk, self.connect_timeout, self._stop))
                 if not (scans or probes):
                     break
-                done, _ = wait([*scans, *probes], timeout=0.1, return_when=FIRST_COMPLETED)
+                running: list[Future[Any]] = [*scans, *probes]
+                done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
                 for future in done:
                     if future in scans:
                         scans.remove(future)
@@ -455,7 +443,8 @@ class DiscoveryRun:
                     else:
                         candidate = probes.pop(future)
                         self._publish(candidate, future.result(), in_flight=probes.values())
-            for future in [*scans, *probes]:
+            leftover: list[Future[Any]] = [*scans, *probes]
+            for future in leftover:
                 future.cancel()
 
     def _identify(self, candidate: Candidate) -> DiscoveryResult:
@@ -539,23 +528,12 @@ class DiscoveryRun:
 
 
 def _one_shot_service(url: str, kind: str, transport: str, timeout: float, manager: PluginManager, auth: AuthRef | None) -> ServiceConfig:
+    from movie_director.check import adhoc_service
+
     overrides: dict[str, Any] = {"timeout": max(timeout, 1.0), "connect_timeout": min(timeout, 2.0), "retries": 0, "auth": auth}
     if transport in _transports():
         overrides["transport"] = transport
     return adhoc_service(url, kind, manager, **overrides)
-
-
-def auth_by_kind(services: Iterable[ServiceConfig]) -> dict[str, AuthRef]:
-    """The credentials reference of the first configured service of each kind.
-
-    A found LiteLLM proxy on another port most likely takes the key already set up for
-    the configured one; the reference names an environment variable, never the secret.
-    """
-    found: dict[str, AuthRef] = {}
-    for service in services:
-        if service.auth is not None:
-            found.setdefault(service.kind, service.auth)
-    return found
 
 
 def _transports() -> list[str]:
@@ -616,58 +594,28 @@ def adopt(
         )
     environ = os.environ if environ is None else environ
     target = Path(path) if path is not None else (find_config_file(environ) or config_file_candidates()[0])
-    data = _load_for_edit(target) if target.is_file() else {}
-    profile = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
-    profiles = data["profiles"] = data.get("profiles") or {}
-    profile_body = profiles[profile] = profiles.get(profile) or {}
-    services = profile_body["services"] = profile_body.get("services") or {}
-    entry = service_entry(result)
-    existing = name or next(
-        (key for key, value in {**(data.get("services") or {}), **services}.items() if _same_service(value, entry)),
-        None,
-    )
-    chosen = existing or service_name(result.kind, result.url, [*(data.get("services") or {}), *services])
-    merged = {**(services.get(chosen) or {}), **entry}
-    problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=f"/profiles/{profile}/services/{chosen}")
-    if problems:
-        raise ConfigError(problems=problems)
-    services[chosen] = merged
-    write_atomic(target, _dump(data, target))
+    with editing(target) as data:
+        profile = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
+        profiles = data["profiles"] = data.get("profiles") or {}
+        profile_body = profiles[profile] = profiles.get(profile) or {}
+        services = profile_body["services"] = profile_body.get("services") or {}
+        entry = service_entry(result)
+        existing = name or next(
+            (key for key, value in {**(data.get("services") or {}), **services}.items() if _same_service(value, entry)),
+            None,
+        )
+        chosen = existing or service_name(result.kind, result.url, [*(data.get("services") or {}), *services])
+        merged = {**(services.get(chosen) or {}), **entry}
+        problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=f"/profiles/{profile}/services/{chosen}")
+        if problems:
+            raise ConfigError(problems=problems)
+        services[chosen] = merged
     log.info("adopted %s at %s as %r into profile %s of %s", result.kind, result.url, chosen, profile, target)
     return Adopted(chosen, target, profile, merged)
 
 
 def _same_service(existing: Any, entry: Mapping[str, Any]) -> bool:
     return isinstance(existing, dict) and existing.get("kind") == entry["kind"] and str(existing.get("url", "")).rstrip("/") == entry["url"]
-
-
-def _load_for_edit(path: Path) -> dict[str, Any]:
-    """The file's settings, checked like any config file; a YAML file as ruamel's round-trip map.
-
-    Editing that map and dumping it keeps the user's comments, key order, quoting and
-    blank lines: adopting a service changes only its own entry.
-    """
-    data = read_config_file(path)  # the syntax and shape errors every reader gives
-    if path.suffix.lower() == ".json":
-        return data
-    loaded = _round_trip_yaml().load(path.read_text(encoding="utf-8"))
-    return loaded if loaded is not None else {}
-
-
-def _dump(data: Mapping[str, Any], path: Path) -> str:
-    if path.suffix.lower() == ".json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    stream = io.StringIO()
-    _round_trip_yaml().dump(data, stream)
-    return stream.getvalue()
-
-
-def _round_trip_yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    parser = YAML(typ="rt")
-    parser.preserve_quotes = True
-    return parser
 
 
 __all__ = [
@@ -678,7 +626,6 @@ __all__ = [
     "DiscoveryRun",
     "Sniff",
     "adopt",
-    "auth_by_kind",
     "connect_scan",
     "default_ports",
     "discover",

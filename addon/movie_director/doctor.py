@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 from movie_director import __version__
 from movie_director.check import bounded, check_service
-from movie_director.config import Config, ServiceConfig, default_data_dir, load_config
+from movie_director.config import default_data_dir, load_config
+from movie_director.configdata import Config, ServiceConfig
 from movie_director.errors import ConfigError, MovieDirectorError
 from movie_director.logs import LOG_FILE, last_lines
 from movie_director.plugins import PluginManager, get_plugin_manager
@@ -85,9 +86,10 @@ def run(
     started = time.perf_counter()
     manager = manager or get_plugin_manager()
     findings = [_python(), _packages(), _plugins(manager)]
+    config: Config | None = None
     try:
-        config: Config | None = load_config(ui=ui, kinds=manager.backends)
-        findings.append(_config_ok(config))
+        config = loaded = load_config(ui=ui, kinds=manager.backends)
+        findings.append(_config_ok(loaded))
     except ConfigError as error:
         config = None
         findings.append(Finding("config", Mark.FAIL, error.message, "Run `movie-director config validate FILE` and fix the values listed.", data=error.to_dict()))

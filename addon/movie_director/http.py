@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import socket
@@ -22,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,14 +33,19 @@ from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
 from movie_director import __version__
-from movie_director.config import ServiceConfig, is_loopback_host
+from movie_director.configdata import ServiceConfig, is_loopback_host
 from movie_director.errors import ConnectionLost, MovieDirectorError, ServiceError, describe_unexpected, map_exception, response_error
+
+if TYPE_CHECKING:
+    from urllib3._base_connection import BaseHTTPConnection
 
 USER_AGENT = f"movie-director-connect/{__version__}"
 RETRY_STATUSES = (429, 502, 503, 504)
 #: A server asking us to come back later than this gets a typed ``rate_limited``
 #: error instead of a frozen call (urllib3's own cap is six hours).
 RETRY_AFTER_MAX_S = 30.0
+#: The longest wait between two retries (urllib3's own cap is two minutes).
+BACKOFF_MAX_S = 30.0
 CHUNK_SIZE = 1 << 16
 #: How much of a body's start :func:`save_body` hands to its ``check`` (to sniff an HTML page).
 HEAD_BYTES = 512
@@ -82,7 +88,7 @@ class Deadline:
             if conn is self._conn:
                 self._sock = conn.sock
 
-    def release(self, conn: HTTPConnection) -> bool:
+    def release(self, conn: object) -> bool:
         """``conn`` goes back to its pool: True when it was shut down and must be closed instead."""
         if conn is not self._conn:
             return False
@@ -136,22 +142,22 @@ class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
     pass
 
 
-class _DeadlinePoolMixin:
+class _DeadlinePoolMixin(HTTPConnectionPool):
     """Starts the running request's deadline on each connection taken; never pools one it shut down."""
 
-    def _get_conn(self, timeout: float | None = None) -> HTTPConnection:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
+    def _get_conn(self, timeout: float | None = None) -> BaseHTTPConnection:
+        conn = cast(HTTPConnection, super()._get_conn(timeout))  # our pools' ConnectionCls are HTTPConnections
         deadline: Deadline | None = getattr(_running, "deadline", None)
         if deadline is not None:
             deadline.watch(conn)
-        return conn  # type: ignore[no-any-return]
+        return conn
 
-    def _put_conn(self, conn: HTTPConnection | None) -> None:
+    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
         deadline: Deadline | None = getattr(_running, "deadline", None)
         if conn is not None and deadline is not None and deadline.release(conn):
             conn.close()
             conn = None
-        super()._put_conn(conn)  # type: ignore[misc]
+        super()._put_conn(conn)
 
 
 class _DeadlineHTTPPool(_DeadlinePoolMixin, HTTPConnectionPool):
@@ -192,7 +198,7 @@ class TimeoutSession(requests.Session):
             self.proxies = {"http": proxy, "https": proxy}
         self.headers["User-Agent"] = USER_AGENT
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Send with the default timeout; a non-streaming request also ends by its overall deadline.
 
         ``stream=True`` callers (SSE readers, downloads) read the body later and bound it themselves.
@@ -221,14 +227,23 @@ class TimeoutSession(requests.Session):
 
 
 class CappedRetry(Retry):
-    """urllib3's ``Retry`` that waits at most :data:`RETRY_AFTER_MAX_S` for a ``Retry-After``.
+    """urllib3's ``Retry`` that waits at most :data:`RETRY_AFTER_MAX_S` for a ``Retry-After``
+    and at most :data:`BACKOFF_MAX_S` between attempts.
 
-    urllib3 2.6.3 has ``Retry(retry_after_max=...)`` for this; Blender bundles urllib3
-    2.4.0 and a copy imported first wins, so we cap it the way every urllib3 2.x allows.
+    Written for every urllib3 an add-on may be handed: a copy Blender imported first wins
+    over our wheels, and Blender 4.2 LTS bundles urllib3 1.26.8, 4.5 bundles 2.4.0. Only
+    urllib3 2.6.3 caps ``Retry-After`` itself, and 1.26 takes the backoff cap from the
+    class (``DEFAULT_BACKOFF_MAX``), not from a ``backoff_max`` argument.
     """
+
+    DEFAULT_BACKOFF_MAX = int(BACKOFF_MAX_S)  # whole seconds, as urllib3 declares it
 
     def parse_retry_after(self, retry_after: str) -> float:
         return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX_S)
+
+
+#: urllib3 2.x takes the backoff cap per instance; 1.26 (Blender 4.2's copy) has no such argument.
+_BACKOFF_MAX_ARGUMENT: dict[str, Any] = {"backoff_max": BACKOFF_MAX_S} if "backoff_max" in inspect.signature(Retry.__init__).parameters else {}
 
 
 def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = None) -> Retry:
@@ -240,7 +255,7 @@ def retry_policy(retries: int, backoff: float, methods: frozenset[str] | None = 
         status=retries,
         other=0,
         backoff_factor=backoff,
-        backoff_max=30.0,
+        **_BACKOFF_MAX_ARGUMENT,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=methods if methods is not None else Retry.DEFAULT_ALLOWED_METHODS,
         respect_retry_after_header=True,

@@ -10,6 +10,7 @@ command line also shows them on stderr.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import sys
@@ -33,7 +34,7 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
     """Creates its folder and file with the first record only: a command that logs nothing
     (the demo, which must leave the artist's data dir untouched) creates nothing."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
         return super()._open()
 

@@ -48,7 +48,7 @@ from typing import Any, Self
 from movie_director import events as ev
 from movie_director.backend import Backend, Connection, HealthSample, Status
 from movie_director.clock import SYSTEM_CLOCK, Clock
-from movie_director.config import Config, ServiceConfig
+from movie_director.configdata import Config, ServiceConfig
 from movie_director.errors import (
     ConfigError,
     ConnectionLost,
@@ -242,8 +242,9 @@ class ServiceManager:
         self.queue = OperationQueue(self._database, config.data_dir, max_size=self.options.queue_max, clock=clock)
         self._history_store = HistoryStore(self._database)
         self._services: dict[str, _Service] = {}
+        backends = plugins.backends  # also registers the plugins' operation executors, which submit() looks up
         for service_config in config.enabled_services():
-            self._services[service_config.name] = self._make_service(service_config, plugins.backends)
+            self._services[service_config.name] = self._make_service(service_config, backends)
         workers = max(1, min(16, self.options.check_workers, len(self._services) + 1))
         self._scheduler = HealthScheduler(self._run_scheduled, max_workers=workers, clock=clock)
         self._liveness = Liveness(self._on_watch_lost, self._on_port_open)
@@ -295,7 +296,7 @@ class ServiceManager:
 
     # -- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> ServiceManager:
+    def start(self) -> Self:
         """Recover operations of crashed processes, then check every service at once."""
         with self._lock:
             if self._started:

@@ -40,7 +40,7 @@ from movie_director.errors import ConfigError, describe_unexpected
 
 if TYPE_CHECKING:
     from movie_director.backend import Backend, Connection
-    from movie_director.config import ServiceConfig
+    from movie_director.configdata import ServiceConfig
 
 
 class OpState(str, Enum):

@@ -75,20 +75,48 @@ class PluginManager:
     def __init__(self, entry_points: Iterable[importlib.metadata.EntryPoint] | None = None) -> None:
         self.pluggy = pluggy.PluginManager(hookspecs.PROJECT)
         self.pluggy.add_hookspecs(hookspecs)
-        self.plugins: dict[str, PluginInfo] = {}
-        self.backends: dict[str, Backend] = {}
-        self.operations: dict[str, OperationExecutor] = {}
+        self._plugins: dict[str, PluginInfo] = {}
+        self._backends: dict[str, Backend] = {}
+        self._operations: dict[str, OperationExecutor] = {}
         self._operation_sources: dict[str, str] = {}
+        self._registered = False
+        self._registering = threading.RLock()
         points = _allowed(list(entry_points) if entry_points is not None else _entry_points())
         for point in points:
-            self.plugins[point.name] = _info(point)
-        for point in sorted(points, key=lambda point: self.plugins[point.name].distribution == BUILTIN_DISTRIBUTION):
+            self._plugins[point.name] = _info(point)
+        for point in sorted(points, key=lambda point: self._plugins[point.name].distribution == BUILTIN_DISTRIBUTION):
             self._load(point)
-        self._call_per_plugin("register_backends", self._backend_registrar)
-        self._call_per_plugin("register_operations", self._operation_registrar)
+
+    @property
+    def plugins(self) -> dict[str, PluginInfo]:
+        """Every plugin found, with the kinds it registered or why it is disabled."""
+        self._register()
+        return self._plugins
+
+    @property
+    def backends(self) -> dict[str, Backend]:
+        """One backend instance per kind."""
+        self._register()
+        return self._backends
+
+    @property
+    def operations(self) -> dict[str, OperationExecutor]:
+        """The operation executors by operation type."""
+        self._register()
+        return self._operations
+
+    def _register(self) -> None:
+        """Call ``register_backends`` and ``register_operations`` on first use, not when the plugins load:
+        building the CLI's parser (``register_commands``) must not import every backend's HTTP stack."""
+        with self._registering:
+            if self._registered:
+                return
+            self._registered = True
+            self._call_per_plugin("register_backends", self._backend_registrar)
+            self._call_per_plugin("register_operations", self._operation_registrar)
 
     def _load(self, point: importlib.metadata.EntryPoint) -> None:
-        info = self.plugins[point.name]
+        info = self._plugins[point.name]
         try:
             plugin = point.load()
             self.pluggy.register(plugin, name=point.name)
@@ -124,7 +152,7 @@ class PluginManager:
 
     def _disable(self, plugin_name: str, hook_name: str, exc: BaseException) -> None:
         """Take a plugin out: unregistered, its backends and executors dropped, listed with its error."""
-        info = self.plugins.get(plugin_name)
+        info = self._plugins.get(plugin_name)
         described = _describe(exc)
         log.warning("plugin %s failed in %s and is disabled: %s", plugin_name, hook_name, described)
         self.pluggy.unregister(name=plugin_name)
@@ -132,10 +160,10 @@ class PluginManager:
             return
         info.error = f"{hook_name}: {described}"
         for kind in info.kinds:
-            self.backends.pop(kind, None)
+            self._backends.pop(kind, None)
         info.kinds = []
         for op_type in [op for op, source in self._operation_sources.items() if source == plugin_name]:
-            del self.operations[op_type], self._operation_sources[op_type]
+            del self._operations[op_type], self._operation_sources[op_type]
             unregister_operation(op_type)
 
     def _backend_registrar(self, plugin_name: str) -> tuple[dict[str, Any], Callable[[], None]]:
@@ -149,11 +177,11 @@ class PluginManager:
         def commit() -> None:
             for backend_class in staged:
                 kind = backend_class.kind
-                if kind in self.backends:
+                if kind in self._backends:
                     log.warning("backend kind %r from %s ignored: already registered by an earlier plugin", kind, plugin_name)
                     continue
-                self.backends[kind] = backend_class()
-                self.plugins[plugin_name].kinds.append(kind)
+                self._backends[kind] = backend_class()
+                self._plugins[plugin_name].kinds.append(kind)
 
         return {"register": register}, commit
 
@@ -167,10 +195,10 @@ class PluginManager:
 
         def commit() -> None:
             for op_type, executor in staged.items():
-                if op_type in self.operations:
+                if op_type in self._operations:
                     log.warning("operation %r from %s ignored: already registered by an earlier plugin", op_type, plugin_name)
                     continue
-                self.operations[op_type] = executor
+                self._operations[op_type] = executor
                 self._operation_sources[op_type] = plugin_name
                 register_operation(op_type, executor, replace=True)  # a rebuilt manager's plugins take over
 

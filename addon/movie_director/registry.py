@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,11 +31,12 @@ from urllib.parse import urlsplit
 
 from movie_director.backend import Capability, Status
 from movie_director.capabilities import Limit, limits_of
+from movie_director.configfile import write_atomic
 from movie_director.errors import ConfigError
 from movie_director.redact import redact
 
 if TYPE_CHECKING:
-    from movie_director.config import Config, ServiceConfig
+    from movie_director.configdata import Config, ServiceConfig
     from movie_director.discovery import DiscoveryResult
 
 log = logging.getLogger(__name__)
@@ -464,39 +463,6 @@ def service_name(kind: str, url: str, taken: Iterable[str]) -> str:
     return next(name for name in candidates if name not in taken)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a reader sees the old file or the new one, never half.
-
-    The data is on disk before the rename and the rename before we return (the folder is
-    synced too), so a power cut leaves the old file or the new one, not an empty one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """fsync a folder, making a rename in it durable (POSIX; Windows cannot open a folder)."""
-    if os.name != "posix":
-        return
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
 def registry_path(config: Config) -> Path:
     """Where the CLI and the add-on keep the registry: ``<data_dir>/registry.json``."""
     return config.data_dir / REGISTRY_FILE
@@ -522,5 +488,4 @@ __all__ = [
     "read_instances",
     "registry_path",
     "service_name",
-    "write_atomic",
 ]

@@ -5,23 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from movie_director.backend import Backend
 from movie_director.hookspecs import hookimpl
-from movie_director.operations import OperationExecutor
-from movie_director_plugins.comfyui.backend import ComfyUIBackend
-from movie_director_plugins.comfyui.operations import SUBMIT, submit_operation
 
 if TYPE_CHECKING:
+    from movie_director.backend import Backend
     from movie_director.cli.commands import Commands
+    from movie_director.operations import OperationExecutor
 
 
 @hookimpl
 def register_backends(register: Callable[[type[Backend]], None]) -> None:
+    from movie_director_plugins.comfyui.backend import ComfyUIBackend  # here: loading the plugin must stay light
+
     register(ComfyUIBackend)
 
 
 @hookimpl
 def register_operations(register: Callable[[str, OperationExecutor], None]) -> None:
+    from movie_director_plugins.comfyui.operations import SUBMIT, submit_operation  # here: loading the plugin must stay light
+
     register(SUBMIT, submit_operation)
 
 

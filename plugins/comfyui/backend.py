@@ -20,7 +20,7 @@ from movie_director.backend import (
     HealthSample,
     ProbeResult,
 )
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import MovieDirectorError, says_nothing_about_kind
 from movie_director.http import probe_session
 from movie_director_plugins.comfyui.client import (
@@ -169,7 +169,7 @@ def derived_capabilities(info: Mapping[str, Any]) -> list[Capability]:
 def _is_video_node(name: str, entry: Any) -> bool:
     if not isinstance(entry, Mapping):
         return False
-    outputs = entry.get("output") if isinstance(entry.get("output"), list) else []
+    outputs = found if isinstance(found := entry.get("output"), list) else []
     category = str(entry.get("category") or "").lower()
     return "VIDEO" in outputs or "video" in category or "LatentVideo" in name or "ToVideo" in name
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from movie_director.check import adhoc_service, bounded
 from movie_director.cli.arguments import add_result_options, url
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import REDRAW_INTERVAL, ProgressPrinter, print_error, print_json
-from movie_director.config import ServiceConfig, load_config
 from movie_director.errors import ConfigError, MovieDirectorError, OperationTimeout
 from movie_director.progress import ProgressCallback
-from movie_director_plugins.comfyui.client import LABEL, ComfyUIClient
-from movie_director_plugins.comfyui.jobs import Job, JobState
-from movie_director_plugins.comfyui.workflow import load_workflow
+
+if TYPE_CHECKING:
+    from movie_director.configdata import ServiceConfig
+    from movie_director_plugins.comfyui.jobs import Job
 
 CANCEL_WAIT = 10.0
 
@@ -42,6 +42,10 @@ def add_commands(commands: Commands) -> None:
 
 
 def run_workflow(args: argparse.Namespace) -> int:
+    from movie_director.check import bounded
+    from movie_director_plugins.comfyui.client import LABEL, ComfyUIClient
+    from movie_director_plugins.comfyui.workflow import load_workflow
+
     started = time.monotonic()
     graph = load_workflow(args.workflow, LABEL)  # a bad file is refused before any connection
     with ComfyUIClient(bounded(_service(args.url), args.timeout)) as client:
@@ -75,6 +79,8 @@ def run_workflow(args: argparse.Namespace) -> int:
 
 def follow(job: Job, on_progress: ProgressCallback, timeout: float | None) -> None:
     """Report the job's progress on every change until it ends; raise its error (or OperationTimeout)."""
+    from movie_director_plugins.comfyui.client import LABEL
+
     deadline = None if timeout is None else time.monotonic() + timeout
     version = -1
     while not job.done:
@@ -95,6 +101,9 @@ def follow(job: Job, on_progress: ProgressCallback, timeout: float | None) -> No
 
 
 def _interrupt(job: Job) -> None:
+    from movie_director_plugins.comfyui.client import LABEL
+    from movie_director_plugins.comfyui.jobs import JobState
+
     print(f"Interrupting job {job.prompt_id} on {LABEL}…", file=sys.stderr)
     try:
         job.cancel()
@@ -107,6 +116,9 @@ def _interrupt(job: Job) -> None:
 
 
 def _service(url: str | None) -> ServiceConfig:
+    from movie_director.check import adhoc_service
+    from movie_director.config import load_config
+
     if url:
         return adhoc_service(url, "comfyui")
     config = load_config()

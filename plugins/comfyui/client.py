@@ -26,7 +26,7 @@ from typing import IO, Any, Self
 
 import requests
 
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import (
     ConnectionLost,
     ConnectionProblem,
@@ -162,7 +162,7 @@ def device_metrics(stats: Mapping[str, Any]) -> dict[str, float]:
         values = [device[key] for device in devices if isinstance(device.get(key), (int, float))]
         if values:
             metrics[key] = float(sum(values))
-    system = stats.get("system") if isinstance(stats.get("system"), Mapping) else {}
+    system = found if isinstance(found := stats.get("system"), Mapping) else {}
     for key in ("ram_total", "ram_free"):
         if isinstance(system.get(key), (int, float)):
             metrics[key] = float(system[key])

@@ -371,7 +371,7 @@ class Job:
     # -- helpers (lock held) ----------------------------------------------------------
 
     def _settle_from_history(self, entry: Mapping[str, Any]) -> None:
-        status = entry.get("status") if isinstance(entry.get("status"), Mapping) else {}
+        status = found if isinstance(found := entry.get("status"), Mapping) else {}
         if status.get("status_str") == "error" or status.get("completed") is False:
             for message in reversed(status.get("messages") or []):
                 if isinstance(message, list) and len(message) == 2 and isinstance(message[1], Mapping):
@@ -588,8 +588,8 @@ class JobTracker:
                 continue
             entry = self.api.history(prompt_id)
             found[prompt_id] = Location("history", entry=entry, client_id=_client_of(entry), graph=_graph_of(entry)) if entry else Location("absent")
-        running = [item.prompt_id for item in queue.running]
-        self.running_prompt = running[0] if len(running) == 1 else self.running_prompt
+        running_now = [item.prompt_id for item in queue.running]
+        self.running_prompt = running_now[0] if len(running_now) == 1 else self.running_prompt
         return found
 
     def reconcile(self, jobs: Iterable[Job] | None = None, periodic: bool = False) -> None:

@@ -14,7 +14,7 @@ import uuid
 
 import websocket
 
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.watch import wake_reader
 from movie_director_plugins.comfyui.session import socket_options
 

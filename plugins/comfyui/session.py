@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import websocket
 from requests.structures import CaseInsensitiveDict
 
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import (
     MovieDirectorError,
     WebSocketClosed,

@@ -151,7 +151,7 @@ def rejection(body: Any, service: str = "ComfyUI") -> WorkflowInvalid:
     body = body if isinstance(body, Mapping) else {}
     error = body.get("error")
     error = error if isinstance(error, Mapping) else {"message": str(error or "")}
-    node_errors = body.get("node_errors") if isinstance(body.get("node_errors"), Mapping) else {}
+    node_errors = found if isinstance(found := body.get("node_errors"), Mapping) else {}
     message = str(error.get("message") or "the workflow was refused")
     details = str(error.get("details") or "")
     headline = f"{service} rejected the workflow: {message.rstrip('.')}"

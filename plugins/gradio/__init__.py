@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from movie_director.backend import Backend
 from movie_director.hookspecs import hookimpl
-from movie_director_plugins.gradio.backend import GradioBackend
 
 if TYPE_CHECKING:
+    from movie_director.backend import Backend
     from movie_director.cli.commands import Commands
 
 
 @hookimpl
 def register_backends(register: Callable[[type[Backend]], None]) -> None:
+    from movie_director_plugins.gradio.backend import GradioBackend  # here: loading the plugin must stay light
+
     register(GradioBackend)
 
 

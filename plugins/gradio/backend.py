@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import MovieDirectorError
 from movie_director.http import probe_json, probe_session
 from movie_director.progress import ProgressCallback

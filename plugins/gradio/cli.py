@@ -6,14 +6,13 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from movie_director.check import bounded, service_for
 from movie_director.cli.arguments import add_result_options, add_timeout_option, url_or_service
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import EXIT_INTERRUPTED, ProgressPrinter, print_json, table, with_progress
 from movie_director.errors import InvalidSetting
-from movie_director_plugins.gradio.api import Endpoint, Parameter, coerce
 
 if TYPE_CHECKING:
+    from movie_director_plugins.gradio.api import Endpoint, Parameter
     from movie_director_plugins.gradio.transport import CallResult
 
 #: The wait of a command that only asks (no job): the services' default request timeout.
@@ -34,6 +33,7 @@ def add_commands(commands: Commands) -> None:
 
 
 def _connection(target: str, timeout: float | None) -> Any:
+    from movie_director.check import bounded, service_for
     from movie_director_plugins.gradio.backend import GradioConnection
 
     return GradioConnection(bounded(service_for(target, "gradio"), timeout))
@@ -79,6 +79,8 @@ def parse_arguments(endpoint: Endpoint, pairs: list[str]) -> dict[str, Any]:
 
 def parse_value(parameter: Parameter | None, raw: str) -> Any:
     """Strings stay strings for text and file parameters; other types are parsed."""
+    from movie_director_plugins.gradio.api import coerce
+
     if parameter is not None and (parameter.file_shape or parameter.python_type in ("str", "filepath") or parameter.python_type.startswith("Literal[")):
         return raw
     if parameter is not None and parameter.python_type in ("int", "float", "bool"):

@@ -33,7 +33,7 @@ from typing import Any
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # the client flag alone is not enough (PROTOCOLS.md)
 
-from movie_director.config import ServiceConfig  # noqa: E402 - the variable must be set before gradio_client loads
+from movie_director.configdata import ServiceConfig  # noqa: E402 - the variable must be set before gradio_client loads
 from movie_director.errors import (  # noqa: E402
     AuthenticationFailed,
     ConnectionLost,

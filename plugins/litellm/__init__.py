@@ -5,24 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from movie_director.backend import Backend
 from movie_director.hookspecs import hookimpl
-from movie_director.operations import OperationExecutor
-from movie_director_plugins.litellm.backend import LiteLLMBackend, OpenAICompatibleBackend
-from movie_director_plugins.litellm.operations import CHAT, chat_operation
 
 if TYPE_CHECKING:
+    from movie_director.backend import Backend
     from movie_director.cli.commands import Commands
+    from movie_director.operations import OperationExecutor
 
 
 @hookimpl
 def register_backends(register: Callable[[type[Backend]], None]) -> None:
+    from movie_director_plugins.litellm.backend import LiteLLMBackend, OpenAICompatibleBackend  # here: loading the plugin must stay light
+
     register(LiteLLMBackend)
     register(OpenAICompatibleBackend)
 
 
 @hookimpl
 def register_operations(register: Callable[[str, OperationExecutor], None]) -> None:
+    from movie_director_plugins.litellm.operations import CHAT, chat_operation  # here: loading the plugin must stay light
+
     register(CHAT, chat_operation)
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.capabilities import LLM_CHAT, standard
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import ConnectionProblem, MovieDirectorError, ServiceError
 from movie_director.http import probe_json, probe_session
 from movie_director_plugins.litellm.client import START_HINT, LiteLLMClient, ModelEntry, Readiness
@@ -29,7 +29,7 @@ class LiteLLMBackend(Backend):
     kind = "litellm"
     display_name = "LiteLLM"
     default_url = "http://127.0.0.1:4000"
-    default_ports = (4000, 8000)
+    default_ports: ClassVar[tuple[int, ...]] = (4000, 8000)
     probe_priority = 10
     start_hint = START_HINT
     # One client serves many threads through its own connection pool.
@@ -73,8 +73,8 @@ class LiteLLMBackend(Backend):
             metrics["models_available"] = float(len(connection.models()))
         except ConnectionProblem:
             raise
-        except MovieDirectorError as error:
-            return HealthSample(False, (time.perf_counter() - started) * 1000, metrics=metrics, error=error.to_dict())
+        except MovieDirectorError as failure:
+            return HealthSample(False, (time.perf_counter() - started) * 1000, metrics=metrics, error=failure.to_dict())
         if readiness.db_connected is not None:
             metrics["db_connected"] = float(readiness.db_connected)
         error = None

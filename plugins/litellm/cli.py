@@ -7,14 +7,16 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from movie_director.check import bounded, identify, service_for
 from movie_director.cli.arguments import add_target_options, add_timeout_option, text_or_stdin
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import is_quiet, print_json, table
 from movie_director.errors import ConfigError, NotFound, WrongService
 from movie_director.plugins import get_plugin_manager
-from movie_director_plugins.litellm.client import ChatResult, LiteLLMClient, as_messages
+
+if TYPE_CHECKING:
+    from movie_director_plugins.litellm.client import ChatResult, LiteLLMClient
 
 LLM_KINDS = ("litellm", "openai")
 #: The services' default request timeout: a long answer may take this long.
@@ -44,6 +46,8 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> LiteLLMClient:
+    from movie_director.check import bounded, service_for
+
     manager = get_plugin_manager()
     service = bounded(service_for(args.url or args.service, args.kind, manager=manager), args.timeout)
     if service.kind not in LLM_KINDS:
@@ -62,6 +66,8 @@ def _naming_a_wrong_server(run: Callable[[argparse.Namespace], int]) -> Callable
         try:
             return run(args)
         except NotFound as error:
+            from movie_director.check import identify
+
             found = identify(args.url, min(args.timeout, IDENTIFY_TIMEOUT)) if args.url else None
             if found is None or found.kind in LLM_KINDS:
                 raise
@@ -78,6 +84,8 @@ def _naming_a_wrong_server(run: Callable[[argparse.Namespace], int]) -> Callable
 
 @_naming_a_wrong_server
 def run_chat(args: argparse.Namespace) -> int:
+    from movie_director_plugins.litellm.client import as_messages
+
     messages = as_messages(args.prompt, args.system)
     first_token_ms = None
     with _client(args) as client:

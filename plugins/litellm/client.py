@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import requests
 from urllib3.util.retry import Retry
 
-from movie_director.config import AuthRef, ServiceConfig
+from movie_director.configdata import AuthRef, ServiceConfig
 from movie_director.errors import (
     AuthenticationFailed,
     ConnectionLost,
@@ -73,7 +73,7 @@ def default_key_env(service: ServiceConfig) -> str:
 
 def as_messages(messages: Messages, system: str | None = None) -> list[Mapping[str, Any]]:
     """Chat messages from a list of messages or a plain prompt, with an optional system message first."""
-    listed = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
+    listed: list[Mapping[str, Any]] = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
     return [{"role": "system", "content": system}, *listed] if system else listed
 
 
@@ -243,7 +243,7 @@ class LiteLLMClient:
         for entry in entries:
             if not isinstance(entry, Mapping) or not entry.get("model_name"):
                 continue
-            info = entry.get("model_info") if isinstance(entry.get("model_info"), Mapping) else {}
+            info = found if isinstance(found := entry.get("model_info"), Mapping) else {}
             models.setdefault(
                 str(entry["model_name"]),
                 ModelEntry(
@@ -496,7 +496,7 @@ class ChatStream:
             raise RuntimeError("the stream has not been read to its end")
         return ChatResult(self.text, self.model, self.response_model, self.usage or Usage(), self.finish_reason, self.failed)
 
-    def _generate(self) -> Iterator[str]:
+    def _generate(self) -> Generator[str, None, None]:
         client = self._client
         saw_done = False
         try:

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from movie_director.backend import Backend
 from movie_director.hookspecs import hookimpl
-from movie_director_plugins.wan2gp.backend import Wan2GPBackend
 
 if TYPE_CHECKING:
+    from movie_director.backend import Backend
     from movie_director.cli.commands import Commands
 
 
 @hookimpl
 def register_backends(register: Callable[[type[Backend]], None]) -> None:
+    from movie_director_plugins.wan2gp.backend import Wan2GPBackend  # here: loading the plugin must stay light
+
     register(Wan2GPBackend)
 
 

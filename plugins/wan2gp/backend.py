@@ -14,7 +14,7 @@ from types import ModuleType
 from urllib.parse import urlsplit
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import ConfigError, MovieDirectorError, RequestRejected, WrongService
 from movie_director.progress import ProgressCallback
 from movie_director.watch import HttpStreamWatch, open_stream

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from movie_director.check import bounded, service_for
 from movie_director.cli.arguments import add_result_options, add_target_options, add_timeout_option, image_file, input_file, text_or_stdin
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import EXIT_INTERRUPTED, print_json, with_progress
@@ -13,7 +12,9 @@ from movie_director.errors import InvalidSetting
 from movie_director.plugins import get_plugin_manager
 from movie_director_plugins.gradio.cli import QUICK_TIMEOUT
 from movie_director_plugins.gradio.cli import parse_value as _parse_value
-from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
+
+if TYPE_CHECKING:
+    from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
 
 
 def add_commands(commands: Commands) -> None:
@@ -46,12 +47,17 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def connect(args: argparse.Namespace) -> Wan2GPTransport:
+    from movie_director.check import bounded, service_for
+    from movie_director_plugins.wan2gp.settings import Wan2GPTransport
+
     overrides = {"transport": args.transport} if args.transport else {}
     service = bounded(service_for(args.url or args.service, "wan2gp", **overrides), args.timeout)
-    return get_plugin_manager().backend("wan2gp").connect(service)
+    return cast(Wan2GPTransport, get_plugin_manager().backend("wan2gp").connect(service))  # the wan2gp kind connects so
 
 
 def settings_from(args: argparse.Namespace) -> Wan2GPSettings:
+    from movie_director_plugins.wan2gp.settings import Wan2GPSettings
+
     return Wan2GPSettings(
         prompt=args.prompt,
         negative_prompt=args.negative_prompt,

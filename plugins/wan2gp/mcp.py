@@ -31,10 +31,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 from movie_director.backend import Capability, HealthSample, ProbeResult
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import (
     ConnectionProblem,
     InvalidSetting,
@@ -281,7 +281,7 @@ class MCPTransport:
             base = str(record.get("base_model_type") or model)
             output = (record.get("main_output") or ["video"])[0]
             inputs = [str(name) for name in record.get("inputs") or ()]
-            availability = record.get("availability") if isinstance(record.get("availability"), Mapping) else {}
+            availability = found if isinstance(found := record.get("availability"), Mapping) else {}
             details = {
                 "transport": NAME,
                 "name": record.get("name", ""),
@@ -615,7 +615,7 @@ class MCPTransport:
 
 def ranges_of(schema: Mapping[str, Any]) -> tuple[dict[str, tuple[float, float]], list[str]]:
     """The limits (for :data:`DEFAULT_LIMITS` names) and resolutions a model schema reports."""
-    values = schema.get("setting_values") if isinstance(schema.get("setting_values"), Mapping) else {}
+    values = found if isinstance(found := schema.get("setting_values"), Mapping) else {}
     limits = {}
     for name in DEFAULT_LIMITS:
         entry = values.get(name)
@@ -683,7 +683,7 @@ def _lost_or(error: RequestRejected, job_id: str) -> MovieDirectorError:
     )
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

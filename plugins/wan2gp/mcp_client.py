@@ -30,7 +30,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 
 from movie_director import __version__
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import (
     MalformedResponse,
     MovieDirectorError,
@@ -143,7 +143,7 @@ class MCPClient:
         response = call(self._retrying, "POST", self.endpoint, service=self.service, start_hint=self.start_hint, json=message, headers=self._headers())
         response.close()
 
-    def ping(self, timeout: float | None = None) -> None:
+    def ping(self, timeout: float | tuple[float, float] | None = None) -> None:
         """The cheapest round trip MCP has (for health checks)."""
         self.request("ping", timeout=timeout)
 
@@ -156,7 +156,7 @@ class MCPClient:
             page = result.get("tools") if isinstance(result, Mapping) else None
             if not isinstance(page, list):
                 raise describe_unexpected(result, self.service, "a list of MCP tools")
-            tools.extend(tool for tool in page if isinstance(tool, Mapping) and isinstance(tool.get("name"), str))
+            tools.extend(dict(tool) for tool in page if isinstance(tool, Mapping) and isinstance(tool.get("name"), str))
             cursor = result.get("nextCursor")
             if not cursor:
                 break

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from movie_director.backend import Capability, HealthSample, ProbeResult
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import Fix, JobCancelled, JobFailed, MovieDirectorError, UnsupportedVersion
 from movie_director.progress import Phase, Progress, ProgressCallback, notify
 from movie_director_plugins.gradio.api import AppInfo, Endpoint, base_name
@@ -180,8 +180,8 @@ class _EventGraph:
 
     def __init__(self, dependencies: Iterable[Mapping[str, Any]]) -> None:
         self.dependencies = list(dependencies)
-        self._then: dict[int, list[Mapping[str, Any]]] = {}
-        self._on_change: dict[int, list[Mapping[str, Any]]] = {}
+        self._then: dict[Any, list[Mapping[str, Any]]] = {}  # by dependency id, looked up with what a dependency names
+        self._on_change: dict[Any, list[Mapping[str, Any]]] = {}
         for dependency in self.dependencies:
             if dependency.get("trigger_after") is not None:
                 self._then.setdefault(dependency["trigger_after"], []).append(dependency)

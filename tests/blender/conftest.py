@@ -44,6 +44,17 @@ if HAVE_BPY:
     shutil.copy2(ROOT / "addon" / "extension" / "__init__.py", shim / "__init__.py")
 
 
+
+#: tox -e blender names one folder per Blender release, each holding the HTTP stack it bundles.
+BUNDLED_ENV = "BLENDER_BUNDLED_PACKAGES"  # not MOVIE_DIRECTOR_*: the bpy fixture clears those
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking ``bundled_stack`` runs once per Blender release's HTTP stack ("" outside tox)."""
+    if "bundled_stack" in metafunc.fixturenames:
+        folders = [folder for folder in os.environ.get(BUNDLED_ENV, "").split(os.pathsep) if folder] or [""]
+        metafunc.parametrize("bundled_stack", folders, ids=[Path(folder).name or "unset" for folder in folders])
+
 @pytest.fixture(scope="session")
 def blender_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A private config file, data folder and no MOVIE_DIRECTOR_* variables from the caller's shell."""

@@ -20,8 +20,8 @@ OPERATORS = (
     "export_metrics", "apply_profile", "save_profile", "import_settings", "export_settings", "reset_settings", "set_api_key", "run_diagnostics",
     "run_workflow", "ask_llm", "generate_video", "refresh_video_models", "cancel_job", "clear_jobs",
 )
-#: load_post and save_pre of the settings (persistence), load_post, save_pre and save_post of kept jobs (pending).
-HANDLERS = 5
+#: load_post, save_pre and save_post (the settings and the kept jobs, blender/handlers.py).
+HANDLERS = 3
 
 
 def census(bpy: Any) -> dict[str, Any]:

@@ -334,7 +334,19 @@ print("NOTES", [item.message for item in controller.notifications.recent() if "b
 
 
 def test_worker_jobs_never_need_bpy(tmp_path: Path) -> None:
-    env = {**os.environ, "MOVIE_DIRECTOR_DATA_DIR": str(tmp_path / "data"), "MOVIE_DIRECTOR_CONFIG": str(tmp_path / "config.json")}
+    run_three_jobs_at_once_without_bpy(tmp_path, {})
+
+
+def test_jobs_started_together_do_not_deadlock_on_the_http_stack_blender_bundles(bundled_stack: str, tmp_path: Path) -> None:
+    """Blender 4.2's urllib3 1.26 hooks imports (six): first imports racing on workers hung there."""
+    if not bundled_stack:
+        pytest.skip("BLENDER_BUNDLED_PACKAGES is not set: run through `tox -e blender`")
+    run_three_jobs_at_once_without_bpy(tmp_path, {"PYTHONPATH": bundled_stack})
+
+
+def run_three_jobs_at_once_without_bpy(tmp_path: Path, extra_env: dict[str, str]) -> None:
+    """Build, Test connection and the diagnostics, started together in a process where ``import bpy`` fails."""
+    env = {**os.environ, "MOVIE_DIRECTOR_DATA_DIR": str(tmp_path / "data"), "MOVIE_DIRECTOR_CONFIG": str(tmp_path / "config.json"), **extra_env}
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     done = subprocess.run([sys.executable, "-c", WITHOUT_BPY, str(tmp_path), f"http://127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 import movie_director
-from movie_director.demo import demo_workflow
+from movie_director.cli.demo import demo_workflow
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
 
 pytest.importorskip("bpy")

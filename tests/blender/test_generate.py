@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from movie_director.demo import demo_workflow
+from movie_director.cli.demo import demo_workflow
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
 
 pytestmark = pytest.mark.timeout(180)

@@ -93,9 +93,13 @@ def test_a_status_change_shows_within_100_ms_of_reaching_the_timer_and_reconnect
     assert lost.wait(20), "the manager never saw the disconnect"
     started = time.perf_counter()  # the event waits for the timer: the next tick must show it
     interval = addon.tick()
-    shown = time.perf_counter() - started if addon.row("comfyui").state == "disconnected" else None
-    assert shown is not None, "the disconnect never reached the panel"
+    # "disconnected", or "connecting" when the tick lands inside a reconnect attempt (the port
+    # poll starts one at once): either way the panel no longer says connected.
+    shown = time.perf_counter() - started if addon.row("comfyui").state in ("disconnected", "connecting") else None
+    assert shown is not None, f"the disconnect never reached the panel (row: {addon.row('comfyui').state})"
     assert shown < 0.1 and interval <= 0.1
+    # The socket's end says "went away" at once; the confirming check's verdict (port closed) follows.
+    addon.pump(lambda: addon.row("comfyui").state == "disconnected" and "not running" in addon.row("comfyui").error, 10, "the check's verdict")
     row = addon.row("comfyui")
     assert row.icon == "X" and "not running" in row.error and row.reconnect_text.startswith("waiting for ComfyUI — ")
     # The monitor socket's end tells first ("went away"); the confirming check then finds the port closed ("not running").

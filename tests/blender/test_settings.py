@@ -22,7 +22,8 @@ from movie_director.blender.settings import (
     settings_from_profile,
     url_problem,
 )
-from movie_director.config import LAYER_ENV, LAYER_FILE, LAYER_UI, load_config
+from movie_director.config import load_config
+from movie_director.configdata import LAYER_ENV, LAYER_FILE, LAYER_UI
 from movie_director.errors import ConfigError
 from movie_director.plugins import get_plugin_manager
 

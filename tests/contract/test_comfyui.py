@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from movie_director.check import adhoc_service
-from movie_director.config import Config
+from movie_director.configdata import Config
 from movie_director.errors import JobCancelled, WorkflowInvalid
 from movie_director.manager import ServiceManager
 from movie_director.plugins import get_plugin_manager

@@ -32,7 +32,7 @@ import pytest
 import requests
 
 from movie_director.check import adhoc_service, check_service
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import MovieDirectorError
 from movie_director.opqueue import error_from_dict
 from movie_director.plugins import get_plugin_manager

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from movie_director.check import adhoc_service
-from movie_director.config import AuthRef
+from movie_director.configdata import AuthRef
 from movie_director.errors import AuthenticationFailed, JobCancelled, JobFailed, JobLost, MalformedResponse, TLSFailed, WorkflowInvalid
 from movie_director.testing.processes import ServerProcess, wait_until
 from movie_director_plugins.comfyui.client import ComfyUIClient

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from movie_director import demo
-from movie_director.cli import main
+from movie_director.cli import demo, main
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
 from movie_director.testing.processes import free_port, port_accepts
 

@@ -87,7 +87,7 @@ def test_pack_operation_runs_through_the_queue(echo_server: ServerProcess, tmp_p
     script = (
         "import json, sys\n"
         "from movie_director.check import adhoc_service\n"
-        "from movie_director.config import Config\n"
+        "from movie_director.configdata import Config\n"
         "from movie_director.manager import ServiceManager\n"
         "from pathlib import Path\n"
         "services = {'echo': adhoc_service(sys.argv[1], 'echo')}\n"

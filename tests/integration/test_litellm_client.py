@@ -15,7 +15,7 @@ import pytest
 
 from movie_director.check import check_service
 from movie_director.cli import main
-from movie_director.config import Config, ServiceConfig
+from movie_director.configdata import Config, ServiceConfig
 from movie_director.errors import AuthenticationFailed, ConnectionLost, NotFound
 from movie_director.manager import ServiceManager
 from movie_director.testing.fake_openai import FakeOpenAI

@@ -16,7 +16,8 @@ import time
 import pytest
 import requests
 
-from movie_director.config import Config, load_config
+from movie_director.config import load_config
+from movie_director.configdata import Config
 from movie_director.events import STATE
 from movie_director.manager import ServiceManager
 from movie_director.plugins import get_plugin_manager

@@ -20,7 +20,7 @@ import pytest
 
 from movie_director.check import adhoc_service, check_service
 from movie_director.cli import main
-from movie_director.config import AuthRef, ServiceConfig
+from movie_director.configdata import AuthRef, ServiceConfig
 from movie_director.discovery import DiscoveryRun
 from movie_director.errors import ConnectionRefused, JobCancelled, JobFailed, JobLost, RequestRejected
 from movie_director.progress import Phase, Progress

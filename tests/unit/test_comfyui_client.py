@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from http.client import RemoteDisconnected
 from typing import Any
 
 import pytest
 import requests
 import responses
+from urllib3.exceptions import ProtocolError
 
 from movie_director.check import adhoc_service
-from movie_director.config import AuthRef
+from movie_director.configdata import AuthRef
 from movie_director.errors import (
     AuthenticationFailed,
     ConnectionLost,
@@ -29,6 +31,8 @@ from movie_director_plugins.comfyui.client import ComfyUIClient, parse_queue, sp
 from movie_director_plugins.comfyui.jobs import JobState
 
 URL = "http://127.0.0.1:8188"
+
+
 PID = "my-own-id-3"
 STATS = {
     "system": {"os": "posix", "ram_total": 25276518400, "ram_free": 20000000000, "comfyui_version": "0.3.64", "python_version": "3.11.7", "pytorch_version": "2.9.1+cu128"},
@@ -46,6 +50,11 @@ GRAPH = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64}},
     "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}},
 }
+
+
+def cut_midway() -> requests.ConnectionError:
+    """What requests raises when the server closes the connection before answering (urllib3's "Connection aborted.")."""
+    return requests.ConnectionError(ProtocolError("Connection aborted.", RemoteDisconnected("Remote end closed connection without response")))
 
 
 @pytest.fixture
@@ -306,7 +315,7 @@ def test_an_unknown_prompt_id_is_posted_once(client: ComfyUIClient) -> None:
 
 def test_a_post_cut_midway_is_looked_up_before_raising(client: ComfyUIClient) -> None:
     mock = mock_of(client)
-    mock.post(f"{URL}/prompt", body=requests.exceptions.ConnectionError("Connection aborted.', RemoteDisconnected('Remote end closed connection without response')"))
+    mock.post(f"{URL}/prompt", body=cut_midway())
     mock.get(f"{URL}/queue", json=queue_body())  # the look-up before sending: unknown
     mock.get(f"{URL}/queue", json=queue_body(pending=[(1, PID)], client_id=client.client_id))  # after the cut: it arrived
     mock.get(f"{URL}/history/{PID}", json={})
@@ -317,7 +326,7 @@ def test_a_post_cut_midway_is_looked_up_before_raising(client: ComfyUIClient) ->
 
 def test_a_post_cut_before_reaching_the_server_raises_and_forgets(client: ComfyUIClient) -> None:
     mock = mock_of(client)
-    mock.post(f"{URL}/prompt", body=requests.exceptions.ConnectionError("Connection aborted.', RemoteDisconnected('Remote end closed connection without response')"))
+    mock.post(f"{URL}/prompt", body=cut_midway())
     mock.get(f"{URL}/queue", json=queue_body())
     mock.get(re.compile(rf"{re.escape(URL)}/history/.*"), json={})
     with pytest.raises(ConnectionLost):

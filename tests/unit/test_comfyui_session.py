@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from movie_director.check import adhoc_service
-from movie_director.config import AuthRef, ServiceConfig
+from movie_director.configdata import AuthRef, ServiceConfig
 from movie_director.errors import AuthenticationFailed, ConnectionRefused, WebSocketClosed
 from movie_director.testing.processes import free_port, wait_until
 from movie_director.testing.scripted_ws import CLOSE, Peer, ScriptedWebSocketServer

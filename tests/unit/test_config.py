@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from movie_director.backend import Backend
-from movie_director.config import LAYER_DEFAULT, LAYER_ENV, LAYER_FILE, LAYER_UI, compose_url, load_config, validate_file
+from movie_director.config import load_config, validate_file
+from movie_director.configdata import LAYER_DEFAULT, LAYER_ENV, LAYER_FILE, LAYER_UI, compose_url
 from movie_director.errors import ConfigError
 
 

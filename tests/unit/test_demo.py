@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from movie_director import demo
-from movie_director.cli import main
+from movie_director.cli import demo, main
 from movie_director.discovery import DiscoveryResult
 from movie_director.errors import ConfigurationProblem, JobFailed, MovieDirectorError, ServiceError
 from movie_director.testing import envs

@@ -20,7 +20,8 @@ from movie_director.backend import Backend, Capability, HealthSample, ProbeResul
 from movie_director.capabilities import IMAGE_GENERATE, standard
 from movie_director.check import adhoc_service
 from movie_director.cli import main
-from movie_director.config import AuthRef, load_config, validate_file
+from movie_director.config import load_config, validate_file
+from movie_director.configdata import AuthRef, auth_by_kind
 from movie_director.discovery import (
     UNKNOWN,
     Candidate,
@@ -28,7 +29,6 @@ from movie_director.discovery import (
     DiscoveryRun,
     Sniff,
     adopt,
-    auth_by_kind,
     connect_scan,
     discover,
     parse_ports,

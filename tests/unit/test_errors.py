@@ -6,11 +6,13 @@ import json
 import pickle
 import socket
 import ssl
+from http.client import RemoteDisconnected
 
 import pytest
 import requests
 import responses
 import websocket
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from movie_director import errors
 from movie_director.check import adhoc_service
@@ -64,6 +66,33 @@ def test_map_exception(exc: BaseException, expected: type) -> None:
     mapped = map_exception(exc, service="ComfyUI")
     assert type(mapped) is expected
     assert mapped.cause is exc and mapped.hints
+
+
+def _raised(outer: BaseException, inner: BaseException) -> BaseException:
+    """``outer`` as urllib3 raises it: ``raise outer from inner`` (its message says nothing of ``inner``)."""
+    outer.__cause__ = inner
+    return outer
+
+
+def _through_requests(reason: BaseException) -> requests.ConnectionError:
+    """What requests raises once urllib3 gave up: ``MaxRetryError`` with the last error as ``reason``."""
+    return requests.ConnectionError(MaxRetryError(None, "/x", reason))
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (_through_requests(_raised(NewConnectionError(None, "Failed to establish a new connection"), ConnectionRefusedError(111, "x"))), errors.ConnectionRefused),
+        (_through_requests(_raised(NewConnectionError(None, "Failed to establish a new connection"), socket.gaierror(-2, "x"))), errors.NameResolutionFailed),
+        (_through_requests(NameResolutionError("nowhere.invalid", None, socket.gaierror(-2, "x"))), errors.NameResolutionFailed),
+        (requests.ConnectionError(ProtocolError("Connection aborted.", RemoteDisconnected("closed"))), errors.ConnectionLost),
+        (_through_requests(ReadTimeoutError(None, "/x", "read timed out")), errors.Timeout),
+        (requests.ConnectionError("something else"), errors.ConnectionRefused),
+        (RuntimeError("[Errno 111] Connection refused"), errors.ServiceError),  # the wording alone decides nothing
+    ],
+)
+def test_map_exception_reads_the_types_of_the_whole_chain(exc: BaseException, expected: type) -> None:
+    assert type(map_exception(exc, service="ComfyUI")) is expected
 
 
 @responses.activate

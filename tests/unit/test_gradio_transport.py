@@ -119,7 +119,7 @@ def test_what_is_not_a_usable_gradio_app(body: dict[str, Any], error: type[Excep
 
 @responses.activate
 def test_gradio_login_with_a_basic_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    from movie_director.config import AuthRef
+    from movie_director.configdata import AuthRef
 
     monkeypatch.setenv("MD_TEST_GRADIO_AUTH", "artist:s3cret-pass")
     responses.get(f"{URL}/config", json={"detail": "Not authenticated"}, status=401)

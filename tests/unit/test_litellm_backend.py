@@ -9,7 +9,7 @@ import responses
 
 from movie_director.backend import Capability
 from movie_director.capabilities import LLM_CHAT, STANDARD, Limit, limits_of, standard
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import ConnectionRefused
 from movie_director.plugins import get_plugin_manager
 from movie_director.testing.fake_openai import FakeOpenAI

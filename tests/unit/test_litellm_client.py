@@ -16,7 +16,7 @@ import pytest
 import responses
 from urllib3 import HTTPResponse
 
-from movie_director.config import AuthRef, ServiceConfig
+from movie_director.configdata import AuthRef, ServiceConfig
 from movie_director.errors import (
     AuthenticationFailed,
     ConnectionLost,

@@ -7,7 +7,7 @@ import json
 import pytest
 import responses
 
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import AuthenticationFailed
 from movie_director.operations import Operation, OperationContext, OpState, executor_for
 from movie_director.plugins import get_plugin_manager

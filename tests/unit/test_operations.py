@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from movie_director.backend import Backend
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import ConfigError, MalformedResponse, RequestRejected
 from movie_director.http import build_session
 from movie_director.operations import (

@@ -179,17 +179,17 @@ def test_a_raising_wrapper_is_disabled_not_the_plugin_it_wrapped(plugin_dir: Pat
 
 def test_an_implementation_may_take_fewer_arguments_than_its_spec(plugin_dir: Path) -> None:
     manager = PluginManager(points(plugin_dir, bare=NO_ARGUMENTS, good=GOOD))
-    assert sys.modules["mdtest_bare"].calls == ["register_backends"]
     assert not manager.plugins["bare"].error and list(manager.backends) == ["good"]
+    assert sys.modules["mdtest_bare"].calls == ["register_backends"]
 
 
 def test_operations_arrive_through_their_hook_and_the_first_in_call_order_wins(plugin_dir: Path) -> None:
     sources = {"late": OPERATIONS.format(name="late", options="(trylast=True)"), "plain": OPERATIONS.format(name="plain", options="")}
     try:
         manager = PluginManager(points(plugin_dir, **sources))
+        assert manager.operations["mdtest.op"] is executor_for("mdtest.op")
         assert "mdtest.op" in registered_operations()
         assert executor_for("mdtest.op")(None) == "plain"  # type: ignore[arg-type]
-        assert manager.operations["mdtest.op"] is executor_for("mdtest.op")
     finally:
         unregister_operation("mdtest.op")
 

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from movie_director import config as config_module
+from movie_director import manager as manager_module
 from movie_director.cli import main, status_cmd
 from movie_director.manager import ServiceManager
 from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
@@ -23,8 +25,8 @@ def fakes(tmp_path, monkeypatch):
     backend = CriticalFake()
     config = fake_config(tmp_path, {"comfy": "http://127.0.0.1:9001", "llm": "http://127.0.0.1:9002"})
     backend.service_at("http://127.0.0.1:9002").up = False
-    monkeypatch.setattr(status_cmd, "load_config", lambda: config)
-    monkeypatch.setattr(status_cmd, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(backend)))
+    monkeypatch.setattr(config_module, "load_config", lambda: config)
+    monkeypatch.setattr(manager_module, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(backend)))
     return backend
 
 
@@ -53,7 +55,7 @@ def test_exit_code_3_already_after_the_first_refused_check_of_a_critical_service
 
 
 def test_exit_code_1_when_only_a_non_critical_service_is_down(fakes, monkeypatch):
-    monkeypatch.setattr(status_cmd, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(_down_at_9002(FakeBackend()))))
+    monkeypatch.setattr(manager_module, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(_down_at_9002(FakeBackend()))))
     assert main(["status"]) == 1
 
 
@@ -69,7 +71,7 @@ def _down_at_9002(backend: FakeBackend) -> FakeBackend:
 
 def test_exit_code_3_when_a_critical_service_is_offline(fakes, monkeypatch, capsys):
     fakes.service_at("http://127.0.0.1:9001").up = False
-    original = status_cmd.ServiceManager
+    original = manager_module.ServiceManager
 
     def offline_after_three(*args, **kwargs):
         manager = original(*args, **kwargs)
@@ -77,13 +79,13 @@ def test_exit_code_3_when_a_critical_service_is_offline(fakes, monkeypatch, caps
             service.tracker.consecutive_failures = 2
         return manager
 
-    monkeypatch.setattr(status_cmd, "ServiceManager", offline_after_three)
+    monkeypatch.setattr(manager_module, "ServiceManager", offline_after_three)
     assert main(["status"]) == 3
     assert capsys.readouterr().out.splitlines()[-1] == "system: offline"
 
 
 def test_watch_prints_changes_and_json_lines(fakes):
-    manager = status_cmd.ServiceManager(status_cmd.load_config())
+    manager = manager_module.ServiceManager(config_module.load_config())
     with manager:
         manager.wait_checked(10)
         stream = io.StringIO()
@@ -102,7 +104,7 @@ def test_watch_redraws_in_place_on_a_terminal(fakes):
         def isatty(self) -> bool:
             return True
 
-    manager = status_cmd.ServiceManager(status_cmd.load_config())
+    manager = manager_module.ServiceManager(config_module.load_config())
     with manager:
         manager.wait_checked(10)
         stream = Terminal()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import responses
 
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import (
     AuthenticationFailed,
     ConnectionRefused,

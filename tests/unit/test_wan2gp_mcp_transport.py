@@ -19,7 +19,7 @@ import pytest
 import requests
 import responses
 
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import (
     ConnectionRefused,
     InvalidSetting,

@@ -1,9 +1,8 @@
 """Blender's layer: panels, preferences, operators and the timer that reads core snapshots.
 
 Only this package imports ``bpy`` (and only in ``properties``, ``operators``,
-``generate_operators``, ``delivery``, ``panels``, ``persistence``, ``pending`` and
-``runtime``; the
-rest is plain Python, tested without Blender). It never does network or disk I/O in a ``draw`` or an operator's ``execute``.
+``generate_operators``, ``delivery``, ``panels``, ``pending``, ``handlers`` and
+``runtime``; the rest is plain Python, tested without Blender). It never does network or disk I/O in a ``draw`` or an operator's ``execute``.
 
 An extension's ``__init__.py`` (or a legacy add-on) calls :func:`register` with its own
 package name, which Blender uses as the key of the add-on's preferences.
@@ -15,7 +14,7 @@ import importlib
 from types import ModuleType
 
 #: Registration order; unregistered in reverse.
-_PARTS = ("properties", "operators", "generate_operators", "panels", "persistence", "pending")
+_PARTS = ("properties", "operators", "generate_operators", "panels", "handlers")
 
 
 def _modules() -> list[ModuleType]:
@@ -26,13 +25,12 @@ def register(package: str) -> None:
     """Register every class, handler and the timer; ``package`` keys the preferences."""
     from movie_director.blender import runtime
 
-    properties, operators, generate_operators, panels, persistence, pending = _modules()
+    properties, operators, generate_operators, panels, handlers = _modules()
     properties.register(package)
     operators.register()
     generate_operators.register()
     panels.register()
-    persistence.register()
-    pending.register()
+    handlers.register()
     runtime.start(package)
 
 
@@ -41,9 +39,8 @@ def unregister() -> None:
     from movie_director.blender import runtime
 
     runtime.stop()
-    properties, operators, generate_operators, panels, persistence, pending = _modules()
-    pending.unregister()
-    persistence.unregister()
+    properties, operators, generate_operators, panels, handlers = _modules()
+    handlers.unregister()
     panels.unregister()
     generate_operators.unregister()
     operators.unregister()

@@ -17,6 +17,7 @@ becomes a notification.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import logging
@@ -45,9 +46,10 @@ from movie_director.blender.settings import (
     settings_from_profile,
 )
 from movie_director.blender.view import RANGES, RangeStats, ServiceRow, llm_line, metric_lines, range_stats, service_row, traffic_light
-from movie_director.config import PRESETS, Config, Source
+from movie_director.configdata import PRESETS, Config, Source
+from movie_director.configfile import write_atomic
 from movie_director.errors import MovieDirectorError, OperationTimeout, map_exception
-from movie_director.registry import service_name, write_atomic
+from movie_director.registry import service_name
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +94,34 @@ class JobResult:
     error: MovieDirectorError | None = None
 
 
+#: What the jobs import on first use: the core, the plugins, and through them the HTTP stack.
+JOB_MODULES = ("requests", "movie_director.manager", "movie_director.check", "movie_director.discovery", "movie_director.doctor")
+
+
+def import_job_modules() -> None:
+    """Import what the jobs need on one thread, before any job runs.
+
+    Blender 4.2 LTS bundles urllib3 1.26.8, whose vendored ``six`` hooks the import system;
+    first imports racing on several workers there deadlocked for good (the build, a
+    Test-connection and the diagnostics, started together by a file's load). Loaded once,
+    later imports only look them up. A failure here is left to the job that needs the module.
+    """
+    try:
+        for name in JOB_MODULES:
+            importlib.import_module(name)
+        from movie_director.plugins import get_plugin_manager
+
+        get_plugin_manager()
+    except Exception:  # noqa: BLE001 - the job importing it reports the real error to the artist
+        log.debug("importing the job modules failed", exc_info=True)
+
+
 class Jobs:
     """A bounded worker pool whose results come back through one queue, drained by the timer."""
 
     def __init__(self, workers: int = 4, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="md-ui")
+        self._imported = self._executor.submit(import_job_modules)
         self._results: queue.Queue[JobResult] = queue.Queue()
         self._ids = itertools.count(1)
         self._monotonic = monotonic
@@ -111,6 +136,7 @@ class Jobs:
     def _run(self, job: Job, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Worker thread: always answers, whatever happens (never touches ``bpy``)."""
         try:
+            self._imported.result()
             result = JobResult(job, function(*args))
         except MovieDirectorError as error:
             result = JobResult(job, error=error)
@@ -231,7 +257,7 @@ def close_manager(manager: Any) -> None:
 def check_one_service(settings: ServiceSettings, effective_url: str, online_access: bool, data_dir: Path) -> Any:
     """Check one service with exactly the settings the artist sees (URL, timeout, key variable)."""
     from movie_director.check import adhoc_service, check_service
-    from movie_director.config import AuthRef
+    from movie_director.configdata import AuthRef
 
     auth = AuthRef(settings.auth_env) if settings.auth_env else None
     service = replace(adhoc_service(effective_url, settings.kind, timeout=settings.timeout, auth=auth), name=settings.name)
@@ -267,7 +293,7 @@ def export_metrics(manager: Any, path: Path, fmt: str, range_key: str, now: floa
             stream.writelines(lines if index == 0 else lines[1:])
         write_atomic(path, stream.getvalue())
         return path, rows
-    document = {"range": range_key, "exported_at": now, "services": [manager.history(name).export_json(now) for name in names]}
+    document: dict[str, Any] = {"range": range_key, "exported_at": now, "services": [manager.history(name).export_json(now) for name in names]}
     write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path, sum(len(service["resolutions"][str(int(resolution))]) for service in document["services"])
 
@@ -524,7 +550,7 @@ class Controller:
 
     def test_connection(self, settings: ServiceSettings, online_access: bool) -> None:
         url = settings.url
-        if self.source_of(settings.name, "url") is not None and self.source_of(settings.name, "url").layer in ("file", "env"):
+        if (source := self.source_of(settings.name, "url")) is not None and source.layer in ("file", "env"):
             url = self.effective(settings.name, "url")
         self.tests[settings.name] = CheckOutcome("running", f"Testing {url}…")
         self._dirty = True
@@ -535,7 +561,7 @@ class Controller:
         """Scan every installed kind's default ports (and ``ports``) on this computer."""
         if self.jobs.running("discover"):
             return
-        from movie_director.discovery import auth_by_kind
+        from movie_director.configdata import auth_by_kind
 
         auth = auth_by_kind(self.config.services.values()) if self.config else {}
         self.discovery = CheckOutcome("running", "Looking for services on this computer…" if not online_access else "Looking for services…")

@@ -22,7 +22,7 @@ from movie_director.blender.generators import ChatRequest, VideoRequest, Workflo
 from movie_director.blender.jobboard import GenerationJob, JobBoard, Target
 from movie_director.blender.placement import job_folder
 from movie_director.blender.workflow_inputs import InputMapping
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 
 LABELS = {"comfyui": "ComfyUI", "litellm": "LiteLLM", "wan2gp": "Wan2GP"}
 
@@ -52,6 +52,8 @@ def start_job(context: Context, kind: str, service: ServiceConfig, title: str, w
     controller = runtime.get().controller
     job_id = JobBoard.new_id()
     scene = context.scene
+    if controller.config is None:
+        raise Refused("The services are not set up yet: wait until the panel shows their state, then try again.")
     folder = job_folder(bpy.data.filepath, controller.config.data_dir, job_id)
     target = Target(scene.name, scene.frame_current, blend=bpy.data.filepath, text=text, text_strip=text_strip)
     job = GenerationJob(job_id, kind, service.name, service.url, title, folder, target, time.time())

@@ -7,8 +7,9 @@ No ``execute`` here opens a socket or a file.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
@@ -27,6 +28,9 @@ FORMATS = [("CSV", "CSV", "One row per history bucket and service"), ("JSON", "J
 class _FileOperator:
     """Shared by the import/export operators: pick a file in the file browser, then hand
     the path to :meth:`run` (which only asks the controller: its workers touch the disk)."""
+
+    if TYPE_CHECKING:  # what bpy.types.Operator gives; a class annotation would be read as a property
+        report: Callable[..., Any]
 
     filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})  # type: ignore[valid-type]
 
@@ -218,6 +222,9 @@ class MOVIE_DIRECTOR_OT_apply_profile(Operator):
 class _ProfileFileOperator:
     """Shared by save/delete profile: the name becomes a file name, so it is checked here,
     before :meth:`run` hands the disk work to the controller."""
+
+    if TYPE_CHECKING:  # what bpy.types.Operator gives; a class annotation would be read as a property
+        report: Callable[..., Any]
 
     name: StringProperty(name="Profile")  # type: ignore[valid-type]
 

@@ -8,14 +8,14 @@ set?). No ``draw`` here opens a file or a socket.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 from bpy.types import Context, Panel
 
 from movie_director.blender import runtime
 from movie_director.blender.drawing import draw_dashboard, draw_generate, draw_history, draw_status, draw_statusbar, lines, triangle
-from movie_director.config import LAYER_ENV, LAYER_FILE, PRESETS
+from movie_director.configdata import LAYER_ENV, LAYER_FILE, PRESETS
 
 CATEGORY = "Movie Director"
 TEST_ICONS = {"running": "TIME", "ok": "CHECKMARK", "failed": "ERROR", "problems": "ERROR"}
@@ -115,6 +115,8 @@ def _field(layout: Any, controller: Any, item: Any, key: str) -> None:
 class _Sidebar:
     bl_region_type = "UI"
     bl_category = CATEGORY
+    if TYPE_CHECKING:  # what bpy.types.Panel gives; a class annotation would be read as a property
+        layout: Any
 
 
 class _Status(_Sidebar):

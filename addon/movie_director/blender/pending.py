@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import bpy
-from bpy.app.handlers import persistent
 
-from movie_director.blender import runtime
 from movie_director.blender.controller import RUNNING
 from movie_director.blender.generators import WorkflowRequest, run_workflow
 from movie_director.blender.jobboard import RUNNING as JOB_RUNNING
 from movie_director.blender.jobboard import GenerationJob, Target
-from movie_director.blender.persistence import add_handlers, remove_handlers
-from movie_director.blender.relocation import relocate
 
 
 def kept_jobs(board: Any, blend: str) -> list[GenerationJob]:
@@ -68,50 +64,9 @@ def resume(state: Any) -> None:
             controller.board.start(job, partial(run_workflow, controller.manager, request))
 
 
-#: The file's path before the save in progress ("" while unsaved).
-_saving = [""]
-
-
-@persistent
-def on_save_pre(*_args: Any) -> None:
-    state = runtime._runtime
-    scene = bpy.context.scene
-    _saving[0] = bpy.data.filepath
-    if state is not None and scene is not None:
-        store(scene, kept_jobs(state.controller.board, bpy.data.filepath))
-
-
-@persistent
-def on_save_post(*_args: Any) -> None:
-    """Jobs of the file as it was (unsaved, or under its old name) now belong to the saved one;
-    the results of a file saved for the first time move next to it."""
-    state = runtime._runtime
-    if state is not None:
-        retarget(state.controller.board, _saving[0], bpy.data.filepath)
-        if not _saving[0]:
-            relocate(state, bpy.data.filepath)
-
-
 def retarget(board: Any, old: str, new: str) -> None:
     if old == new:
         return
     for job in board.jobs.values():
         if job.target.blend == old:
             job.target = replace(job.target, blend=new)
-
-
-@persistent
-def on_load_post(*_args: Any) -> None:
-    if runtime._runtime is not None:
-        runtime._runtime.pending_check = True
-
-
-HANDLERS = ((bpy.app.handlers.load_post, on_load_post), (bpy.app.handlers.save_pre, on_save_pre), (bpy.app.handlers.save_post, on_save_post))
-
-
-def register() -> None:
-    add_handlers(HANDLERS)
-
-
-def unregister() -> None:
-    remove_handlers(HANDLERS)

@@ -1,5 +1,6 @@
-"""The ``.blend`` side: ``Scene.movie_director_props`` is written when a file is saved and
-applied to the preferences when it opens.
+"""The ``.blend`` side of the settings: ``Scene.movie_director_props`` as data, written when a
+file is saved and applied to the preferences when it opens (:mod:`~movie_director.blender.handlers`
+calls these with the runtime's state).
 
 - ``save_pre`` copies the services in use, the active profile and each service's last
   state into the scene (a key variable's *name* may be stored, never a key).
@@ -15,13 +16,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import bpy
-from bpy.app.handlers import persistent
-
-from movie_director.blender import runtime
 from movie_director.blender.notifications import Severity
 from movie_director.blender.settings import CONFIG_VERSION, NewerLayout, ServiceSettings, UISettings, migrate, settings_from_profile
-from movie_director.config import PRESETS
+from movie_director.configdata import PRESETS
 from movie_director.errors import ConfigError
 
 SERVICE_FIELDS = ("name", "kind", "enabled", "url", "timeout", "retries", "auth_env", "last_connected", "status")
@@ -106,45 +103,3 @@ def apply_file_settings(state: Any, scene: Any) -> None:
     if profile:
         preferences.active_profile = profile
     state.controller.touch()
-
-
-@persistent
-def on_load_post(*_args: Any) -> None:
-    state = runtime._runtime
-    scene = bpy.context.scene
-    if state is not None and scene is not None:
-        apply_file_settings(state, scene)
-
-
-@persistent
-def on_save_pre(*_args: Any) -> None:
-    state = runtime._runtime
-    scene = bpy.context.scene
-    if state is None or scene is None:
-        return
-    states = {row.name: row.state for row in state.controller.rows}
-    store_settings(scene.movie_director_props, state.settings(), states, time.time())
-
-
-HANDLERS = ((bpy.app.handlers.load_post, on_load_post), (bpy.app.handlers.save_pre, on_save_pre))
-
-
-def add_handlers(pairs: tuple[tuple[Any, Any], ...]) -> None:
-    """Append each ``(handler list, handler)`` once."""
-    for handlers, handler in pairs:
-        if handler not in handlers:
-            handlers.append(handler)
-
-
-def remove_handlers(pairs: tuple[tuple[Any, Any], ...]) -> None:
-    for handlers, handler in pairs:
-        while handler in handlers:
-            handlers.remove(handler)
-
-
-def register() -> None:
-    add_handlers(HANDLERS)
-
-
-def unregister() -> None:
-    remove_handlers(HANDLERS)

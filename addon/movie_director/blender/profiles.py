@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from movie_director.config import PRESETS
+from movie_director.configdata import PRESETS
+from movie_director.configfile import write_atomic
 from movie_director.errors import ConfigError
-from movie_director.registry import write_atomic
 
 _NAME = re.compile(r"^[\w][\w .-]{0,63}$")
 

@@ -13,7 +13,7 @@ from bpy.types import AddonPreferences, PropertyGroup
 
 from movie_director.blender.drawing import LOADED_MODEL
 from movie_director.blender.settings import CONFIG_VERSION, RETRIES_RANGE, TIMEOUT_RANGE, ServiceSettings, UISettings, url_problem
-from movie_director.config import DEFAULT_PROFILE
+from movie_director.configdata import DEFAULT_PROFILE
 
 
 def _url_changed(self: PropertyGroup, context: bpy.types.Context) -> None:

@@ -37,6 +37,9 @@ class Call:
 class OperatorProperties:
     """What ``layout.operator`` returns: remembers the properties set on it."""
 
+    _call: Call
+    _check: Callable[[str, str], None] | None
+
     def __init__(self, call: Call, check: Callable[[str, str], None] | None) -> None:
         object.__setattr__(self, "_call", call)
         object.__setattr__(self, "_check", check)

@@ -66,7 +66,8 @@ def repoint(job: GenerationJob) -> int:
     changed = 0
     for scene in bpy.data.scenes:
         for strip in scene.sequence_editor.strips_all if scene.sequence_editor else ():
-            new = moved.get(strip_folder(strip))
+            folder = strip_folder(strip)
+            new = moved.get(folder) if folder is not None else None
             if new is None:
                 continue
             if strip.type == "IMAGE":

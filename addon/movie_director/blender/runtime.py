@@ -23,6 +23,8 @@ import bpy
 from movie_director.blender.controller import POLL_INTERVAL, Controller, SettingsUpdate
 from movie_director.blender.jobboard import JobBoard
 from movie_director.blender.notifications import HISTORY_SHOWN, Severity
+from movie_director.blender.pending import forget, resume
+from movie_director.blender.persistence import apply_file_settings
 from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import UISettings
 from movie_director.blender.view import format_age, format_elapsed, format_ms, percent
@@ -63,8 +65,6 @@ class Runtime:
 
     def step(self) -> None:
         if not self._file_applied:
-            from movie_director.blender.persistence import apply_file_settings
-
             self._file_applied = True
             if bpy.context.scene is not None:
                 apply_file_settings(self, bpy.context.scene)
@@ -88,7 +88,6 @@ class Runtime:
     def deliver_jobs(self) -> bool:
         """Stream answers into their Text datablocks, import what finished; True if the panel must show it."""
         from movie_director.blender.delivery import deliver, write_answer
-        from movie_director.blender.pending import forget, resume
 
         resume(self)
         board = self.controller.board
@@ -229,16 +228,16 @@ def write_status(status: Any, controller: Controller, now: float) -> None:
         _set(item, notification_id=notification.id, severity=notification.severity.value, summary=notification.summary())
 
     _resize(status.dashboard, len(controller.dashboard))
-    for item, row in zip(status.dashboard, controller.dashboard):
-        stats = row.stats
+    for item, dashboard_row in zip(status.dashboard, controller.dashboard):
+        stats = dashboard_row.stats
         _set(
             item,
-            name=row.name,
-            label=row.label,
+            name=dashboard_row.name,
+            label=dashboard_row.label,
             checks=stats.checks,
             response=f"avg {format_ms(stats.avg_ms)} · p95 {format_ms(stats.p95_ms)}",
             availability=f"uptime {percent(stats.uptime_pct)} · success {percent(stats.success_pct)}",
-            metrics="\n".join(row.lines),
+            metrics="\n".join(dashboard_row.lines),
             trend=stats.trend,
         )
 

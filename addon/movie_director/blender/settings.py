@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from movie_director.config import DEFAULT_PROFILE, ENV_PREFIX, PRESETS, SERVICE_DEFAULTS, compose_url, schema_problems
+from movie_director.config import schema_problems
+from movie_director.configdata import DEFAULT_PROFILE, ENV_PREFIX, PRESETS, SERVICE_DEFAULTS, compose_url
 from movie_director.errors import ConfigError
 
 #: The layout version of the settings stored in a ``.blend`` (``Scene.movie_director_props``).
@@ -93,7 +94,7 @@ class ServiceSettings:
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> ServiceSettings:
-        auth = entry.get("auth") if isinstance(entry.get("auth"), Mapping) else {}
+        auth = found if isinstance(found := entry.get("auth"), Mapping) else {}
         return cls(
             name=name,
             kind=str(entry.get("kind") or name),

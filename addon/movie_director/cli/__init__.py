@@ -97,7 +97,8 @@ def _charge_start_up(args: argparse.Namespace, started: float) -> None:
 
 def _config_file(path: str | None) -> contextlib.AbstractContextManager[None]:
     """``--config FILE`` for every layer that loads the configuration, for this command only."""
-    from movie_director.config import CONFIG_ENV, exported
+    from movie_director.config import exported
+    from movie_director.configdata import CONFIG_ENV
 
     return contextlib.nullcontext() if path is None else exported(CONFIG_ENV, path)
 

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
-from movie_director.config import compose_url
+from movie_director.configdata import compose_url
 from movie_director.errors import InvalidSetting
 from movie_director.textfile import STDIN, read_text
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from movie_director.check import check_service
 from movie_director.cli.arguments import add_timeout_option, url_or_service
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import EXIT_OK, exit_code, print_error, print_json
@@ -24,6 +23,8 @@ def add_commands(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from movie_director.check import check_service
+
     report = check_service(args.target, kind=args.kind, timeout=args.timeout)
     if args.json:
         print_json(report.to_dict())

@@ -32,7 +32,12 @@ class Commands:
         """A command that only holds sub-commands (``config show``, ``llm chat``); alone, it prints its help, as
         ``movie-director`` alone does (exit 0)."""
         parser = self._parser(name, help, description)
-        parser.set_defaults(handler=lambda args: parser.print_help() or 0)
+
+        def show_help(args: argparse.Namespace) -> int:
+            parser.print_help()
+            return 0
+
+        parser.set_defaults(handler=show_help)
         return Commands(parser, metavar=metavar, made=self._made)
 
     @property

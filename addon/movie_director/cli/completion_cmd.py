@@ -7,6 +7,8 @@ Completion itself is argcomplete's (an optional dependency: ``pip install
 from __future__ import annotations
 
 import argparse
+import os
+from types import ModuleType
 
 from movie_director.cli.arguments import fail
 from movie_director.cli.commands import Commands
@@ -39,12 +41,14 @@ def run(args: argparse.Namespace) -> int:
 
 def autocomplete(parser: argparse.ArgumentParser) -> None:
     """Answer a completing shell and exit, when one asks (argcomplete does nothing otherwise)."""
+    if "_ARGCOMPLETE" not in os.environ:  # argcomplete's own test, made before paying for its import
+        return
     argcomplete = _argcomplete()
     if argcomplete is not None:
         argcomplete.autocomplete(parser)
 
 
-def _argcomplete():  # type: ignore[no-untyped-def]
+def _argcomplete() -> ModuleType | None:
     try:
         import argcomplete
     except ImportError:

@@ -9,9 +9,7 @@ from pathlib import Path
 from movie_director.cli.arguments import fail
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import is_quiet, print_json, table
-from movie_director.config import CONFIG_ENV, SERVICE_DEFAULTS, config_file_candidates, load_config, validate_file
 from movie_director.errors import ConfigError
-from movie_director.registry import service_name, write_atomic
 
 #: How long ``config init`` spends identifying each port it scans.
 INIT_SCAN_TIMEOUT = 1.0
@@ -20,6 +18,8 @@ EXIT_INVALID = 2
 
 
 def add_commands(commands: Commands) -> None:
+    from movie_director.configfile import config_file_candidates
+
     actions = commands.group("config", help="show or validate the configuration")
     show = actions.add("show", run_show, help="the resolved configuration")
     show.add_argument("--sources", action="store_true", help="say which layer (env, file, ui, default) set every value")
@@ -38,6 +38,8 @@ def add_commands(commands: Commands) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from movie_director.config import load_config
+
     config = load_config()
     if args.json:
         print_json(config.to_dict(with_sources=args.sources))
@@ -62,6 +64,8 @@ def _show(value: object) -> str:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from movie_director.config import validate_file
+
     try:
         problems = validate_file(args.file)
     except ConfigError as error:
@@ -80,6 +84,10 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from movie_director.config import validate_file
+    from movie_director.configdata import CONFIG_ENV
+    from movie_director.configfile import config_file_candidates, write_atomic
+
     path = Path(args.file or config_file_candidates()[0]).expanduser().absolute()
     if path.exists() and not args.force:
         fail(f"{path} already exists; it was left as it is.", field="file", value=str(path), allowed="a new file, or --force")
@@ -102,6 +110,7 @@ def run_init(args: argparse.Namespace) -> int:
 def _found_services() -> list[tuple[str, str, str, str]]:
     """(name, kind, url, note) of every recognised service on this computer's default ports."""
     from movie_director.discovery import DiscoveryRun
+    from movie_director.registry import service_name
 
     results = DiscoveryRun(timeout=INIT_SCAN_TIMEOUT, with_capabilities=False).run()
     taken: set[str] = set()
@@ -122,6 +131,8 @@ def _default_services() -> list[tuple[str, str, str, str]]:
 
 def starter_config(services: list[tuple[str, str, str, str]]) -> str:
     """The YAML of ``config init``: every service with its settings shown, commented, at their defaults."""
+    from movie_director.configdata import SERVICE_DEFAULTS
+
     lines = [
         "# Movie Director Connect: where the AI backends run and how long to wait for them.",
         "# Written by `movie-director config init`. Check it with `movie-director config validate FILE`;",

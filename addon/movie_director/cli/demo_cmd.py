@@ -1,4 +1,4 @@
-"""``movie-director demo``: the live demo (see :mod:`movie_director.demo`); the README's first command runs it."""
+"""``movie-director demo``: the live demo (see :mod:`movie_director.cli.demo`); the README's first command runs it."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def add_commands(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from movie_director import demo  # here, not at the top: it imports the test servers' launchers
+    from movie_director.cli import demo  # here, not at the top: it imports the test servers' launchers
 
     timeout = args.job_timeout or (REAL_JOB_TIMEOUT if args.real else demo.JOB_TIMEOUT)
     options = demo.DemoOptions(out_dir=args.out, real=args.real, job_timeout=timeout)

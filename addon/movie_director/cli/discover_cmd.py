@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from movie_director.capabilities import summary
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_error, print_json
-from movie_director.config import Config, load_config
-from movie_director.discovery import (
-    DEFAULT_TIMEOUT,
-    DiscoveryResult,
-    DiscoveryRun,
-    auth_by_kind,
-    parse_ports,
-)
 from movie_director.errors import ConfigError
-from movie_director.registry import open_registry, registry_path
+
+if TYPE_CHECKING:
+    from movie_director.configdata import Config
+    from movie_director.discovery import DiscoveryResult
 
 
 def add_commands(commands: Commands) -> None:
+    from movie_director.discovery import DEFAULT_TIMEOUT
+
     parser = commands.add("discover", run,
         help="scan ports for ComfyUI, Wan2GP, LiteLLM and other backends",
         description=(
@@ -38,6 +35,8 @@ def _hosts(text: str) -> list[str]:
 
 
 def _ports(text: str) -> list[int]:
+    from movie_director.discovery import parse_ports
+
     try:
         return parse_ports(text)
     except ValueError as exc:
@@ -52,6 +51,9 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from movie_director.configdata import auth_by_kind
+    from movie_director.discovery import DiscoveryRun
+
     config = _config_or_none()
     hosts, ports = list(args.hosts), list(args.ports)
     if config is not None:
@@ -99,6 +101,8 @@ def format_row(result: DiscoveryResult) -> str:
 
 def format_capabilities(result: DiscoveryResult) -> str:
     """A named service's capabilities as a line under the rows: how many of each, or why none were read."""
+    from movie_director.capabilities import summary
+
     if result.capabilities is None:
         said = result.details.get("capabilities_error") or "not read"
     else:
@@ -107,6 +111,8 @@ def format_capabilities(result: DiscoveryResult) -> str:
 
 
 def _config_or_none() -> Config | None:
+    from movie_director.config import load_config
+
     try:
         return load_config()
     except ConfigError as error:
@@ -117,6 +123,8 @@ def _config_or_none() -> Config | None:
 
 def _remember(config: Config, results: list[DiscoveryResult], scanned: list[str]) -> None:
     """Record the results in the registry file the ``services`` command lists."""
+    from movie_director.registry import open_registry, registry_path
+
     try:
         registry = open_registry(config)
     except ConfigError as error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from movie_director import doctor
 from movie_director.cli.arguments import add_timeout_option
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_json
@@ -22,6 +21,8 @@ def add_commands(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from movie_director import doctor
+
     report = doctor.run(timeout=args.timeout, workflow=args.workflow)
     if args.json:
         print_json(report.to_dict())

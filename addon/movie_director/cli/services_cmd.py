@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from movie_director.backend import Status
-from movie_director.capabilities import summary
-from movie_director.check import CheckReport, check_service
 from movie_director.cli.arguments import add_timeout_option
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_json, table
-from movie_director.config import Config, load_config
 from movie_director.plugins import get_plugin_manager
-from movie_director.registry import Instance, Registry, open_registry, registry_path
+
+if TYPE_CHECKING:
+    from movie_director.backend import Status
+    from movie_director.check import CheckReport
+    from movie_director.configdata import Config
+    from movie_director.registry import Instance, Registry
 
 CHECK_WORKERS = 8
 CHECK_TIMEOUT = 3.0
@@ -33,6 +34,9 @@ def add_commands(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from movie_director.config import load_config
+    from movie_director.registry import open_registry, registry_path
+
     config = load_config()
     registry = open_registry(config)
     errors: dict[str, str] = {}
@@ -66,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _row(instance: Instance) -> list[str]:
+    from movie_director.capabilities import summary
+
     latency = "-" if instance.latency_ms is None else f"{instance.latency_ms:.0f} ms"
     capabilities = ", ".join(f"{name}×{count}" for name, count in summary(instance.capabilities).items()) or "-"
     return [f"  {instance.name}", instance.url, instance.status.value, latency, str(instance.queue_depth), instance.version or "-", capabilities]
@@ -73,6 +79,8 @@ def _row(instance: Instance) -> list[str]:
 
 def _check_all(registry: Registry, config: Config, timeout: float) -> dict[str, str]:
     """Check every instance at once (bounded); feed status, load and capabilities to the registry."""
+    from movie_director.check import check_service
+
     instances = registry.instances()
     with ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="md-services") as pool:
         reports = list(pool.map(lambda instance: check_service(instance.name, kind=instance.kind, timeout=timeout, config=config), instances))
@@ -88,6 +96,8 @@ def _check_all(registry: Registry, config: Config, timeout: float) -> dict[str, 
 
 
 def _health_of(report: CheckReport) -> tuple[Status, int, Any]:
+    from movie_director.backend import Status
+
     if not report.ok:
         return Status.OFFLINE, 0, None
     health = report.health

@@ -12,15 +12,15 @@ import json
 import sys
 import time
 from dataclasses import replace
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from movie_director.check import bounded
 from movie_director.cli.arguments import add_timeout_option, fail, seconds
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, print_json, table
-from movie_director.config import load_config
-from movie_director.manager import ManagerOptions, ServiceManager, ServiceSnapshot, SystemSnapshot
 from movie_director.redact import redact
+
+if TYPE_CHECKING:
+    from movie_director.manager import ServiceManager, ServiceSnapshot, SystemSnapshot
 
 DEFAULT_TIMEOUT = 10.0
 HEADERS = ["service", "state", "status", "latency", "last check", "uptime", "queue", "queued ops", "next reconnect"]
@@ -44,6 +44,10 @@ def add_commands(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from movie_director.check import bounded
+    from movie_director.config import load_config
+    from movie_director.manager import ManagerOptions, ServiceManager
+
     if args.watch_for is not None and not args.watch:
         fail("--watch-for needs --watch: without it, status checks once and ends.", field="--watch-for", value=args.watch_for)
     config = load_config()

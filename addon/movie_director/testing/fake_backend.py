@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample
-from movie_director.config import Config, ServiceConfig
+from movie_director.configdata import Config, ServiceConfig
 from movie_director.errors import ConnectionRefused, ServiceError
 from movie_director.operations import OperationContext, register_operation
 

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from movie_director.backend import Backend, Capability, HealthSample
-from movie_director.config import AuthRef, Config, ServiceConfig
+from movie_director.configdata import AuthRef, Config, ServiceConfig
 from movie_director.errors import ConnectionLost
 from movie_director.http import build_session, call
 from movie_director.manager import ServiceManager

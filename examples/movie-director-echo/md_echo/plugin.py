@@ -13,7 +13,7 @@ from movie_director.check import bounded, service_for
 from movie_director.cli.arguments import add_target_options, add_timeout_option
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_json
-from movie_director.config import ServiceConfig
+from movie_director.configdata import ServiceConfig
 from movie_director.errors import map_exception
 from movie_director.hookspecs import hookimpl
 from movie_director.http import build_session, call, json_of, probe_session

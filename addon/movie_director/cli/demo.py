@@ -40,8 +40,9 @@ from urllib.parse import urlsplit
 from movie_director.cli.discover_cmd import format_capabilities, format_row
 from movie_director.cli.output import ProgressPrinter, table
 from movie_director.cli.status_cmd import render, watch
-from movie_director.config import AuthRef, Config, exported, load_config
-from movie_director.discovery import DiscoveryResult, auth_by_kind, discover, service_entry
+from movie_director.config import exported, load_config
+from movie_director.configdata import AuthRef, Config, auth_by_kind
+from movie_director.discovery import DiscoveryResult, discover, service_entry
 from movie_director.errors import ConfigurationProblem, Fix, MovieDirectorError, OperationTimeout, ServiceError, map_exception
 from movie_director.events import Event
 from movie_director.logs import configure_logging, reset_logging
@@ -87,8 +88,8 @@ RECONNECT_TIMEOUT = 30.0
 #: Embedded-mode tuning: a check every second, and no urllib3 retries (the manager's reconnect
 #: loop is what retries; urllib3's would only delay noticing the outage), so it shows at once.
 DEMO_SERVICE_SETTINGS = {"health_interval": 1, "retries": 0, "timeout": 30}
-COMFYUI_OPTIONS = {"node_delay": 0.08}
-WAN2GP_OPTIONS = {"step_seconds": 0.25}
+COMFYUI_OPTIONS: dict[str, Any] = {"node_delay": 0.08}
+WAN2GP_OPTIONS: dict[str, Any] = {"step_seconds": 0.25}
 SAMPLER_STEPS = 12
 
 

@@ -6,17 +6,15 @@ own stable ``code``; instances carry the ``service`` they concern, a one-sentenc
 applied for the user, the error carries it as a :class:`Fix` (dream-textures'
 ``FixItError`` pattern): a button in Blender, a suggested command in the CLI.
 
-:func:`map_exception` is the one place where library exceptions become these errors.
+:func:`~movie_director.errors.mapping.map_exception` is the one place where library exceptions become these errors.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-import socket
-import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from movie_director.redact import redact
@@ -411,8 +409,8 @@ class ServiceError(MovieDirectorError):
     code = "server_error"
     title = "The service reported an error"
     default_message = "{service} failed while handling the request."
-    default_hints = ("Look at the console window of {service} for the full error.", "Try again; if it repeats, restart {service}.")
-    causes = (
+    default_hints: ClassVar[tuple[str, ...]] = ("Look at the console window of {service} for the full error.", "Try again; if it repeats, restart {service}.")
+    causes: ClassVar[tuple[str, ...]] = (
         'The service raised an error of its own (a bug, out of memory, a missing file).',
     )
     check = 'movie-director status'
@@ -423,8 +421,8 @@ class RequestRejected(ServiceError):
     code = "request_rejected"
     title = "Request rejected"
     default_message = "{service} rejected the request."
-    default_hints = ("Check the values sent; the message above says which one is wrong.",)
-    causes = (
+    default_hints: ClassVar[tuple[str, ...]] = ("Check the values sent; the message above says which one is wrong.",)
+    causes: ClassVar[tuple[str, ...]] = (
         'A value in the request is not accepted by the service (its message says which).',
     )
     check = 'movie-director check SERVICE --json'
@@ -639,166 +637,3 @@ def says_nothing_about_kind(error: MovieDirectorError) -> bool:
     is reported as busy with its own message, not as "a different program answers".
     """
     return isinstance(error, (ConnectionProblem, RateLimited)) or error.code == ServiceError.code
-
-
-# -- Mapping ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Context:
-    service: str | None
-    start_hint: str | None
-    extra_hints: list[str] = field(default_factory=list)
-
-    def make(self, cls: type[MovieDirectorError], message: str | None = None, cause: BaseException | None = None, **kwargs: Any) -> MovieDirectorError:
-        hints = list(cls.default_hints)
-        if self.start_hint and cls in (ConnectionRefused, Timeout, ConnectionLost):
-            hints.insert(0, self.start_hint)
-        hints.extend(self.extra_hints)
-        return cls(message, service=self.service, hints=hints, cause=cause, **kwargs)
-
-
-def map_exception(exc: BaseException, service: str | None = None, start_hint: str | None = None) -> MovieDirectorError:
-    """Turn any exception met while talking to a service into one of our typed errors.
-
-    ``start_hint`` is the backend's own "how to start me" line, shown first when the
-    service cannot be reached.
-    """
-    if isinstance(exc, MovieDirectorError):
-        return exc
-    context = _Context(service, start_hint)
-    import requests  # local: keeps `import movie_director.errors` cheap
-
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return response_error(exc.response, service=service, cause=exc)
-    root = _root_cause(exc)
-    if isinstance(exc, requests.exceptions.SSLError) or isinstance(root, ssl.SSLError):
-        return context.make(TLSFailed, cause=exc)
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return context.make(ProxyFailed, cause=exc)
-    if isinstance(root, socket.gaierror) or "NameResolutionError" in _chain_names(exc) or "Name or service not known" in str(exc):
-        return context.make(NameResolutionFailed, cause=exc)
-    if isinstance(root, ConnectionRefusedError) or "Connection refused" in str(exc) or "[Errno 111]" in str(exc):
-        return context.make(ConnectionRefused, cause=exc)
-    if isinstance(exc, (requests.Timeout, socket.timeout, TimeoutError)) or isinstance(root, (socket.timeout, TimeoutError)):
-        return context.make(Timeout, cause=exc)
-    if _is_websocket_closed(exc):
-        return context.make(WebSocketClosed, cause=exc)
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, ConnectionResetError, BrokenPipeError)) or isinstance(
-        root, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
-    ):
-        return context.make(ConnectionLost, cause=exc)
-    if isinstance(exc, requests.ConnectionError):
-        # urllib3 says "Connection aborted." when an established connection broke (e.g. reset mid-answer)
-        broke = "RemoteDisconnected" in str(exc) or "Connection aborted" in str(exc)
-        return context.make(ConnectionLost if broke else ConnectionRefused, cause=exc)
-    if isinstance(exc, (json.JSONDecodeError, requests.exceptions.InvalidJSONError)):
-        return context.make(MalformedResponse, cause=exc)
-    return context.make(ServiceError, f"{service or 'The service'} failed: {type(exc).__name__}: {exc}", cause=exc)
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    seen: set[int] = set()
-    current: BaseException = exc
-    while id(current) not in seen:
-        seen.add(id(current))
-        nxt = current.__cause__ or current.__context__
-        if nxt is None:
-            # urllib3 stores the socket error in `.reason` and requests wraps it in args[0]
-            nxt = getattr(current, "reason", None) if isinstance(getattr(current, "reason", None), BaseException) else None
-        if nxt is None and current.args and isinstance(current.args[0], BaseException):
-            nxt = current.args[0]
-        if nxt is None:
-            break
-        current = nxt
-    return current
-
-
-def _chain_names(exc: BaseException) -> str:
-    names = []
-    current: BaseException | None = exc
-    for _ in range(8):
-        if current is None:
-            break
-        names.append(type(current).__name__)
-        reason = getattr(current, "reason", None)
-        current = current.__cause__ or current.__context__ or (reason if isinstance(reason, BaseException) else None) or (
-            current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
-        )
-    return " ".join(names)
-
-
-def _is_websocket_closed(exc: BaseException) -> bool:
-    return type(exc).__name__ in {"WebSocketConnectionClosedException", "WebSocketBadStatusException"} and "Handshake" not in str(exc)
-
-
-def response_error(response: Any, service: str | None = None, cause: BaseException | None = None, expected: str = "JSON") -> MovieDirectorError:
-    """Map an HTTP error response to a typed error carrying the server's own message."""
-    status = int(response.status_code)
-    server_message = server_message_of(response)
-    context = _Context(service, None)
-    details = {"status": status, "url": redact(str(getattr(response, "url", "")))}
-    label = service or "The service"
-    suffix = f": {server_message}" if server_message else "."
-    if status == 401:
-        return context.make(AuthenticationFailed, f"{label} refused the credentials (HTTP 401){suffix}", cause, details=details)
-    if status == 403:
-        return context.make(PermissionDenied, f"{label} does not allow this request (HTTP 403){suffix}", cause, details=details)
-    if status == 404:
-        return context.make(NotFound, f"{label} does not know {getattr(response.request, 'path_url', 'this route')} (HTTP 404){suffix}", cause, details=details)
-    if status == 429:
-        retry_after = response.headers.get("Retry-After")
-        if retry_after:
-            details["retry_after"] = retry_after
-        return context.make(RateLimited, f"{label} is rate limiting requests (HTTP 429){suffix}", cause, details=details)
-    if 400 <= status < 500:
-        return context.make(RequestRejected, f"{label} rejected the request (HTTP {status}){suffix}", cause, details=details)
-    return context.make(ServiceError, f"{label} failed with HTTP {status}{suffix}", cause, details=details)
-
-
-def server_message_of(response: Any, limit: int = 300) -> str:
-    """The server's own error text: a JSON ``error.message``/``detail``/``message``, or short plain text."""
-    content_type = response.headers.get("Content-Type", "")
-    text = ""
-    try:
-        text = response.text or ""
-    except Exception:  # noqa: BLE001 - a broken body must not hide the status
-        return ""
-    if "json" in content_type or text.lstrip().startswith("{"):
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
-        message = _message_in(body)
-        if message:
-            return redact(message[:limit])
-    if "html" in content_type.lower() or text.lstrip().lower().startswith("<!doctype") or text.lstrip().lower().startswith("<html"):
-        return ""
-    return redact(" ".join(text.split())[:limit])
-
-
-def _message_in(body: Any) -> str:
-    if isinstance(body, dict):
-        for key in ("error", "detail", "message"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, dict):
-                inner = _message_in(value)
-                if inner:
-                    return inner
-    return ""
-
-
-def describe_unexpected(payload: Any, service: str | None, expected: str) -> MalformedResponse:
-    """An answer of the wrong shape (HTML page, foreign JSON) where ``expected`` was wanted."""
-    if isinstance(payload, (bytes, str)):
-        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-        kind = "a web page" if "<html" in text[:500].lower() or "<!doctype" in text[:500].lower() else "text"
-    else:
-        kind = "JSON of another shape"
-    return MalformedResponse(
-        f"{service or 'The service'} answered with {kind} where {expected} was expected.",
-        service=service,
-        hints=list(MalformedResponse.default_hints),
-    )
