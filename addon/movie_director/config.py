@@ -35,6 +35,7 @@ from movie_director.configdata import (
     SERVICE_DEFAULTS,
     AuthRef,
     Config,
+    InstanceConfig,
     ServiceConfig,
     Source,
     compose_url,
@@ -113,10 +114,14 @@ def _short_message(error: ValidationError) -> str:
         return f"{error.instance!r} is not one of the allowed values"
     if error.validator == "required":
         return error.message
+    if error.validator == "not" and isinstance(error.validator_value, dict) and error.validator_value.get("description"):
+        return f"{error.validator_value['description']} are not allowed"  # the schema names what it forbids
     return error.message
 
 
 def _allowed(error: ValidationError) -> str:
+    if error.validator == "not":
+        return "one of them"
     schema = error.schema if isinstance(error.schema, dict) else {}
     parts = []
     if "type" in schema:
@@ -175,6 +180,9 @@ def _env_layer(environ: Mapping[str, str], known_services: Iterable[str]) -> tup
             if problem:
                 problems.append(ConfigProblem(pointer, LAYER_ENV, problem[0], raw if key != "auth" else "***", problem[1], variable))
                 break
+            if key == "url" and "," in value:  # several servers of one service
+                key, pointer = "instances", f"/services/{name}/instances"
+                value = [{"url": url.strip()} for url in value.split(",") if url.strip()]
             services.setdefault(name, {})[key] = value
             layer.origins[pointer] = variable
             break
@@ -288,6 +296,9 @@ def load_config(
         for section in (layer.data.get("services") or {}, _profile_services(layer, profile)):
             for name, entry in section.items():
                 for key, value in (entry or {}).items():
+                    if key in _ADDRESS_KEYS:  # a higher layer's url or instances replaces the lower one's
+                        for other in _ADDRESS_KEYS[key]:
+                            merged.get(name, {}).pop(other, None)
                     merged.setdefault(name, {})[key] = value
                     origin = layer.origins.get(f"/services/{name}/{key}", layer.location)
                     if section is not layer.data.get("services") and layer.name != LAYER_DEFAULT:
@@ -341,6 +352,12 @@ def _build_service(
     kind = entry.get("kind") or (name if name in kinds else "")
     if not kind:
         return None, [problem("kind", "the service has no kind and its name is not a known kind", None, ", ".join(sorted(kinds)))]
+    instances, instance_problems = _instances_of(name, entry.get("instances"), sources.get("instances", Source(LAYER_DEFAULT)))
+    if instance_problems:
+        return None, instance_problems
+    if instances:
+        entry = {**entry, "url": instances[0].url}
+        sources["url"] = sources["instances"]
     if "url" not in entry and "host" not in entry:
         return None, [problem("url", "the service has no url", None, "an http, https, ws or wss URL")]
     try:
@@ -376,9 +393,29 @@ def _build_service(
         pool_max=entry.get("pool_max"),
         pool_min=entry.get("pool_min"),
         models=tuple(entry.get("models", ())),
+        instances=instances,
         sources=dict(sources),
     )
     return service, []
+
+
+#: Keys that say where a service is: setting one in a higher layer drops the others below.
+_ADDRESS_KEYS = {"url": ("instances",), "instances": ("url", "scheme", "host", "port")}
+
+
+def _instances_of(name: str, entries: Any, source: Source) -> tuple[tuple[InstanceConfig, ...], list[ConfigProblem]]:
+    """The ``instances`` list as data; a bad URL is a problem naming its place and where it came from."""
+    instances: list[InstanceConfig] = []
+    problems: list[ConfigProblem] = []
+    for index, entry in enumerate(entries or ()):
+        try:
+            url = compose_url(entry["url"])
+        except ValueError as exc:
+            problems.append(ConfigProblem(f"/services/{name}/instances/{index}/url", source.layer, str(exc), entry["url"], "scheme://host:port", source.location))
+            continue
+        auth = entry.get("auth")
+        instances.append(InstanceConfig(url, float(entry.get("weight", 1.0)), AuthRef(auth["env"], auth.get("type", "bearer"), auth.get("header", "")) if auth else None))
+    return tuple(instances), problems
 
 
 _LAYER_RANK = {LAYER_DEFAULT: 0, LAYER_UI: 1, LAYER_FILE: 2, LAYER_ENV: 3}

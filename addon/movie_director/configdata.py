@@ -98,8 +98,27 @@ class AuthRef:
 
 
 @dataclass(frozen=True)
+class InstanceConfig:
+    """One server of a service (a studio runs several ComfyUI boxes as one ``comfyui``)."""
+
+    url: str
+    #: Relative capacity: 2.0 takes twice the share of work of 1.0 at equal load.
+    weight: float = 1.0
+    #: This server's own secret, when it differs from the service's.
+    auth: AuthRef | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "weight": self.weight, "auth": {"type": self.auth.type, "env": self.auth.env, "is_set": self.auth.is_set} if self.auth else None}
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
-    """One resolved service entry. ``sources`` maps each field to where it came from."""
+    """One resolved service entry. ``sources`` maps each field to where it came from.
+
+    ``url`` is the first of ``instances``; a service configured with a single ``url`` has
+    exactly that one instance. Replacing ``url`` (a ``--url`` on the command line) makes
+    the service that one server again.
+    """
 
     name: str
     kind: str
@@ -121,7 +140,12 @@ class ServiceConfig:
     pool_max: int | None = None
     pool_min: int | None = None
     models: tuple[str, ...] = ()
+    instances: tuple[InstanceConfig, ...] = ()
     sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.instances or self.instances[0].url != self.url:
+            object.__setattr__(self, "instances", (InstanceConfig(self.url),))
 
     @property
     def host(self) -> str:
@@ -173,6 +197,7 @@ class ServiceConfig:
             "pool_max": self.pool_max,
             "pool_min": self.pool_min,
             "models": list(self.models),
+            "instances": [instance.to_dict() for instance in self.instances],
         }
         if with_sources:
             data["sources"] = {key: str(self.source_of(key)) for key in data if key != "name"}
@@ -280,6 +305,7 @@ __all__ = [
     "SERVICE_DEFAULTS",
     "AuthRef",
     "Config",
+    "InstanceConfig",
     "ServiceConfig",
     "Source",
     "auth_by_kind",
