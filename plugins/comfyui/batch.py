@@ -141,7 +141,8 @@ class ComfyUIMember:
 
     def _gone(self) -> bool:
         """The link to the instance is down AND its port refuses: the process (and its in-memory queue) is gone."""
-        if self.client.socket_state is SocketState.OPEN and self.client.tracker.last_error is None:
+        link_lost = self.client.socket_state is SocketState.RECONNECTING or self.client.tracker.last_error is not None  # socket, or polling
+        if not link_lost:
             return False
         try:
             ComfyUIBackend().reachable(self.service, PORT_CHECK_TIMEOUT_S)

@@ -157,3 +157,15 @@ def test_ctrl_c_interrupts_the_runs_on_every_instance(backend_servers: Any, tmp_
         wait_until(lambda server=server: not requests.get(f"{server.url}/queue", timeout=5).json()["queue_running"], 10, message="interrupted")
         endings = [entry["status"]["messages"][-1][0] for entry in requests.get(f"{server.url}/history", timeout=5).json().values()]
         assert endings == ["execution_interrupted"], endings
+
+
+def test_a_run_whose_link_dropped_on_a_live_instance_is_waited_for_there_not_moved(trio: list[ServerProcess], tmp_path: Path) -> None:
+    process = start_batch(tmp_path, [server.url for server in trio], txt2img("dropped"), 6, "--json")
+    wait_until(lambda: requests.get(f"{trio[0].url}/_standin/state", timeout=5).json()["running"], 20, message="a run executing on the first instance")
+    requests.post(f"{trio[0].url}/_standin/control", json={"drop_websockets": True}, timeout=5).raise_for_status()
+    code, stdout, stderr = finish(process)
+    assert code == 0, stderr
+    runs = json.loads(stdout)["runs"]
+    assert len({path for run in runs for path in run["files"]}) == 6 and not any("moved_from" in run for run in runs)
+    executed = Counter(prefix for server in trio for prefix in history_prefixes(server) if prefix.startswith("dropped_"))
+    assert sorted(executed) == [f"dropped_r{index:02}" for index in range(1, 7)] and max(executed.values()) == 1, executed
