@@ -91,27 +91,28 @@ def test_twelve_runs_spread_over_three_instances_each_distinct(trio: list[Server
     assert {path.name.split("_r")[1][:2] for path in files} == {f"{index:02}" for index in range(1, 13)}
 
 
-def test_an_instance_killed_mid_batch_loses_no_run_and_runs_none_twice(backend_servers: Any, tmp_path: Path) -> None:
-    servers = [backend_servers.start("comfyui", node_delay=0.3) for _ in range(3)]
+@pytest.mark.parametrize(("runs", "no_websocket"), [(12, False), (6, True)], ids=["websocket", "polling"])
+def test_an_instance_killed_mid_batch_loses_no_run_and_runs_none_twice(backend_servers: Any, tmp_path: Path, runs: int, no_websocket: bool) -> None:
+    servers = [backend_servers.start("comfyui", node_delay=0.3, no_websocket=no_websocket) for _ in range(3)]
     victim = servers[2]
     started = time.monotonic()
-    process = start_batch(tmp_path, [server.url for server in servers], txt2img("failover"), 12, "--json")
+    process = start_batch(tmp_path, [server.url for server in servers], txt2img("failover"), runs, "--json")
     wait_until(lambda: requests.get(f"{victim.url}/_standin/state", timeout=5).json()["running"], 20, message="a run executing on the victim")
     wait_until(lambda: time.monotonic() - started >= 1.0, 5, message="1 s into the batch")
     victim.kill()
     code, stdout, stderr = finish(process)
 
     assert code == 0, stderr
-    runs = json.loads(stdout)["runs"]
-    files = [Path(path) for run in runs for path in run["files"]]
-    assert len(runs) == 12 and len({path.name for path in files}) == 12 and all(path.is_file() for path in files)
-    moved = [run for run in runs if "moved_from" in run]
+    outcomes = json.loads(stdout)["runs"]
+    files = [Path(path) for run in outcomes for path in run["files"]]
+    assert len(outcomes) == runs and len({path.name for path in files}) == runs and all(path.is_file() for path in files)
+    moved = [run for run in outcomes if "moved_from" in run]
     assert moved and all(run["moved_from"]["instance"] == victim.url and run["instance"] != victim.url for run in moved)
     for run in moved:
         assert f"prompt {run['moved_from']['prompt_id']}" in stderr, "a moved run is reported, never silent"
     executed = Counter(prefix for server in servers[:2] for prefix in history_prefixes(server))
     assert max(executed.values()) == 1, f"a run executed twice: {executed}"
-    on_victim = {run["run"] for run in runs if run["instance"] == victim.url}
+    on_victim = {run["run"] for run in outcomes if run["instance"] == victim.url}
     assert not {f"failover_r{index:02}" for index in on_victim} & set(executed), "a run finished on the victim ran again"
 
 
