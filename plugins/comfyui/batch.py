@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from movie_director.configdata import ServiceConfig
-from movie_director.errors import JobCancelled, MalformedResponse, MovieDirectorError, NotFound, OperationTimeout, WorkflowInvalid
+from movie_director.errors import ConnectionProblem, JobCancelled, MalformedResponse, MovieDirectorError, NotFound, OperationTimeout, WorkflowInvalid
 from movie_director.fleet import InstanceGone
 from movie_director.routing import InstanceLoad
 from movie_director_plugins.comfyui.backend import ComfyUIBackend
@@ -96,7 +96,7 @@ class ComfyUIMember:
             return frozenset()
         try:
             info = self.client.object_info()
-        except (NotFound, MalformedResponse):
+        except (NotFound, MalformedResponse, ConnectionProblem):  # no list, or gone since its probe: sending will tell
             return frozenset()
         return frozenset(node["class_type"] for node in graph.values()) - info.keys()
 
