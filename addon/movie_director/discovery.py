@@ -577,8 +577,13 @@ def adopt(
     name: str | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
+    as_instance: bool = False,
 ) -> Adopted:
     """Write ``result`` as a service of the active profile into the config file, atomically.
+
+    ``as_instance``: a server of a kind the file already configures at another address
+    joins that service's ``instances`` (a second GPU box for the same ``comfyui``)
+    instead of becoming a service of its own.
 
     The file is ``path``, else the one in force (``MOVIE_DIRECTOR_CONFIG`` or the first
     that exists), else a new ``~/.movie-director/config.yaml``. A service already
@@ -604,8 +609,15 @@ def adopt(
             (key for key, value in {**(data.get("services") or {}), **services}.items() if _same_service(value, entry)),
             None,
         )
-        chosen = existing or service_name(result.kind, result.url, [*(data.get("services") or {}), *services])
-        merged = {**(services.get(chosen) or {}), **entry}
+        configured = {**(data.get("services") or {}), **services}
+        sibling = None if existing or not as_instance else next((key for key, value in configured.items() if isinstance(value, dict) and value.get("kind", key) == result.kind), None)
+        chosen = existing or sibling or service_name(result.kind, result.url, [*(data.get("services") or {}), *services])
+        if sibling is not None:
+            merged = _with_instance({**(configured.get(sibling) or {})}, entry)
+        elif isinstance(configured.get(chosen), dict) and configured[chosen].get("instances"):
+            merged = {**configured[chosen]}  # already one of its instances: nothing to change
+        else:
+            merged = {**(services.get(chosen) or {}), **entry}
         problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=f"/profiles/{profile}/services/{chosen}")
         if problems:
             raise ConfigError(problems=problems)
@@ -615,7 +627,19 @@ def adopt(
 
 
 def _same_service(existing: Any, entry: Mapping[str, Any]) -> bool:
-    return isinstance(existing, dict) and existing.get("kind") == entry["kind"] and str(existing.get("url", "")).rstrip("/") == entry["url"]
+    """The same kind at the same address (its url, or one of its instances)."""
+    if not isinstance(existing, dict) or existing.get("kind") != entry["kind"]:
+        return False
+    urls = [existing.get("url", "")] + [item.get("url", "") for item in existing.get("instances") or () if isinstance(item, dict)]
+    return entry["url"] in (str(url).rstrip("/") for url in urls)
+
+
+def _with_instance(existing: dict[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """``existing`` with the found server appended to its instances (its single url becomes the first)."""
+    instances = list(existing.pop("instances", None) or ([{"url": existing["url"]}] if existing.get("url") else []))
+    existing.pop("url", None)
+    instances.append({"url": entry["url"]})
+    return {**existing, "kind": entry["kind"], "instances": instances}
 
 
 __all__ = [

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,16 @@ def test_found_services_are_listed_checked_and_adopted(backends: dict[str, Serve
     assert registry.get(adopted.name).sources >= {"config", "discovery"}  # the discovered instance became the configured one
     registry.update_health(adopted.name, Status.ONLINE, queue_depth=0, latency_ms=5.0)
     assert registry.find(LLM_CHAT, id="mock-gpt").name == adopted.name
+
+
+def test_discover_adopt_as_instances_makes_a_second_server_another_instance(backend_servers: Any, isolated_env: dict[str, str]) -> None:
+    first, second = backend_servers.start("comfyui"), backend_servers.start("comfyui")
+    config_file = Path(isolated_env["MOVIE_DIRECTOR_CONFIG"])
+    config_file.write_text(f"# my farm\nservices:\n  comfyui:\n    url: {first.url}\n", encoding="utf-8")
+    done = cli("discover", "--ports", f"{first.port},{second.port}", "--adopt", "--as-instances", "--json", env=isolated_env)
+    assert done.returncode == 0, done.stderr
+    adopted = {row["url"]: row["adopted"]["service"] for row in json.loads(done.stdout) if "adopted" in row}
+    assert adopted == {first.url: "comfyui", second.url: "comfyui"}
+    assert config_file.read_text(encoding="utf-8").startswith("# my farm")
+    comfy = load_config(environ=isolated_env).service("comfyui")
+    assert [instance.url for instance in comfy.instances] == [first.url, second.url]

@@ -424,6 +424,19 @@ def test_adopt_finds_the_file_in_force_and_keeps_a_json_file_json(tmp_path: Path
     assert "auth" not in json.dumps(data)
 
 
+def test_a_second_server_of_a_configured_kind_joins_its_instances(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("services:\n  comfyui:\n    url: http://127.0.0.1:8188  # the first box\n    timeout: 60\n", encoding="utf-8")
+    adopted = adopt(FOUND, path=path, environ={}, as_instance=True)
+    assert adopted.name == "comfyui"
+    assert adopted.entry["instances"] == [{"url": "http://127.0.0.1:8188"}, {"url": "http://127.0.0.1:8189"}] and "url" not in adopted.entry
+    assert "# the first box" in path.read_text(encoding="utf-8") and validate_file(path) == []
+    comfy = load_config(file=path, environ={}, kinds={"comfyui": Backend}).service("comfyui")
+    assert [instance.url for instance in comfy.instances] == ["http://127.0.0.1:8188", "http://127.0.0.1:8189"] and comfy.timeout == 60
+    again = adopt(FOUND, path=path, environ={}, as_instance=True)
+    assert again.entry == adopted.entry  # already one of its instances: nothing added twice
+
+
 def test_only_recognised_services_can_be_adopted(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Nothing the add-on knows"):
         adopt(DiscoveryResult(UNKNOWN, "http://127.0.0.1:9000", seen="HTTP 200"), path=tmp_path / "c.yaml", environ={})

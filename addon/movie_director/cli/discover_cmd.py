@@ -28,6 +28,11 @@ def add_commands(commands: Commands) -> None:
     parser.add_argument("--hosts", type=_hosts, default=[], metavar="H,...", help="more hosts to scan (names or addresses)")
     parser.add_argument("--ports", type=_ports, default=[], metavar="SPEC", help="more ports, e.g. 7000-9000,8188")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S", help=f"seconds to identify one port (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--adopt", action="store_true", help="write every service found into the config file (comments kept), in the active profile")
+    parser.add_argument(
+        "--as-instances", action="store_true",
+        help="with --adopt: a server of a kind already configured elsewhere joins that service's instances instead of becoming a new service",
+    )
 
 
 def _hosts(text: str) -> list[str]:
@@ -72,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
     results = discovery.run()
     if config is not None:
         _remember(config, results, [candidate.url for candidate in discovery.candidates])
+    adopted = _adopt_all(results, args.as_instances, quiet=args.json) if args.adopt else {}
     if args.json:
         timings = {"scan_s": round(discovery.scan_elapsed, 3), "capabilities_s": round(discovery.capabilities_elapsed, 3)}
-        print_json([{**result.to_row(), **timings} for result in results])
+        print_json([{**result.to_row(), **timings, **({"adopted": adopted[result.url]} if result.url in adopted else {})} for result in results])
     else:
         known = sum(result.recognized for result in results)
         print(
@@ -82,6 +88,21 @@ def run(args: argparse.Namespace) -> int:
             f"({len(discovery.ports)} ports on {', '.join(discovery.hosts)}); capabilities read in {discovery.capabilities_elapsed:.2f} s."
         )
     return 0
+
+
+def _adopt_all(results: list[DiscoveryResult], as_instances: bool, quiet: bool) -> dict[str, dict[str, str]]:
+    """Write each recognised result into the config file; what each became, by URL."""
+    from movie_director.discovery import adopt
+
+    adopted = {}
+    for result in results:
+        if not result.recognized:
+            continue
+        entry = adopt(result, as_instance=as_instances)
+        adopted[result.url] = {"service": entry.name, "file": str(entry.path), "profile": entry.profile}
+        if not quiet:
+            print(f"  adopted {result.kind} at {result.url} as {entry.name!r} (profile {entry.profile}, {entry.path})")
+    return adopted
 
 
 def _print_row(result: DiscoveryResult) -> None:
