@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from movie_director.configdata import ServiceConfig
@@ -257,11 +257,10 @@ def _able_to_run(work: Work, by_url: dict[str, Member[Work]]) -> Callable[[Insta
 
 
 def instance_services(service: ServiceConfig) -> list[tuple[ServiceConfig, float]]:
-    """One single-instance entry per instance of ``service`` (its URL and auth), with the instance's weight."""
-    return [
-        (replace(service, url=instance.url, auth=instance.auth or service.auth, instances=(instance,)), instance.weight)
-        for instance in service.instances
-    ]
+    """One single-server entry per instance of ``service`` (the manager's own split), with the instance's weight."""
+    from movie_director.manager import member_configs  # the manager is heavy; only a batch over a service needs it
+
+    return [(member, member.instances[0].weight) for member in member_configs(service)]
 
 
 def probe_all(instances: Sequence[Probed]) -> tuple[dict[str, InstanceLoad], dict[str, MovieDirectorError]]:
