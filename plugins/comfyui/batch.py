@@ -15,11 +15,20 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from movie_director.configdata import ServiceConfig
-from movie_director.errors import ConnectionProblem, JobCancelled, MalformedResponse, MovieDirectorError, NotFound, OperationTimeout, WorkflowInvalid
+from movie_director.errors import (
+    ConnectionProblem,
+    JobCancelled,
+    MalformedResponse,
+    MovieDirectorError,
+    NotFound,
+    OperationTimeout,
+    WorkflowInvalid,
+    map_exception,
+)
 from movie_director.fleet import InstanceGone
 from movie_director.routing import InstanceLoad
 from movie_director_plugins.comfyui.backend import ComfyUIBackend
-from movie_director_plugins.comfyui.client import LABEL, ComfyUIClient
+from movie_director_plugins.comfyui.client import LABEL, START_HINT, ComfyUIClient
 from movie_director_plugins.comfyui.jobs import Job
 from movie_director_plugins.comfyui.outputs import OutputFile
 from movie_director_plugins.comfyui.session import SocketState
@@ -85,6 +94,11 @@ class ComfyUIMember:
         self._stopping = threading.Event()
 
     def load(self) -> InstanceLoad:
+        """The instance's queue depth and latency; a closed port fails in milliseconds, not after the HTTP retries."""
+        try:
+            ComfyUIBackend().reachable(self.service, self.service.connect_timeout)
+        except OSError as exc:
+            raise map_exception(exc, LABEL, START_HINT) from exc
         started = time.monotonic()
         depth = self.client.queue().depth
         latency = (time.monotonic() - started) * 1000
