@@ -10,6 +10,7 @@ import requests
 
 from movie_director.testing.faultproxy import OPCODE_BINARY, OPCODE_TEXT, FaultProxy, FrameCursor, ws_frame
 from movie_director.testing.misbehaving import DEFAULT_BODY, MisbehavingServer
+from movie_director.testing.processes import wait_until
 
 
 @pytest.fixture
@@ -92,6 +93,7 @@ def test_cut_aborts_every_open_connection(proxy) -> None:
     proxy.set(half_open_after=0)
     with socket.create_connection((proxy.host, proxy.port), timeout=2) as client:
         client.sendall(b"GET /thing HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_until(lambda: proxy.open_connections == 1, 5, message="the proxy took the connection")  # accept runs on its own thread
         assert proxy.cut() == 1
         with pytest.raises(ConnectionResetError):
             client.recv(10)
