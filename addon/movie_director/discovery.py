@@ -33,8 +33,9 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -582,40 +583,112 @@ def adopt(
 
     The file is ``path``, else the one in force (``MOVIE_DIRECTOR_CONFIG`` or the first
     that exists), else a new ``~/.movie-director/config.yaml``. A service already
-    configured at the same URL and kind keeps its name and settings (the URL and
-    transport are refreshed); otherwise the entry gets the first name the file does not
-    use yet (``comfyui``, ``comfyui-8189``…): so the first ComfyUI adopted replaces the
-    built-in default ``comfyui`` entry, which only guessed the default port.
+    configured at the same URL and kind (as its ``url`` or one of its ``instances``)
+    keeps its name and settings (the URL and transport are refreshed); otherwise the
+    entry gets the first name the file does not use yet (``comfyui``, ``comfyui-8189``…):
+    so the first ComfyUI adopted replaces the built-in default ``comfyui`` entry, which
+    only guessed the default port.
     """
-    if not result.recognized:
-        raise ConfigError(
-            f"Nothing the add-on knows answers at {result.url} ({result.seen}), so it cannot be added as a service.",
-            hints=["Start the service, then run discovery again."],
-        )
-    environ = os.environ if environ is None else environ
-    target = Path(path) if path is not None else (find_config_file(environ) or config_file_candidates()[0])
-    with editing(target) as data:
-        profile = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
-        profiles = data["profiles"] = data.get("profiles") or {}
-        profile_body = profiles[profile] = profiles.get(profile) or {}
-        services = profile_body["services"] = profile_body.get("services") or {}
+    _require_recognized(result)
+    with _editing_services(path, profile, environ) as (target, profile, top, services):
         entry = service_entry(result)
-        existing = name or next(
-            (key for key, value in {**(data.get("services") or {}), **services}.items() if _same_service(value, entry)),
-            None,
-        )
-        chosen = existing or service_name(result.kind, result.url, [*(data.get("services") or {}), *services])
+        existing = name or next((key for key, value in {**top, **services}.items() if _same_service(key, value, entry)), None)
+        current = {**top, **services}.get(existing or "")
+        if isinstance(current, Mapping) and current.get("instances") and not name:
+            return Adopted(existing or "", target, profile, current)  # already one of that service's servers
+        chosen = existing or service_name(result.kind, result.url, [*top, *services])
         merged = {**(services.get(chosen) or {}), **entry}
-        problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=f"/profiles/{profile}/services/{chosen}")
-        if problems:
-            raise ConfigError(problems=problems)
+        _check(merged, target, profile, chosen)
         services[chosen] = merged
     log.info("adopted %s at %s as %r into profile %s of %s", result.kind, result.url, chosen, profile, target)
     return Adopted(chosen, target, profile, merged)
 
 
-def _same_service(existing: Any, entry: Mapping[str, Any]) -> bool:
-    return isinstance(existing, dict) and existing.get("kind") == entry["kind"] and str(existing.get("url", "")).rstrip("/") == entry["url"]
+def add_instance(
+    result: DiscoveryResult,
+    service: ServiceConfig,
+    path: Path | str | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Adopted:
+    """Write ``result`` into the config file as another server of ``service`` (same kind), atomically.
+
+    The service's address in the file (its ``url`` or ``instances``, in the profile or at
+    the top, where it was written) becomes an ``instances`` list that ends with the found
+    server, so work is shared between them; when the file holds no address for it (a
+    built-in default or the environment gave it), the list starts from the servers the
+    service has now. The rest of the file, comments included, stays as written.
+    """
+    _require_recognized(result)
+    if result.kind != service.kind:
+        raise ConfigError(f"A {result.kind} server cannot be an instance of {service.name}, a {service.kind} service.")
+    with _editing_services(path, profile, environ) as (target, profile, top, services):
+        holder = next((section for section in (services, top) if _address_of(section.get(service.name)) is not None), services)
+        entry = holder[service.name] = holder.get(service.name) or {"kind": service.kind}
+        known = _address_of(entry) or [{"url": instance.url} for instance in service.instances]
+        if not any(str(instance.get("url", "")).rstrip("/") == result.url for instance in known):
+            known.append({"url": result.url})
+        _set_address(entry, known)
+        base = "" if holder is top else f"/profiles/{profile}"
+        _check(entry, target, profile, service.name, base=f"{base}/services/{service.name}")
+    log.info("added %s at %s as an instance of %r in %s", result.kind, result.url, service.name, target)
+    return Adopted(service.name, target, profile, entry)
+
+
+def _require_recognized(result: DiscoveryResult) -> None:
+    if not result.recognized:
+        raise ConfigError(
+            f"Nothing the add-on knows answers at {result.url} ({result.seen}), so it cannot be added as a service.",
+            hints=["Start the service, then run discovery again."],
+        )
+
+
+@contextmanager
+def _editing_services(
+    path: Path | str | None, profile: str | None, environ: Mapping[str, str] | None
+) -> Iterator[tuple[Path, str, dict[str, Any], dict[str, Any]]]:
+    """The config file in force (or ``path``), its active profile and the two service sections, written back at the end."""
+    environ = os.environ if environ is None else environ
+    target = Path(path) if path is not None else (find_config_file(environ) or config_file_candidates()[0])
+    with editing(target) as data:
+        chosen = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
+        services = ((data.get("profiles") or {}).get(chosen) or {}).get("services") or {}
+        yield target, chosen, data.get("services") or {}, services
+        if services:  # the profile's sections are written only when they hold something
+            profiles = data["profiles"] = data.get("profiles") or {}
+            profile_body = profiles[chosen] = profiles.get(chosen) or {}
+            if profile_body.get("services") is not services:
+                profile_body["services"] = services
+
+
+def _check(entry: Mapping[str, Any], target: Path, profile: str, name: str, base: str | None = None) -> None:
+    problems = schema_problems(entry, LAYER_FILE, str(target), schema="service", base=base or f"/profiles/{profile}/services/{name}")
+    if problems:
+        raise ConfigError(problems=problems)
+
+
+def _address_of(entry: Any) -> list[Any] | None:
+    """An entry's servers as ``instances`` items (a lone ``url`` is one), or None when it names none."""
+    if not isinstance(entry, Mapping):
+        return None
+    if entry.get("instances"):
+        return list(entry["instances"])
+    return [{"url": entry["url"]}] if entry.get("url") else None
+
+
+def _set_address(entry: dict[str, Any], instances: list[Any]) -> None:
+    """Replace ``url`` by ``instances`` where it stood, so the entry reads in the order the user wrote it."""
+    if "url" in entry and "instances" not in entry and hasattr(entry, "insert"):  # ruamel's round-trip map
+        entry.insert(list(entry).index("url"), "instances", instances)
+    else:
+        entry["instances"] = instances
+    entry.pop("url", None)
+
+
+def _same_service(name: str, existing: Any, entry: Mapping[str, Any]) -> bool:
+    """Is ``existing`` a service of the entry's kind (by ``kind`` or by its name) with the entry's URL as its url or one of its instances?"""
+    servers = _address_of(existing) or []
+    return bool(servers) and (existing.get("kind") or name) == entry["kind"] and any(str(server.get("url", "")).rstrip("/") == entry["url"] for server in servers)
 
 
 __all__ = [
@@ -626,6 +699,7 @@ __all__ = [
     "DiscoveryRun",
     "Sniff",
     "adopt",
+    "add_instance",
     "connect_scan",
     "default_ports",
     "discover",

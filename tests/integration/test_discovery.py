@@ -28,6 +28,7 @@ from movie_director.plugins import get_plugin_manager
 from movie_director.registry import open_registry
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
 from movie_director.testing.processes import ServerProcess
+from movie_director.testing.pytest_plugin import BackendServers
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +140,23 @@ def test_found_services_are_listed_checked_and_adopted(backends: dict[str, Serve
     assert registry.get(adopted.name).sources >= {"config", "discovery"}  # the discovered instance became the configured one
     registry.update_health(adopted.name, Status.ONLINE, queue_depth=0, latency_ms=5.0)
     assert registry.find(LLM_CHAT, id="mock-gpt").name == adopted.name
+
+
+def test_discover_adopt_makes_a_second_comfyui_another_instance_of_the_first(
+    comfyui_server: ServerProcess, backend_servers: BackendServers, isolated_env: dict[str, str]
+) -> None:
+    second = backend_servers.start("comfyui")
+    ports = f"{comfyui_server.port},{second.port}"
+    done = cli("discover", "--ports", ports, "--adopt", "--json", env=isolated_env)
+    assert done.returncode == 0, done.stderr
+    adopted = {row["url"]: row["adopted"] for row in json.loads(done.stdout) if row["url"] in (comfyui_server.url, second.url)}
+    assert sorted(outcome["as"] for outcome in adopted.values()) == ["instance", "service"], adopted
+    name = adopted[comfyui_server.url]["name"]
+    assert adopted[second.url]["name"] == name  # one service, two servers
+    urls = [instance.url for instance in load_config(environ=isolated_env).service(name).instances]
+    assert {comfyui_server.url, second.url} <= set(urls), urls
+
+    again = cli("discover", "--ports", ports, "--adopt", env=isolated_env)
+    assert again.returncode == 0, again.stderr
+    assert f"= {second.url} is already an instance of {name}" in again.stdout
+    assert [instance.url for instance in load_config(environ=isolated_env).service(name).instances] == urls  # nothing added twice

@@ -21,13 +21,14 @@ from movie_director.capabilities import IMAGE_GENERATE, standard
 from movie_director.check import adhoc_service
 from movie_director.cli import main
 from movie_director.config import load_config, validate_file
-from movie_director.configdata import AuthRef, auth_by_kind
+from movie_director.configdata import AuthRef, ServiceConfig, auth_by_kind
 from movie_director.discovery import (
     UNKNOWN,
     Candidate,
     DiscoveryResult,
     DiscoveryRun,
     Sniff,
+    add_instance,
     adopt,
     connect_scan,
     discover,
@@ -427,6 +428,70 @@ def test_adopt_finds_the_file_in_force_and_keeps_a_json_file_json(tmp_path: Path
 def test_only_recognised_services_can_be_adopted(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Nothing the add-on knows"):
         adopt(DiscoveryResult(UNKNOWN, "http://127.0.0.1:9000", seen="HTTP 200"), path=tmp_path / "c.yaml", environ={})
+    assert not (tmp_path / "c.yaml").exists()
+
+
+SECOND = DiscoveryResult("comfyui", "http://127.0.0.1:8190", "0.3.64", 3.0, transport="websocket")
+
+
+def test_a_found_server_becomes_another_instance_of_the_service_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    mine = (
+        "# the studio's boxes\n"
+        "services:\n"
+        "  comfyui:\n"
+        "    url: http://127.0.0.1:8189\n"
+        "    timeout: 60  # slow models\n"
+    )
+    path.write_text(mine, encoding="utf-8")
+    service = load_config(file=path, environ={}, kinds={"comfyui": Backend}).service("comfyui")
+    added = add_instance(SECOND, service, path=path, environ={})
+    assert (added.name, added.profile) == ("comfyui", "Local")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# the studio's boxes\nservices:\n  comfyui:\n    instances:\n"), text  # where url stood
+    assert "timeout: 60  # slow models" in text
+    assert yaml.safe_load(text)["services"] == {
+        "comfyui": {"instances": [{"url": "http://127.0.0.1:8189"}, {"url": "http://127.0.0.1:8190"}], "timeout": 60}
+    }
+    assert validate_file(path) == []
+    config = load_config(file=path, environ={}, kinds={"comfyui": Backend})
+    assert [instance.url for instance in config.service("comfyui").instances] == ["http://127.0.0.1:8189", "http://127.0.0.1:8190"]
+    before = path.read_text(encoding="utf-8")
+    add_instance(SECOND, config.service("comfyui"), path=path, environ={})
+    assert path.read_text(encoding="utf-8") == before  # adding it twice changes nothing
+    adopt(FOUND, path=path, environ={})
+    assert path.read_text(encoding="utf-8") == before  # one of its servers found again: still one service
+
+
+def test_an_instance_is_added_where_the_profile_gives_the_service_its_address(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"profiles": {"Studio": {"services": {"gpu": {"kind": "comfyui", "instances": [{"url": FOUND.url, "weight": 2}]}}}}}), encoding="utf-8")
+    environ = {"MOVIE_DIRECTOR_PROFILE": "Studio"}
+    service = load_config(file=path, environ=environ, kinds={"comfyui": Backend}).service("gpu")
+    add_instance(SECOND, service, path=path, environ=environ)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["profiles"]["Studio"]["services"]["gpu"]["instances"] == [{"url": FOUND.url, "weight": 2}, {"url": SECOND.url}]
+    assert "services" not in data
+
+
+def test_a_service_not_in_the_file_starts_its_list_from_the_servers_it_has(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("{}\n", encoding="utf-8")
+    environ = {"MOVIE_DIRECTOR_COMFYUI_URL": FOUND.url}
+    service = load_config(file=path, environ=environ, kinds={"comfyui": Backend}).service("comfyui")
+    add_instance(SECOND, service, path=path, environ=environ)
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["profiles"]["Local"]["services"]["comfyui"] == {
+        "kind": "comfyui",
+        "instances": [{"url": FOUND.url}, {"url": SECOND.url}],
+    }
+
+
+def test_only_a_server_of_the_same_kind_becomes_an_instance(tmp_path: Path) -> None:
+    service = ServiceConfig("comfyui", "comfyui", FOUND.url)
+    with pytest.raises(ConfigError, match="cannot be an instance of comfyui"):
+        add_instance(DiscoveryResult("litellm", "http://127.0.0.1:4000", "1.0", 1.0), service, path=tmp_path / "c.yaml", environ={})
+    with pytest.raises(ConfigError, match="Nothing the add-on knows"):
+        add_instance(DiscoveryResult(UNKNOWN, "http://127.0.0.1:9000", seen="HTTP 200"), service, path=tmp_path / "c.yaml", environ={})
     assert not (tmp_path / "c.yaml").exists()
 
 
