@@ -372,6 +372,7 @@ def _build_service(
         winner = max((sources[key] for key in ("url", "host", "port", "scheme") if key in sources), key=lambda s: _LAYER_RANK[s.layer])
         sources["url"] = winner
     sources.setdefault("kind", sources.get("url", Source(LAYER_DEFAULT)))
+    sources.setdefault("instances", sources.get("url", Source(LAYER_DEFAULT)))
     service = ServiceConfig(
         name=name,
         kind=kind,

@@ -33,9 +33,8 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -578,97 +577,66 @@ def adopt(
     name: str | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
+    as_instance: bool = False,
 ) -> Adopted:
     """Write ``result`` as a service of the active profile into the config file, atomically.
 
+    ``as_instance``: a server of a kind the file already configures at another address
+    joins that service's ``instances`` (a second GPU box for the same ``comfyui``)
+    instead of becoming a service of its own: its ``url`` becomes an ``instances`` list
+    where it stood (in the profile or at the top), so the rest of the file reads as
+    the user wrote it.
+
     The file is ``path``, else the one in force (``MOVIE_DIRECTOR_CONFIG`` or the first
     that exists), else a new ``~/.movie-director/config.yaml``. A service already
-    configured at the same URL and kind (as its ``url`` or one of its ``instances``)
-    keeps its name and settings (the URL and transport are refreshed); otherwise the
-    entry gets the first name the file does not use yet (``comfyui``, ``comfyui-8189``…):
-    so the first ComfyUI adopted replaces the built-in default ``comfyui`` entry, which
+    configured at the same URL and kind (its ``url`` or one of its ``instances``; the
+    kind may be the service's name) keeps its name and settings (a lone URL and the
+    transport are refreshed; an instance list is left as it is); otherwise the entry
+    gets the first name the file does not use yet (``comfyui``, ``comfyui-8189``…): so
+    the first ComfyUI adopted replaces the built-in default ``comfyui`` entry, which
     only guessed the default port.
     """
-    _require_recognized(result)
-    with _editing_services(path, profile, environ) as (target, profile, top, services):
-        entry = service_entry(result)
-        existing = name or next((key for key, value in {**top, **services}.items() if _same_service(key, value, entry)), None)
-        current = {**top, **services}.get(existing or "")
-        if isinstance(current, Mapping) and current.get("instances") and not name:
-            return Adopted(existing or "", target, profile, current)  # already one of that service's servers
-        chosen = existing or service_name(result.kind, result.url, [*top, *services])
-        merged = {**(services.get(chosen) or {}), **entry}
-        _check(merged, target, profile, chosen)
-        services[chosen] = merged
-    log.info("adopted %s at %s as %r into profile %s of %s", result.kind, result.url, chosen, profile, target)
-    return Adopted(chosen, target, profile, merged)
-
-
-def add_instance(
-    result: DiscoveryResult,
-    service: ServiceConfig,
-    path: Path | str | None = None,
-    profile: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Adopted:
-    """Write ``result`` into the config file as another server of ``service`` (same kind), atomically.
-
-    The service's address in the file (its ``url`` or ``instances``, in the profile or at
-    the top, where it was written) becomes an ``instances`` list that ends with the found
-    server, so work is shared between them; when the file holds no address for it (a
-    built-in default or the environment gave it), the list starts from the servers the
-    service has now. The rest of the file, comments included, stays as written.
-    """
-    _require_recognized(result)
-    if result.kind != service.kind:
-        raise ConfigError(f"A {result.kind} server cannot be an instance of {service.name}, a {service.kind} service.")
-    with _editing_services(path, profile, environ) as (target, profile, top, services):
-        holder = next((section for section in (services, top) if _address_of(section.get(service.name)) is not None), services)
-        entry = holder[service.name] = holder.get(service.name) or {"kind": service.kind}
-        known = _address_of(entry) or [{"url": instance.url} for instance in service.instances]
-        if not any(str(instance.get("url", "")).rstrip("/") == result.url for instance in known):
-            known.append({"url": result.url})
-        _set_address(entry, known)
-        base = "" if holder is top else f"/profiles/{profile}"
-        _check(entry, target, profile, service.name, base=f"{base}/services/{service.name}")
-    log.info("added %s at %s as an instance of %r in %s", result.kind, result.url, service.name, target)
-    return Adopted(service.name, target, profile, entry)
-
-
-def _require_recognized(result: DiscoveryResult) -> None:
     if not result.recognized:
         raise ConfigError(
             f"Nothing the add-on knows answers at {result.url} ({result.seen}), so it cannot be added as a service.",
             hints=["Start the service, then run discovery again."],
         )
-
-
-@contextmanager
-def _editing_services(
-    path: Path | str | None, profile: str | None, environ: Mapping[str, str] | None
-) -> Iterator[tuple[Path, str, dict[str, Any], dict[str, Any]]]:
-    """The config file in force (or ``path``), its active profile and the two service sections, written back at the end."""
     environ = os.environ if environ is None else environ
     target = Path(path) if path is not None else (find_config_file(environ) or config_file_candidates()[0])
     with editing(target) as data:
-        chosen = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
-        services = ((data.get("profiles") or {}).get(chosen) or {}).get("services") or {}
-        yield target, chosen, data.get("services") or {}, services
+        profile = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
+        top = data.get("services") or {}
+        services = ((data.get("profiles") or {}).get(profile) or {}).get("services") or {}
+        configured = {**top, **services}
+        entry = service_entry(result)
+        existing = name or next((key for key, value in configured.items() if _same_service(key, value, entry)), None)
+        sibling = None if existing or not as_instance else next((key for key, value in configured.items() if _same_kind(key, value, result.kind)), None)
+        merged: dict[str, Any]
+        if sibling is not None:  # another server of a configured service: add it where that service's address is
+            section = services if _servers(services.get(sibling)) else top
+            merged = section[sibling]
+            _set_servers(merged, [*(_servers(merged) or []), {"url": result.url}])
+            base = f"/profiles/{profile}/services/{sibling}" if section is services else f"/services/{sibling}"
+            chosen = sibling
+        elif existing is not None and isinstance(configured.get(existing), Mapping) and configured[existing].get("instances"):
+            return Adopted(existing, target, profile, dict(configured[existing]))  # already one of its servers
+        else:
+            chosen = existing or service_name(result.kind, result.url, list(configured))
+            merged = services[chosen] = {**(services.get(chosen) or {}), **entry}
+            base = f"/profiles/{profile}/services/{chosen}"
+        problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=base)
+        if problems:
+            raise ConfigError(problems=problems)
         if services:  # the profile's sections are written only when they hold something
             profiles = data["profiles"] = data.get("profiles") or {}
-            profile_body = profiles[chosen] = profiles.get(chosen) or {}
-            if profile_body.get("services") is not services:
-                profile_body["services"] = services
+            profile_body = profiles[profile] = profiles.get(profile) or {}
+            profile_body["services"] = services
+    log.info("adopted %s at %s as %r into profile %s of %s", result.kind, result.url, chosen, profile, target)
+    return Adopted(chosen, target, profile, dict(merged))
 
 
-def _check(entry: Mapping[str, Any], target: Path, profile: str, name: str, base: str | None = None) -> None:
-    problems = schema_problems(entry, LAYER_FILE, str(target), schema="service", base=base or f"/profiles/{profile}/services/{name}")
-    if problems:
-        raise ConfigError(problems=problems)
-
-
-def _address_of(entry: Any) -> list[Any] | None:
-    """An entry's servers as ``instances`` items (a lone ``url`` is one), or None when it names none."""
+def _servers(entry: Any) -> list[Any] | None:
+    """An entry's servers as ``instances`` items (a lone ``url`` is one), or None when it gives no address."""
     if not isinstance(entry, Mapping):
         return None
     if entry.get("instances"):
@@ -676,19 +644,31 @@ def _address_of(entry: Any) -> list[Any] | None:
     return [{"url": entry["url"]}] if entry.get("url") else None
 
 
-def _set_address(entry: dict[str, Any], instances: list[Any]) -> None:
-    """Replace ``url`` by ``instances`` where it stood, so the entry reads in the order the user wrote it."""
-    if "url" in entry and "instances" not in entry and hasattr(entry, "insert"):  # ruamel's round-trip map
+def _set_servers(entry: dict[str, Any], instances: list[Any]) -> None:
+    """Replace ``url`` by ``instances`` where it stood, so the entry reads in the order the user wrote it.
+
+    In a YAML file (ruamel's round-trip map) the comment after the url moves with it to
+    the first instance.
+    """
+    if "url" in entry and "instances" not in entry and hasattr(entry, "insert"):
+        comment = entry.ca.items.pop("url", None)  # type: ignore[attr-defined]
+        if comment is not None:
+            instances[0] = type(entry)(instances[0])  # a round-trip map of its own, to carry the comment
+            instances[0].ca.items["url"] = comment
         entry.insert(list(entry).index("url"), "instances", instances)
     else:
         entry["instances"] = instances
     entry.pop("url", None)
 
 
+def _same_kind(name: str, existing: Any, kind: str) -> bool:
+    """Is ``existing`` a service of ``kind`` (its ``kind``, or its name when it has none) with an address?"""
+    return _servers(existing) is not None and (existing.get("kind") or name) == kind
+
+
 def _same_service(name: str, existing: Any, entry: Mapping[str, Any]) -> bool:
-    """Is ``existing`` a service of the entry's kind (by ``kind`` or by its name) with the entry's URL as its url or one of its instances?"""
-    servers = _address_of(existing) or []
-    return bool(servers) and (existing.get("kind") or name) == entry["kind"] and any(str(server.get("url", "")).rstrip("/") == entry["url"] for server in servers)
+    """The same kind at the same address (its url, or one of its instances)."""
+    return _same_kind(name, existing, entry["kind"]) and entry["url"] in (str(server.get("url", "")).rstrip("/") for server in _servers(existing) or [])
 
 
 __all__ = [
@@ -699,7 +679,6 @@ __all__ = [
     "DiscoveryRun",
     "Sniff",
     "adopt",
-    "add_instance",
     "connect_scan",
     "default_ports",
     "discover",

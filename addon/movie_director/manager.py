@@ -31,6 +31,12 @@ How the parts meet:
   triggers a check; the loop resumes when a check finds the service back.
 - Services on other machines are never contacted when ``allow_remote`` is false
   (Blender passes ``bpy.app.online_access``): their snapshot says why.
+- A service with several ``instances`` runs as one member per server (``comfyui#1``,
+  ``comfyui#2``…), each with all of the above; work is submitted to the service and its
+  one replay loop sends each operation to the ready member :func:`~movie_director.routing.pick`
+  ranks best. An operation whose request never left (refused, unknown host) may move to
+  another member; one that may have reached its server is held for that server (the
+  queue records which took what) and never sent twice.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 from movie_director import events as ev
@@ -53,7 +59,9 @@ from movie_director.errors import (
     ConfigError,
     ConnectionLost,
     ConnectionProblem,
+    ConnectionRefused,
     MovieDirectorError,
+    NameResolutionFailed,
     NotAllowedOffline,
     PoolTimeout,
     map_exception,
@@ -66,6 +74,7 @@ from movie_director.operations import Operation, OperationContext, OpState, exec
 from movie_director.opqueue import DEFAULT_MAX_SIZE, OperationHandle, OperationQueue
 from movie_director.pool import ConnectionPool, PoolClosed, is_connection_error
 from movie_director.reconnect import BREAKER_OPEN_S, BREAKER_THRESHOLD, Backoff, CircuitBreaker, ConnState, Reconnector
+from movie_director.routing import InstanceLoad, pick
 from movie_director.store import Database, database_path
 
 log = logging.getLogger(__name__)
@@ -125,6 +134,10 @@ class ServiceSnapshot:
     version: str = ""
     metrics: Mapping[str, float] = field(default_factory=dict)
     pool: Mapping[str, Any] = field(default_factory=dict)
+    #: The configured service this is an instance of (its own name when it has one server).
+    group: str = ""
+    #: Work sent to this server since its last health check (what routing adds to its queue).
+    in_flight: int = 0
 
     @property
     def waiting(self) -> str:
@@ -163,6 +176,8 @@ class ServiceSnapshot:
             "version": self.version,
             "metrics": dict(self.metrics),
             "pool": dict(self.pool),
+            "group": self.group or self.name,
+            "in_flight": self.in_flight,
         }
 
 
@@ -189,9 +204,7 @@ class _Service:
         self.config = config
         self.backend = backend
         self.name = config.name
-        self.label = (backend.display_name or backend.kind) if backend else config.name
-        if backend and config.name != backend.kind:
-            self.label = f"{self.label} ({config.name})"
+        self.label = label_of(backend, config.name)
         self.blocked = blocked
         self.lock = threading.Lock()
         self.pool: ConnectionPool[Connection] | None = None
@@ -206,11 +219,52 @@ class _Service:
         self.kick_again = False
         #: An operation just lost the connection: replay waits for the next check's verdict.
         self.suspect = False
+        #: The configured service this server belongs to, and its share of the work.
+        self.group = config.name
+        self.weight = config.instances[0].weight
+        #: Operations sent here since the last health sample (whose queue depth does not count them yet).
+        self.sent = 0
 
     @property
     def critical(self) -> bool:
         return bool(self.backend and self.backend.critical)
 
+    def load(self, ready: bool) -> InstanceLoad:
+        """What the routing policy weighs: the server's own queue, what we sent since, its latency."""
+        sample = self.last_sample
+        queue = sample.metrics.get("queue_depth") if sample and sample.metrics else None
+        return InstanceLoad(
+            self.config.url, ready, None if queue is None else int(queue), self.sent, sample.latency_ms if sample else None, self.weight
+        )
+
+
+class _Group:
+    """A configured service and its servers: one ordered queue, one replay loop."""
+
+    def __init__(self, name: str, members: list[_Service]) -> None:
+        self.name = name
+        self.members = members
+        self.label = label_of(members[0].backend, name)
+        self.replaying = False
+        self.kick_again = False
+
+
+def label_of(backend: Backend | None, name: str) -> str:
+    """What the artist reads: "ComfyUI", or "ComfyUI (comfyui#2)" for a service not named after its kind."""
+    if backend is None:
+        return name
+    display = backend.display_name or backend.kind
+    return display if name == backend.kind else f"{display} ({name})"
+
+
+def member_configs(service: ServiceConfig) -> list[ServiceConfig]:
+    """One service entry per server: the service itself when it has one."""
+    if len(service.instances) == 1:
+        return [service]
+    return [
+        replace(service, name=f"{service.name}#{number}", url=instance.url, auth=instance.auth or service.auth, instances=(instance,))
+        for number, instance in enumerate(service.instances, 1)
+    ]
 
 def history_key(config: ServiceConfig) -> str:
     """Health history is kept per service *and* address: a new server at another URL starts with a clean uptime."""
@@ -242,9 +296,14 @@ class ServiceManager:
         self.queue = OperationQueue(self._database, config.data_dir, max_size=self.options.queue_max, clock=clock)
         self._history_store = HistoryStore(self._database)
         self._services: dict[str, _Service] = {}
+        self._groups: dict[str, _Group] = {}
         backends = plugins.backends  # also registers the plugins' operation executors, which submit() looks up
         for service_config in config.enabled_services():
-            self._services[service_config.name] = self._make_service(service_config, backends)
+            members = [self._make_service(member, backends) for member in member_configs(service_config)]
+            for member in members:
+                member.group = service_config.name
+                self._services[member.name] = member
+            self._groups[service_config.name] = _Group(service_config.name, members)
         workers = max(1, min(16, self.options.check_workers, len(self._services) + 1))
         self._scheduler = HealthScheduler(self._run_scheduled, max_workers=workers, clock=clock)
         self._liveness = Liveness(self._on_watch_lost, self._on_port_open)
@@ -362,19 +421,19 @@ class ServiceManager:
         return self.events.subscribe(callback)
 
     def check_now(self, name: str) -> None:
-        """Run a health check of ``name`` as soon as a worker is free."""
-        service = self._service(name)
-        if service.pool is not None:
-            self._scheduler.check_now(name)
+        """Run a health check of ``name`` (every server of a service) as soon as a worker is free."""
+        for service in self._members(name):
+            if service.pool is not None:
+                self._scheduler.check_now(service.name)
 
     def reconnect_now(self, name: str) -> None:
         """The "Reconnect" button: reset backoff and breaker, drop stale connections, try at once."""
-        service = self._service(name)
-        if service.pool is None:
-            return
-        service.reconnector.reconnect_now()
-        service.pool.clear()
-        self._scheduler.check_now(name)
+        for service in self._members(name):
+            if service.pool is None:
+                continue
+            service.reconnector.reconnect_now()
+            service.pool.clear()
+            self._scheduler.check_now(service.name)
 
     def submit(
         self,
@@ -390,21 +449,27 @@ class ServiceManager:
         Accepted while the service is down, reconnecting or suspended: the breaker only
         spaces connection attempts. Raises ``QueueFull`` (``queue_max`` operations already
         wait for it), ``NotAllowedOffline`` or ``ConfigError`` (unknown service or
-        operation type).
+        operation type). A service with several servers sends it to the best ready one.
         """
-        service = self._service(name)
-        if service.blocked is not None:
-            raise service.blocked
+        group = self._group(name)
+        usable = [member for member in group.members if member.blocked is None]
+        if not usable:
+            raise group.members[0].blocked or ConfigError(f"{name} cannot be used.")
         executor_for(op_type)
-        operation = self.queue.enqueue(name, op_type, payload, idempotency_key=idempotency_key, ttl=ttl, label=service.label)
-        self._refresh_queue(service)
-        self._kick(service)
+        operation = self.queue.enqueue(group.name, op_type, payload, idempotency_key=idempotency_key, ttl=ttl, label=group.label)
+        for member in group.members:
+            self._refresh_queue(member)
+        self._kick(group)
         return self.queue.handle(operation.id)
 
     @contextmanager
     def acquire(self, name: str, timeout: float | None = None) -> Iterator[Connection]:
-        """A pooled connection for direct calls (live jobs, uploads); a connection error triggers a check."""
-        service = self._service(name)
+        """A pooled connection for direct calls (live jobs, uploads); a connection error triggers a check.
+
+        For a service with several servers: a connection to the best ready one, so a job
+        that holds it for its life (follow-up calls, downloads) stays on that server.
+        """
+        service = self._best_member(name)
         if service.blocked is not None or service.pool is None:
             raise service.blocked or ConfigError(f"{name} cannot be used.")
         try:
@@ -420,6 +485,10 @@ class ServiceManager:
 
     def pool(self, name: str) -> ConnectionPool[Connection] | None:
         return self._service(name).pool
+
+    def instances(self, name: str) -> list[str]:
+        """The member names of a service (``comfyui#1``…), or the service's own name when it has one server."""
+        return [member.name for member in self._group(name).members]
 
     def wait_checked(self, timeout: float) -> bool:
         """Block until every contactable service has had at least one check (CLI start-up)."""
@@ -452,7 +521,7 @@ class ServiceManager:
         self._refresh_queue(service)
         self._scheduler.set_due(service.name, service.reconnector.next_check_in(service.config.health_interval))
         if service.queued_ops:
-            self._kick(service)
+            self._kick(self._groups[service.group])
         with self._checked:
             self._checked.notify_all()
 
@@ -477,6 +546,7 @@ class ServiceManager:
             old_status, status = service.tracker.record(sample)
             service.last_sample = sample
             service.suspect = False
+            service.sent = 0  # the server's own queue depth counts them from now on
         service.history.record(sample, status)
         if reachable:
             old_state, state = service.reconnector.on_success()
@@ -577,36 +647,55 @@ class ServiceManager:
         answers with errors keeps its queue rather than failing every operation."""
         return not service.suspect and service.reconnector.state is ConnState.CONNECTED and service.tracker.consecutive_failures == 0
 
-    def _kick(self, service: _Service) -> None:
-        """Start the replay loop of ``service`` unless it runs (then it loops once more)."""
-        if not self.options.replay or not self._ready(service):
+    def _kick(self, group: _Group) -> None:
+        """Start the replay loop of ``group`` unless it runs (then it loops once more)."""
+        if not self.options.replay or not any(self._ready(member) for member in group.members):
             return
         with self._lock:
             if self._closed or self._ops is None:
                 return
-            if service.replaying:
-                service.kick_again = True
+            if group.replaying:
+                group.kick_again = True
                 return
-            service.replaying = True
-            service.kick_again = False
-            self._ops.submit(self._replay, service)
+            group.replaying = True
+            group.kick_again = False
+            self._ops.submit(self._replay, group)
 
-    def _replay(self, service: _Service) -> None:
+    def _replay(self, group: _Group) -> None:
+        """Send the service's operations in order, each to the best ready server, until none is ready."""
+        several = len(group.members) > 1
         try:
-            while not self._closed and self._ready(service):
-                self._publish_expired(self.queue.expire())
-                operation = self.queue.claim_next(service.name)
-                if operation is None or not self._execute(service, operation):
+            while not self._closed:
+                ready = [member for member in group.members if self._ready(member)]
+                if not ready:
                     break
+                self._publish_expired(self.queue.expire())
+                operation = self.queue.claim_next(group.name, [member.config.url for member in ready] if several else None)
+                if operation is None:
+                    break
+                member = self._route(ready, operation)
+                operation = self.queue.assign(operation.id, member.config.url)
+                if not self._execute(member, operation) and self._ready(member):
+                    break  # its pool is busy or closing: try again on the next kick
         except Exception:  # noqa: BLE001 - the queue must keep going after a database hiccup
-            log.exception("replay of %s stopped", service.label)
+            log.exception("replay of %s stopped", group.label)
         finally:
             with self._lock:
-                service.replaying = False
-                again = service.kick_again
-            self._refresh_queue(service)
+                group.replaying = False
+                again = group.kick_again
+            for member in group.members:
+                self._refresh_queue(member)
             if again:
-                self._kick(service)
+                self._kick(group)
+
+    @staticmethod
+    def _route(ready: list[_Service], operation: Operation) -> _Service:
+        """The server an operation goes to: the one holding it, else the best by the routing policy."""
+        by_url = {member.config.url: member for member in ready}
+        if operation.instance in by_url:
+            return by_url[operation.instance]
+        best = pick(member.load(ready=True) for member in ready)
+        return by_url[best.url] if best is not None else ready[0]
 
     def _execute(self, service: _Service, operation: Operation) -> bool:
         """Run one claimed operation; ``False`` when the service went away (stop replaying)."""
@@ -616,17 +705,21 @@ class ServiceManager:
             with service.pool.acquire(timeout=service.config.timeout) as connection:
                 result = executor(OperationContext(service.config, service.backend, connection, operation))
         except (PoolClosed, PoolTimeout) as exc:
-            self.queue.requeue(operation.id, map_exception(exc, service=service.label))
+            self.queue.requeue(operation.id, map_exception(exc, service=service.label), held=False)
             return False
         except Exception as exc:  # noqa: BLE001 - executors are plugin code; sorted by map_exception
             error = map_exception(exc, service=service.label, start_hint=service.backend.start_hint)
             if isinstance(error, ConnectionProblem) and operation.attempts < self.options.op_max_attempts:
-                self.queue.requeue(operation.id, error)
+                # A request that never left may go to another server; one that may have
+                # reached this server waits for it (its executor finds it there by key).
+                self.queue.requeue(operation.id, error, held=not isinstance(error, (ConnectionRefused, NameResolutionFailed)))
                 self._suspect(service)
                 return False
             self._publish_operation(self.queue.fail(operation.id, error))
             return True
         service.history.record_request(self.clock.time())
+        with service.lock:
+            service.sent += 1
         self._publish_operation(self.queue.complete(operation.id, result))
         return True
 
@@ -640,8 +733,9 @@ class ServiceManager:
             self.events.publish(Event(ev.OPERATION, operation.service, OpState.QUEUED.value, operation.state.value, self.clock.time(), None, details))
 
     def _refresh_queue(self, service: _Service) -> None:
-        pending = self.queue.pending(service.name, limit=QUEUED_OPS_SHOWN)
-        depth = self.queue.depth(service.name) if len(pending) >= QUEUED_OPS_SHOWN else len(pending)
+        """What waits for this server's service (shared by every server of it)."""
+        pending = self.queue.pending(service.group, limit=QUEUED_OPS_SHOWN)
+        depth = self.queue.depth(service.group) if len(pending) >= QUEUED_OPS_SHOWN else len(pending)
         with service.lock:
             service.queued_ops = depth
             service.queued = tuple(operation.summary() for operation in pending)
@@ -669,11 +763,36 @@ class ServiceManager:
     # -- snapshots -------------------------------------------------------------------------
 
     def _service(self, name: str) -> _Service:
+        """A server by its member name, or a service with one server by its name."""
+        if name not in self._services and name in self._groups:
+            return self._best_member(name)
         try:
             return self._services[name]
         except KeyError:
-            known = ", ".join(self._services) or "none"
-            raise ConfigError(f"There is no enabled service named {name!r} (enabled: {known}).") from None
+            raise self._unknown(name) from None
+
+    def _group(self, name: str) -> _Group:
+        try:
+            return self._groups[name]
+        except KeyError:
+            raise self._unknown(name) from None
+
+    def _members(self, name: str) -> list[_Service]:
+        """Every server of a service, or the one server of a member name."""
+        return self._groups[name].members if name in self._groups else [self._service(name)]
+
+    def _best_member(self, name: str) -> _Service:
+        """The server of a service that work would go to now (the first usable one when none is ready)."""
+        members = self._group(name).members
+        ready = [member for member in members if self._ready(member)]
+        if ready:
+            best = pick(member.load(ready=True) for member in ready)
+            return next(member for member in ready if best is not None and member.config.url == best.url)
+        return next((member for member in members if member.blocked is None), members[0])
+
+    def _unknown(self, name: str) -> ConfigError:
+        known = ", ".join(self._groups) or "none"
+        return ConfigError(f"There is no enabled service named {name!r} (enabled: {known}).")
 
     def _snapshot_of(self, service: _Service, now: float) -> ServiceSnapshot:
         with service.lock:
@@ -704,6 +823,8 @@ class ServiceManager:
             version=sample.version if sample else "",
             metrics=metrics,
             pool=service.pool.stats().to_dict() if service.pool is not None else {},
+            group=service.group,
+            in_flight=service.sent,
         )
 
 

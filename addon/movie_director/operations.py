@@ -75,6 +75,9 @@ class Operation:
     updated_at: float = 0.0
     result: Any = None
     error: Mapping[str, Any] | None = None
+    #: URL of the server that took it (None while no server has); a queued operation that
+    #: keeps it may have reached that server, and waits for it rather than move.
+    instance: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The small view the status command and the add-on list."""
@@ -83,6 +86,7 @@ class Operation:
             "op_type": self.op_type,
             "state": self.state.value,
             "attempts": self.attempts,
+            "instance": self.instance,
             "created_at": self.created_at,
             "expires_at": self.expires_at,
         }

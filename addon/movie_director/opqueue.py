@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,21 +91,25 @@ class OperationQueue:
             row = conn.execute("SELECT * FROM operations WHERE id = ?", (cursor.lastrowid,)).fetchone()
         return _operation(row)
 
-    def claim_next(self, service: str) -> Operation | None:
+    def claim_next(self, service: str, instances: Collection[str] | None = None) -> Operation | None:
         """Take the oldest queued operation of ``service`` for this process, or ``None``.
 
         ``None`` also while another live process runs one of this service's operations
         (order is per service, across processes). Orphans of dead processes are
-        re-queued first.
+        re-queued first. With ``instances`` (the servers ready now), an operation held
+        for another server (see :meth:`requeue`) is passed over: it waits for its server.
         """
         now = self.clock.time()
         with self.database.transaction() as conn:
             self._requeue_orphans(conn, service)
             if conn.execute("SELECT 1 FROM operations WHERE service = ? AND state = ? LIMIT 1", (service, OpState.RUNNING.value)).fetchone():
                 return None
-            row = conn.execute(
-                "SELECT id FROM operations WHERE service = ? AND state = ? ORDER BY id LIMIT 1", (service, OpState.QUEUED.value)
-            ).fetchone()
+            held = ""
+            parameters: tuple[Any, ...] = (service, OpState.QUEUED.value)
+            if instances is not None:
+                held = f" AND (instance IS NULL OR instance IN ({', '.join('?' * len(instances))}))"
+                parameters += tuple(instances)
+            row = conn.execute(f"SELECT id FROM operations WHERE service = ? AND state = ?{held} ORDER BY id LIMIT 1", parameters).fetchone()
             if row is None:
                 return None
             changed = conn.execute(
@@ -142,14 +146,28 @@ class OperationQueue:
     def fail(self, op_id: int, error: MovieDirectorError) -> Operation:
         return self._finish(op_id, OpState.FAILED, error=error.to_dict())
 
-    def requeue(self, op_id: int, error: MovieDirectorError) -> Operation:
-        """Back to the head of the queue (the service went away while it ran)."""
-        return self._finish(op_id, OpState.QUEUED, error=error.to_dict())
+    def requeue(self, op_id: int, error: MovieDirectorError, *, held: bool = True) -> Operation:
+        """Back to the head of the queue (the service went away while it ran).
 
-    def _finish(self, op_id: int, state: OpState, result: Any = None, error: Mapping[str, Any] | None = None) -> Operation:
+        ``held``: it stays with the server that took it (the request may have reached it,
+        so only that server can tell whether it ran); otherwise any server may take it.
+        """
+        return self._finish(op_id, OpState.QUEUED, error=error.to_dict(), keep_instance=held)
+
+    def assign(self, op_id: int, instance: str) -> Operation:
+        """Record the server a running operation of this process is sent to."""
+        with self.database.transaction() as conn:
+            conn.execute("UPDATE operations SET instance = ? WHERE id = ? AND owner = ?", (instance, op_id, self.owner))
+            return _operation(conn.execute("SELECT * FROM operations WHERE id = ?", (op_id,)).fetchone())
+
+    def _finish(
+        self, op_id: int, state: OpState, result: Any = None, error: Mapping[str, Any] | None = None, keep_instance: bool = True
+    ) -> Operation:
         with self.database.transaction() as conn:
             conn.execute(
-                "UPDATE operations SET state = ?, owner = NULL, updated_at = ?, result = ?, error = ? WHERE id = ? AND owner = ? AND state = ?",
+                "UPDATE operations SET state = ?, owner = NULL, updated_at = ?, result = ?, error = ?"
+                + ("" if keep_instance else ", instance = NULL")
+                + " WHERE id = ? AND owner = ? AND state = ?",
                 (
                     state.value,
                     self.clock.time(),
@@ -327,6 +345,7 @@ def _operation(row: sqlite3.Row) -> Operation:
         updated_at=row["updated_at"],
         result=json.loads(row["result"]) if row["result"] is not None else None,
         error=json.loads(row["error"]) if row["error"] is not None else None,
+        instance=row["instance"],
     )
 
 

@@ -61,6 +61,10 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (service, minute)
     );
     """,
+    # 2: which server of a service took an operation (a service may have several instances)
+    """
+    ALTER TABLE operations ADD COLUMN instance TEXT;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -135,3 +135,16 @@ def test_a_pasted_key_lives_in_memory_only(addon: Any, bpy: Any) -> None:
         assert secret.encode() not in data  # … never the key
     finally:
         os.environ.pop("MOVIE_DIRECTOR_LITELLM_API_KEY", None)
+
+
+def test_a_service_with_several_instances_shows_each_with_its_state(addon: Any, bpy: Any, recorder: Any, backend_servers: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = backend_servers.start("comfyui"), backend_servers.start("comfyui")
+    monkeypatch.setenv("MOVIE_DIRECTOR_COMFYUI_URL", f"{first.url},{second.url}")
+    addon.use(comfyui="http://127.0.0.1:9")
+    addon.pump(lambda: {row.name: row.state for row in addon.status.services} == {"comfyui#1": "connected", "comfyui#2": "connected"}, 30, "both servers connected")
+    second.kill()
+    addon.pump(lambda: addon.row("comfyui#2").state != "connected", 10, "the second server lost")
+    labels = draw_preferences(addon, bpy, recorder).labels()
+    assert "2 instances — work goes to the least loaded:" in labels
+    assert f"{first.url} (weight 1) — Connected" in labels
+    assert any(label.startswith(f"{second.url} (weight 1) — ") and not label.endswith("Connected") for label in labels), labels

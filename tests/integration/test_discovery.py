@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,6 @@ from movie_director.plugins import get_plugin_manager
 from movie_director.registry import open_registry
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
 from movie_director.testing.processes import ServerProcess
-from movie_director.testing.pytest_plugin import BackendServers
 
 pytestmark = pytest.mark.integration
 
@@ -142,21 +142,17 @@ def test_found_services_are_listed_checked_and_adopted(backends: dict[str, Serve
     assert registry.find(LLM_CHAT, id="mock-gpt").name == adopted.name
 
 
-def test_discover_adopt_makes_a_second_comfyui_another_instance_of_the_first(
-    comfyui_server: ServerProcess, backend_servers: BackendServers, isolated_env: dict[str, str]
-) -> None:
-    second = backend_servers.start("comfyui")
-    ports = f"{comfyui_server.port},{second.port}"
-    done = cli("discover", "--ports", ports, "--adopt", "--json", env=isolated_env)
+def test_discover_adopt_as_instances_makes_a_second_server_another_instance(backend_servers: Any, isolated_env: dict[str, str]) -> None:
+    first, second = backend_servers.start("comfyui"), backend_servers.start("comfyui")
+    config_file = Path(isolated_env["MOVIE_DIRECTOR_CONFIG"])
+    config_file.write_text(f"# my farm\nservices:\n  comfyui:\n    url: {first.url}\n", encoding="utf-8")
+    done = cli("discover", "--ports", f"{first.port},{second.port}", "--adopt", "--as-instances", "--json", env=isolated_env)
     assert done.returncode == 0, done.stderr
-    adopted = {row["url"]: row["adopted"] for row in json.loads(done.stdout) if row["url"] in (comfyui_server.url, second.url)}
-    assert sorted(outcome["as"] for outcome in adopted.values()) == ["instance", "service"], adopted
-    name = adopted[comfyui_server.url]["name"]
-    assert adopted[second.url]["name"] == name  # one service, two servers
-    urls = [instance.url for instance in load_config(environ=isolated_env).service(name).instances]
-    assert {comfyui_server.url, second.url} <= set(urls), urls
-
-    again = cli("discover", "--ports", ports, "--adopt", env=isolated_env)
+    adopted = {row["url"]: row["adopted"]["service"] for row in json.loads(done.stdout) if "adopted" in row}
+    assert adopted == {first.url: "comfyui", second.url: "comfyui"}
+    assert config_file.read_text(encoding="utf-8").startswith("# my farm")
+    comfy = load_config(environ=isolated_env).service("comfyui")
+    assert [instance.url for instance in comfy.instances] == [first.url, second.url]
+    again = cli("discover", "--ports", f"{first.port},{second.port}", "--adopt", "--as-instances", env=isolated_env)
     assert again.returncode == 0, again.stderr
-    assert f"= {second.url} is already an instance of {name}" in again.stdout
-    assert [instance.url for instance in load_config(environ=isolated_env).service(name).instances] == urls  # nothing added twice
+    assert [instance.url for instance in load_config(environ=isolated_env).service("comfyui").instances] == [first.url, second.url]

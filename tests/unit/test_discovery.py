@@ -21,14 +21,13 @@ from movie_director.capabilities import IMAGE_GENERATE, standard
 from movie_director.check import adhoc_service
 from movie_director.cli import main
 from movie_director.config import load_config, validate_file
-from movie_director.configdata import AuthRef, ServiceConfig, auth_by_kind
+from movie_director.configdata import AuthRef, auth_by_kind
 from movie_director.discovery import (
     UNKNOWN,
     Candidate,
     DiscoveryResult,
     DiscoveryRun,
     Sniff,
-    add_instance,
     adopt,
     connect_scan,
     discover,
@@ -425,6 +424,19 @@ def test_adopt_finds_the_file_in_force_and_keeps_a_json_file_json(tmp_path: Path
     assert "auth" not in json.dumps(data)
 
 
+def test_a_second_server_of_a_configured_kind_joins_its_instances(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("services:\n  comfyui:\n    url: http://127.0.0.1:8188  # the first box\n    timeout: 60\n", encoding="utf-8")
+    adopted = adopt(FOUND, path=path, environ={}, as_instance=True)
+    assert adopted.name == "comfyui"
+    assert adopted.entry["instances"] == [{"url": "http://127.0.0.1:8188"}, {"url": "http://127.0.0.1:8189"}] and "url" not in adopted.entry
+    assert "# the first box" in path.read_text(encoding="utf-8") and validate_file(path) == []
+    comfy = load_config(file=path, environ={}, kinds={"comfyui": Backend}).service("comfyui")
+    assert [instance.url for instance in comfy.instances] == ["http://127.0.0.1:8188", "http://127.0.0.1:8189"] and comfy.timeout == 60
+    again = adopt(FOUND, path=path, environ={}, as_instance=True)
+    assert again.entry == adopted.entry  # already one of its instances: nothing added twice
+
+
 def test_only_recognised_services_can_be_adopted(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Nothing the add-on knows"):
         adopt(DiscoveryResult(UNKNOWN, "http://127.0.0.1:9000", seen="HTTP 200"), path=tmp_path / "c.yaml", environ={})
@@ -434,7 +446,7 @@ def test_only_recognised_services_can_be_adopted(tmp_path: Path) -> None:
 SECOND = DiscoveryResult("comfyui", "http://127.0.0.1:8190", "0.3.64", 3.0, transport="websocket")
 
 
-def test_a_found_server_becomes_another_instance_of_the_service_in_place(tmp_path: Path) -> None:
+def test_a_found_server_joins_the_instances_where_the_service_url_stood(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     mine = (
         "# the studio's boxes\n"
@@ -444,55 +456,39 @@ def test_a_found_server_becomes_another_instance_of_the_service_in_place(tmp_pat
         "    timeout: 60  # slow models\n"
     )
     path.write_text(mine, encoding="utf-8")
-    service = load_config(file=path, environ={}, kinds={"comfyui": Backend}).service("comfyui")
-    added = add_instance(SECOND, service, path=path, environ={})
+    added = adopt(SECOND, path=path, environ={}, as_instance=True)
     assert (added.name, added.profile) == ("comfyui", "Local")
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# the studio's boxes\nservices:\n  comfyui:\n    instances:\n"), text  # where url stood
     assert "timeout: 60  # slow models" in text
-    assert yaml.safe_load(text)["services"] == {
-        "comfyui": {"instances": [{"url": "http://127.0.0.1:8189"}, {"url": "http://127.0.0.1:8190"}], "timeout": 60}
+    assert yaml.safe_load(text) == {
+        "services": {"comfyui": {"instances": [{"url": "http://127.0.0.1:8189"}, {"url": "http://127.0.0.1:8190"}], "timeout": 60}}
     }
     assert validate_file(path) == []
     config = load_config(file=path, environ={}, kinds={"comfyui": Backend})
     assert [instance.url for instance in config.service("comfyui").instances] == ["http://127.0.0.1:8189", "http://127.0.0.1:8190"]
-    before = path.read_text(encoding="utf-8")
-    add_instance(SECOND, config.service("comfyui"), path=path, environ={})
-    assert path.read_text(encoding="utf-8") == before  # adding it twice changes nothing
-    adopt(FOUND, path=path, environ={})
-    assert path.read_text(encoding="utf-8") == before  # one of its servers found again: still one service
+    for again in (FOUND, SECOND):
+        adopt(again, path=path, environ={}, as_instance=True)
+        adopt(again, path=path, environ={})
+    assert path.read_text(encoding="utf-8") == text  # one of its servers found again: no copy of it, still one service
 
 
 def test_an_instance_is_added_where_the_profile_gives_the_service_its_address(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"profiles": {"Studio": {"services": {"gpu": {"kind": "comfyui", "instances": [{"url": FOUND.url, "weight": 2}]}}}}}), encoding="utf-8")
-    environ = {"MOVIE_DIRECTOR_PROFILE": "Studio"}
-    service = load_config(file=path, environ=environ, kinds={"comfyui": Backend}).service("gpu")
-    add_instance(SECOND, service, path=path, environ=environ)
+    adopted = adopt(SECOND, path=path, environ={"MOVIE_DIRECTOR_PROFILE": "Studio"}, as_instance=True)
     data = json.loads(path.read_text(encoding="utf-8"))
+    assert adopted.name == "gpu"
     assert data["profiles"]["Studio"]["services"]["gpu"]["instances"] == [{"url": FOUND.url, "weight": 2}, {"url": SECOND.url}]
     assert "services" not in data
 
 
-def test_a_service_not_in_the_file_starts_its_list_from_the_servers_it_has(tmp_path: Path) -> None:
+def test_only_a_server_of_the_same_kind_joins_a_service(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("{}\n", encoding="utf-8")
-    environ = {"MOVIE_DIRECTOR_COMFYUI_URL": FOUND.url}
-    service = load_config(file=path, environ=environ, kinds={"comfyui": Backend}).service("comfyui")
-    add_instance(SECOND, service, path=path, environ=environ)
-    assert yaml.safe_load(path.read_text(encoding="utf-8"))["profiles"]["Local"]["services"]["comfyui"] == {
-        "kind": "comfyui",
-        "instances": [{"url": FOUND.url}, {"url": SECOND.url}],
-    }
-
-
-def test_only_a_server_of_the_same_kind_becomes_an_instance(tmp_path: Path) -> None:
-    service = ServiceConfig("comfyui", "comfyui", FOUND.url)
-    with pytest.raises(ConfigError, match="cannot be an instance of comfyui"):
-        add_instance(DiscoveryResult("litellm", "http://127.0.0.1:4000", "1.0", 1.0), service, path=tmp_path / "c.yaml", environ={})
-    with pytest.raises(ConfigError, match="Nothing the add-on knows"):
-        add_instance(DiscoveryResult(UNKNOWN, "http://127.0.0.1:9000", seen="HTTP 200"), service, path=tmp_path / "c.yaml", environ={})
-    assert not (tmp_path / "c.yaml").exists()
+    path.write_text(f"services:\n  comfyui:\n    url: {FOUND.url}\n", encoding="utf-8")
+    adopted = adopt(DiscoveryResult("litellm", "http://127.0.0.1:4000", "1.0", 1.0), path=path, environ={}, as_instance=True)
+    assert adopted.name == "litellm"
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["services"] == {"comfyui": {"url": FOUND.url}}
 
 
 def test_service_entry_keeps_only_transports_the_schema_knows() -> None:

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from movie_director.clock import FakeClock
-from movie_director.errors import ConnectionRefused, JobCancelled, OperationTimeout, QueueFull, RequestRejected
+from movie_director.errors import ConnectionLost, ConnectionRefused, JobCancelled, OperationTimeout, QueueFull, RequestRejected
 from movie_director.operations import OpState
 from movie_director.opqueue import OperationQueue, error_from_dict
 from movie_director.store import SCHEMA_VERSION, Database, database_path, owner_alive
@@ -227,3 +227,45 @@ def test_the_schema_is_versioned_and_a_newer_one_is_refused(tmp_path):
     connection.close()
     with pytest.raises(RuntimeError, match="newer"):
         Database(path)
+
+
+def test_an_operation_that_may_have_reached_its_server_waits_for_that_server(database, tmp_path):
+    queue = make_queue(database, tmp_path)
+    held_id = queue.enqueue("comfyui", "fake.echo", {}).id
+    moved_id = queue.enqueue("comfyui", "fake.echo", {}).id
+    claimed = queue.assign(queue.claim_next("comfyui", ["http://a", "http://b"]).id, "http://a")
+    assert claimed.instance == "http://a" and claimed.summary()["instance"] == "http://a"
+    queue.requeue(held_id, ConnectionLost(service="ComfyUI"))  # may have been sent: held for http://a
+    assert queue.claim_next("comfyui", ["http://b"]).id == moved_id  # b passes over it and takes the next
+    queue.requeue(moved_id, ConnectionRefused(service="ComfyUI"), held=False)  # never left: anyone may take it
+    assert queue.claim_next("comfyui", ["http://b"]).id == moved_id
+    queue.complete(moved_id, {})
+    assert queue.claim_next("comfyui", ["http://b"]) is None  # only the held one is left
+    back = queue.claim_next("comfyui", ["http://a"])
+    assert back.id == held_id and back.instance == "http://a" and back.attempts == 2
+    queue.close()
+
+
+def test_a_database_of_the_first_schema_gains_the_instance_column(tmp_path):
+    path = database_path(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.executescript(_FIRST_SCHEMA)
+    conn.execute("INSERT INTO operations (service, op_type, payload, idempotency_key, created_at, state, updated_at) VALUES ('comfyui', 'fake.echo', '{}', 'k', 0, 'queued', 0)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Database(path) as database:
+        queue = make_queue(database, tmp_path)
+        operation = queue.claim_next("comfyui")
+        assert operation.idempotency_key == "k" and operation.instance is None
+        queue.close()
+
+
+_FIRST_SCHEMA = """
+CREATE TABLE operations (id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, op_type TEXT NOT NULL, payload TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, expires_at REAL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, owner TEXT, updated_at REAL NOT NULL, result TEXT, error TEXT);
+CREATE TABLE health_minutes (service TEXT NOT NULL, minute REAL NOT NULL, checks INTEGER NOT NULL, ok INTEGER NOT NULL,
+    requests INTEGER NOT NULL, latency_sum REAL NOT NULL, latency_max REAL NOT NULL, status TEXT NOT NULL, metrics TEXT,
+    PRIMARY KEY (service, minute));
+"""

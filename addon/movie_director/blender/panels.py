@@ -79,6 +79,7 @@ def _draw_service(box: Any, item: Any, controller: Any, status: Any) -> None:
     header.operator("movie_director.test_connection", text="Test", icon="PLAY").service = item.name
     header.operator("movie_director.remove_service", text="", icon="X").service = item.name
     _field(box, controller, item, "url")
+    _draw_instances(box, item, controller, status)
     if item.url_error:
         row = box.row()
         row.alert = True
@@ -96,6 +97,20 @@ def _draw_service(box: Any, item: Any, controller: Any, status: Any) -> None:
         lines(box, result.message, icon=TEST_ICONS.get(result.state, "INFO"))
         for hint in result.hints.splitlines():
             lines(box, f"• {hint}")
+
+
+def _draw_instances(box: Any, item: Any, controller: Any, status: Any) -> None:
+    """A service with several servers (config file or environment): each one's address and state."""
+    config = controller.config.services.get(item.name) if controller.config is not None else None
+    if config is None or len(config.instances) < 2:
+        return
+    rows = {row.url: row for row in status.services}
+    column = box.column(align=True)
+    column.label(text=f"{len(config.instances)} instances — work goes to the least loaded:")
+    for instance in config.instances:
+        row = rows.get(instance.url)
+        state = row.state_text if row is not None else "not watched yet"
+        column.label(text=f"{instance.url} (weight {instance.weight:g}) — {state}", icon=row.icon if row is not None else "BLANK1")
 
 
 def _field(layout: Any, controller: Any, item: Any, key: str) -> None:

@@ -59,8 +59,15 @@ def _show(value: object) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     if isinstance(value, list):
-        return ", ".join(map(str, value)) or "-"
+        return ", ".join(_show_item(item) for item in value) or "-"
     return "-" if value is None else str(value)
+
+
+def _show_item(item: object) -> str:
+    """An instance as "url (weight 2)"; anything else as it prints."""
+    if isinstance(item, dict) and "url" in item:
+        return f"{item['url']} (weight {item.get('weight', 1):g})"
+    return str(item)
 
 
 def run_validate(args: argparse.Namespace) -> int:

@@ -28,8 +28,11 @@ def add_commands(commands: Commands) -> None:
     parser.add_argument("--hosts", type=_hosts, default=[], metavar="H,...", help="more hosts to scan (names or addresses)")
     parser.add_argument("--ports", type=_ports, default=[], metavar="SPEC", help="more ports, e.g. 7000-9000,8188")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S", help=f"seconds to identify one port (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--adopt", action="store_true",
-        help="write what was found into the config file: a kind with a configured service gets the server as another of its instances, a new kind becomes a service")
+    parser.add_argument("--adopt", action="store_true", help="write every service found into the config file (comments kept), in the active profile")
+    parser.add_argument(
+        "--as-instances", action="store_true",
+        help="with --adopt: a server of a kind already configured elsewhere joins that service's instances instead of becoming a new service",
+    )
 
 
 def _hosts(text: str) -> list[str]:
@@ -74,10 +77,10 @@ def run(args: argparse.Namespace) -> int:
     results = discovery.run()
     if config is not None:
         _remember(config, results, [candidate.url for candidate in discovery.candidates])
-    adopted = _adopt_all(config, results, quiet=args.json) if args.adopt else {}
+    adopted = _adopt_all(results, args.as_instances, quiet=args.json) if args.adopt else {}
     if args.json:
         timings = {"scan_s": round(discovery.scan_elapsed, 3), "capabilities_s": round(discovery.capabilities_elapsed, 3)}
-        print_json([{**result.to_row(), **timings, **({"adopted": adopted.get(result.url)} if args.adopt else {})} for result in results])
+        print_json([{**result.to_row(), **timings, **({"adopted": adopted[result.url]} if result.url in adopted else {})} for result in results])
     else:
         known = sum(result.recognized for result in results)
         print(
@@ -85,6 +88,21 @@ def run(args: argparse.Namespace) -> int:
             f"({len(discovery.ports)} ports on {', '.join(discovery.hosts)}); capabilities read in {discovery.capabilities_elapsed:.2f} s."
         )
     return 0
+
+
+def _adopt_all(results: list[DiscoveryResult], as_instances: bool, quiet: bool) -> dict[str, dict[str, str]]:
+    """Write each recognised result into the config file; what each became, by URL."""
+    from movie_director.discovery import adopt
+
+    adopted = {}
+    for result in results:
+        if not result.recognized:
+            continue
+        entry = adopt(result, as_instance=as_instances)
+        adopted[result.url] = {"service": entry.name, "file": str(entry.path), "profile": entry.profile}
+        if not quiet:
+            print(f"  adopted {result.kind} at {result.url} as {entry.name!r} (profile {entry.profile}, {entry.path})")
+    return adopted
 
 
 def _print_row(result: DiscoveryResult) -> None:
@@ -122,49 +140,6 @@ def _config_or_none() -> Config | None:
         print("Scanning without the configured services: the configuration is invalid.", file=sys.stderr)
         print_error(error)
         return None
-
-
-def _adopt_all(config: Config | None, results: list[DiscoveryResult], quiet: bool) -> dict[str, dict[str, str]]:
-    """Write every named server into the config file; by URL, what became of it (``as``: service, instance or known).
-
-    A kind that already has a service the user configured (not only the built-in guess
-    of its default port) gains the server as another instance, so its work is shared;
-    a server that already is one of a service's instances is left as it is.
-    """
-    from movie_director.configdata import LAYER_DEFAULT, LAYER_ENV, ServiceConfig
-    from movie_director.discovery import add_instance, adopt
-
-    services = [service for service in (config.enabled_services() if config is not None else []) if service.source_of("url").layer != LAYER_DEFAULT]
-    outcome: dict[str, dict[str, str]] = {}
-    for result in (result for result in results if result.recognized):
-        known = next((service for service in services if service.kind == result.kind and result.url in {i.url for i in service.instances}), None)
-        same_kind = sorted((service for service in services if service.kind == result.kind), key=lambda service: service.name != service.kind)
-        try:
-            if known is not None:
-                done, how = known.name, "known"
-            elif same_kind:
-                done, how = add_instance(result, same_kind[0]).name, "instance"
-            else:
-                written = adopt(result)
-                services.append(ServiceConfig(written.name, result.kind, result.url))
-                done, how = written.name, "service"
-        except ConfigError as error:
-            print(f"Could not add {result.url} to the config file:", file=sys.stderr)
-            print_error(error)
-            continue
-        outcome[result.url] = {"name": done, "as": how}
-        if not quiet:
-            print(_ADOPTED[how].format(url=result.url, name=done))
-        if how == "instance" and (source := same_kind[0].source_of("url")).layer == LAYER_ENV:
-            print(f"  note: {source.location} is set and overrides the servers of {done} in the file.", file=sys.stderr)
-    return outcome
-
-
-_ADOPTED = {
-    "known": "= {url} is already an instance of {name}",
-    "instance": "+ {url} added as another instance of {name}",
-    "service": "+ {url} added as the service {name}",
-}
 
 
 def _remember(config: Config, results: list[DiscoveryResult], scanned: list[str]) -> None:

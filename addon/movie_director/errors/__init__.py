@@ -1,10 +1,24 @@
 """Every failure the artist can meet, as typed errors with a plain message and fixes.
 
 :mod:`~movie_director.errors.types` holds the classes (code, title, message, hints,
-cause; picklable), :mod:`~movie_director.errors.mapping` turns library exceptions and
-HTTP error answers into them. ``from movie_director.errors import X`` gives every name.
+cause; picklable), :mod:`~movie_director.errors.catalog` what the artist reads about
+each code (hints, likely causes, the command that checks them),
+:mod:`~movie_director.errors.mapping` turns library exceptions and HTTP error answers
+into them. ``from movie_director.errors import X`` gives every name.
 """
 
+from movie_director.errors.catalog import (
+    CATALOG as CATALOG,
+)
+from movie_director.errors.catalog import (
+    Entry as Entry,
+)
+from movie_director.errors.catalog import (
+    entry_for as entry_for,
+)
+from movie_director.errors.catalog import (
+    hints_for as hints_for,
+)
 from movie_director.errors.mapping import (
     describe_unexpected as describe_unexpected,
 )

@@ -7,8 +7,6 @@ since their messages differ between library versions and operating systems.
 from __future__ import annotations
 
 import json
-import socket
-import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +56,9 @@ def map_exception(exc: BaseException, service: str | None = None, start_hint: st
         return exc
     context = _Context(service, start_hint)
     # local: keeps `import movie_director.errors` cheap (the CLI's --help loads it)
+    import socket
+    import ssl
+
     import requests
     import urllib3.exceptions
     import websocket

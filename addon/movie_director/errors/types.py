@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from movie_director.errors.catalog import hints_for
 from movie_director.redact import redact
 
 
@@ -37,10 +38,13 @@ class MovieDirectorError(Exception):
     category: ClassVar[str] = "Runtime"
     title: ClassVar[str] = "Something went wrong"
     default_message: ClassVar[str] = "{service} reported a problem."
+    #: Shown with the error unless the raiser gives its own: the catalog's words for the code.
     default_hints: ClassVar[tuple[str, ...]] = ()
-    #: Likely causes and the command that checks them, for docs/troubleshooting.md.
-    causes: ClassVar[tuple[str, ...]] = ()
-    check: ClassVar[str] = "movie-director doctor"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "default_hints" not in vars(cls):  # a plugin's own error type may bring its own
+            cls.default_hints = hints_for(cls)
 
     def __init__(
         self,
@@ -143,17 +147,6 @@ class ConnectionRefused(ConnectionProblem):
     code = "connection_refused"
     title = "Connection refused"
     default_message = "{service} is not running or not listening on this address."
-    default_hints = (
-        "Start {service} and wait until it says it is ready.",
-        "Check the URL and port in Preferences → Add-ons → Movie Director (or your config file).",
-        "Run `movie-director discover` to find services on other ports.",
-    )
-    causes = (
-        'The service is not started, or has crashed.',
-        'It listens on another port or only on another address (e.g. started without `--listen`).',
-        'A firewall blocks the port.',
-    )
-    check = 'movie-director check URL'
 
 
 
@@ -161,17 +154,6 @@ class Timeout(ConnectionProblem):
     code = "timeout"
     title = "No answer in time"
     default_message = "{service} did not answer in time."
-    default_hints = (
-        "{service} may be busy loading a model: wait and try again.",
-        "Raise the timeout for {service} in Preferences (1–300 s).",
-        "If {service} is on another machine, check that the network and any VPN allow the connection.",
-    )
-    causes = (
-        'The service is busy (loading a model, a long job) and answers late.',
-        'A network or VPN problem drops packets on the way.',
-        'The port accepts connections but the program behind it hangs.',
-    )
-    check = 'movie-director check URL --timeout 30'
 
 
 
@@ -179,16 +161,6 @@ class NameResolutionFailed(ConnectionProblem):
     code = "dns_failure"
     title = "Unknown host name"
     default_message = "The host name of {service} could not be found."
-    default_hints = (
-        "Check the spelling of the host in the URL.",
-        "Use the machine's IP address instead of its name.",
-        "If the name only works on a VPN, connect the VPN first.",
-    )
-    causes = (
-        'A typo in the host name.',
-        'The name only exists on a VPN or in a hosts file of another machine.',
-    )
-    check = 'movie-director doctor'
 
 
 
@@ -196,15 +168,6 @@ class TLSFailed(ConnectionProblem):
     code = "tls_error"
     title = "Secure connection failed"
     default_message = "A secure (https) connection to {service} could not be set up."
-    default_hints = (
-        "If {service} serves plain HTTP, use an http:// URL instead of https://.",
-        "For a self-signed certificate, point `ca_bundle` in the service settings at its CA file.",
-    )
-    causes = (
-        'An https:// URL for a service that speaks plain HTTP.',
-        'A self-signed or expired certificate.',
-    )
-    check = 'movie-director check URL'
 
 
 
@@ -212,15 +175,6 @@ class ConnectionLost(ConnectionProblem):
     code = "connection_lost"
     title = "Connection lost"
     default_message = "The connection to {service} broke while waiting for an answer."
-    default_hints = (
-        "{service} may have stopped or restarted: check its console window.",
-        "Work submitted while it was down is queued and sent again when it is back.",
-    )
-    causes = (
-        'The service stopped or restarted while answering.',
-        'A proxy or VPN cut the connection.',
-    )
-    check = 'movie-director status'
 
 
 
@@ -228,15 +182,6 @@ class WebSocketClosed(ConnectionProblem):
     code = "websocket_closed"
     title = "Live connection closed"
     default_message = "The live connection to {service} closed unexpectedly."
-    default_hints = (
-        "{service} may have restarted; the add-on reconnects by itself.",
-        "A reverse proxy in front of {service} must allow WebSocket upgrades on /ws.",
-    )
-    causes = (
-        'The service restarted.',
-        'A reverse proxy does not forward WebSocket upgrades or closes idle ones.',
-    )
-    check = 'movie-director status --watch'
 
 
 
@@ -244,14 +189,6 @@ class ProxyFailed(ConnectionProblem):
     code = "proxy_error"
     title = "Proxy failed"
     default_message = "The HTTP proxy between you and {service} failed."
-    default_hints = (
-        "Check the HTTP_PROXY / HTTPS_PROXY environment variables.",
-        "Local services (127.0.0.1) bypass proxies; for remote ones add the host to NO_PROXY if it needs no proxy.",
-    )
-    causes = (
-        'HTTP_PROXY/HTTPS_PROXY point at a proxy that is down or refuses the host.',
-    )
-    check = 'movie-director doctor'
 
 
 
@@ -270,7 +207,6 @@ class ConfigError(ConfigurationProblem):
     code = "config_invalid"
     title = "Invalid settings"
     default_message = "The Movie Director settings are invalid."
-    default_hints = ("Fix the values listed, or run `movie-director config validate FILE` to see all problems.",)
 
     def __init__(self, message: str | None = None, *, problems: Sequence[ConfigProblem] = (), **kwargs: Any) -> None:
         self.problems = list(problems)
@@ -282,12 +218,6 @@ class ConfigError(ConfigurationProblem):
         data = super().to_dict()
         data["problems"] = [problem.to_dict() for problem in self.problems]
         return data
-    causes = (
-        'A value of the wrong type or outside its range in the config file, the .blend or an environment variable.',
-        'An unknown key (often a typo).',
-        'A literal secret in a file.',
-    )
-    check = 'movie-director config validate FILE'
 
 
 
@@ -327,11 +257,6 @@ class InvalidSetting(ConfigurationProblem):
     code = "invalid_setting"
     title = "Invalid setting"
     default_message = "A setting for {service} is outside the allowed range."
-    default_hints = ("Change the value named above to one inside the allowed range.",)
-    causes = (
-        'A job setting (size, frames, steps…) outside what the model or service accepts.',
-    )
-    check = 'movie-director services --json'
 
 
 
@@ -339,15 +264,6 @@ class WrongService(ConfigurationProblem):
     code = "wrong_service"
     title = "A different program answers"
     default_message = "Something answers at this address, but it is not {service}."
-    default_hints = (
-        "Another program uses this port: check the port {service} prints when it starts.",
-        "Run `movie-director discover` to see what runs on which port.",
-    )
-    causes = (
-        'Another program (another web app, another AI tool) uses the configured port.',
-        'The URL points at a web page or a proxy, not at the service.',
-    )
-    check = 'movie-director discover'
 
 
 
@@ -355,11 +271,6 @@ class NotAllowedOffline(ConfigurationProblem):
     code = "online_access_disabled"
     title = "Online access is off"
     default_message = "{service} is on another machine, and Blender's online access is turned off."
-    default_hints = ("Allow online access in Edit → Preferences → System → Network, or use a service on this machine.",)
-    causes = (
-        "Blender's online access is off and the service is on another machine.",
-    )
-    check = 'movie-director doctor'
 
 
 
@@ -371,15 +282,6 @@ class AuthenticationFailed(MovieDirectorError):
     code = "authentication_failed"
     title = "Access denied"
     default_message = "{service} refused the credentials (or none were sent)."
-    default_hints = (
-        "Set the API key in the environment variable named in the service settings (never in the .blend).",
-        "Check that the key is still valid on the server.",
-    )
-    causes = (
-        'No API key was sent: the environment variable named in the settings is not set.',
-        'The key is wrong or was revoked.',
-    )
-    check = 'movie-director check SERVICE'
 
 
 
@@ -387,15 +289,6 @@ class PermissionDenied(AuthenticationFailed):
     code = "permission_denied"
     title = "Forbidden"
     default_message = "{service} understood the request but does not allow it."
-    default_hints = (
-        "The key may lack access to this model or route: check its permissions on the server.",
-        "A reverse proxy may block this client: check its allow-list and auth header.",
-    )
-    causes = (
-        'The key has no access to this model or route.',
-        'A reverse proxy blocks the request (e.g. a cross-origin check).',
-    )
-    check = 'movie-director check SERVICE'
 
 
 
@@ -409,11 +302,6 @@ class ServiceError(MovieDirectorError):
     code = "server_error"
     title = "The service reported an error"
     default_message = "{service} failed while handling the request."
-    default_hints: ClassVar[tuple[str, ...]] = ("Look at the console window of {service} for the full error.", "Try again; if it repeats, restart {service}.")
-    causes: ClassVar[tuple[str, ...]] = (
-        'The service raised an error of its own (a bug, out of memory, a missing file).',
-    )
-    check = 'movie-director status'
 
 
 
@@ -421,11 +309,6 @@ class RequestRejected(ServiceError):
     code = "request_rejected"
     title = "Request rejected"
     default_message = "{service} rejected the request."
-    default_hints: ClassVar[tuple[str, ...]] = ("Check the values sent; the message above says which one is wrong.",)
-    causes: ClassVar[tuple[str, ...]] = (
-        'A value in the request is not accepted by the service (its message says which).',
-    )
-    check = 'movie-director check SERVICE --json'
 
 
 
@@ -440,16 +323,6 @@ class WorkflowInvalid(RequestRejected):
     code = "workflow_invalid"
     title = "Workflow not accepted"
     default_message = "{service} cannot run this workflow."
-    default_hints = (
-        "Fix the nodes and inputs listed above, or open the workflow in {service} to see them highlighted.",
-        "Install any missing custom nodes and models, then restart {service}.",
-    )
-    causes = (
-        'A node type from a custom node pack that is not installed.',
-        'A required input left unconnected, or a value outside its allowed range.',
-        'A workflow saved in the UI format instead of the API format.',
-    )
-    check = 'movie-director check SERVICE --json'
 
     @property
     def node_errors(self) -> dict[str, Any]:
@@ -461,12 +334,6 @@ class NotFound(ServiceError):
     code = "not_found"
     title = "Not found"
     default_message = "{service} does not know this route or item."
-    default_hints = ("{service} may be an older or newer version: run `movie-director check` to see its version.",)
-    causes = (
-        'The service is a version without this route.',
-        'The item (job, file, model) does not exist on the service.',
-    )
-    check = 'movie-director check SERVICE --json'
 
 
 
@@ -474,11 +341,6 @@ class RateLimited(ServiceError):
     code = "rate_limited"
     title = "Too many requests"
     default_message = "{service} asks us to slow down."
-    default_hints = ("Wait a moment and try again.", "Configure a fallback model for busy times.")
-    causes = (
-        "Too many requests in a short time, or an upstream provider's quota is used up.",
-    )
-    check = 'movie-director llm models'
 
 
 
@@ -486,16 +348,6 @@ class MalformedResponse(ServiceError):
     code = "malformed_response"
     title = "Unexpected answer"
     default_message = "{service} sent an answer we could not understand."
-    default_hints = (
-        "Check that the URL points at {service} itself, not at a web page or another program.",
-        "Update {service} and the add-on to versions that work together.",
-    )
-    causes = (
-        'The URL points at a web page or another program.',
-        'A proxy returned its own error page.',
-        'Incompatible versions of the service and the add-on.',
-    )
-    check = 'movie-director check URL --json'
 
 
 
@@ -503,12 +355,6 @@ class JobFailed(ServiceError):
     code = "job_failed"
     title = "Generation failed"
     default_message = "{service} could not finish the job."
-    default_hints = ("Read the message above: it is the service's own reason.", "Check the inputs and models the job uses.")
-    causes = (
-        "The job's inputs are wrong for the model, or a model or custom node is missing.",
-        'The GPU ran out of memory.',
-    )
-    check = 'movie-director status'
 
 
 
@@ -516,11 +362,6 @@ class JobCancelled(ServiceError):
     code = "job_cancelled"
     title = "Job cancelled"
     default_message = "The job on {service} was cancelled."
-    default_hints = ("Submit it again if the cancel was not intended.",)
-    causes = (
-        'Someone pressed cancel, or the service was interrupted.',
-    )
-    check = 'movie-director status'
 
 
 
@@ -528,11 +369,6 @@ class JobLost(ServiceError):
     code = "job_lost"
     title = "Job lost by the service"
     default_message = "{service} restarted and no longer knows this job."
-    default_hints = ("Submit the job again.", "{service} keeps no history across restarts.")
-    causes = (
-        'The service restarted while the job was queued or running; it keeps no history across restarts.',
-    )
-    check = 'movie-director status'
 
 
 
@@ -540,12 +376,6 @@ class OperationTimeout(ServiceError):
     code = "operation_timeout"
     title = "Job took too long"
     default_message = "The job on {service} did not finish within the time allowed."
-    default_hints = ("Raise the wait timeout, or check {service}'s console for a stuck job.",)
-    causes = (
-        'The job is longer than the wait allowed.',
-        'The job is stuck on the service.',
-    )
-    check = 'movie-director status'
 
 
 
@@ -553,11 +383,6 @@ class QueueFull(ServiceError):
     code = "queue_full"
     title = "Too much waiting work"
     default_message = "Too many operations are waiting for {service} to come back."
-    default_hints = ("Wait until {service} is back and the waiting work is sent, or cancel some of it.",)
-    causes = (
-        'The service has been down for long while work kept coming.',
-    )
-    check = 'movie-director status'
 
 
 
@@ -565,11 +390,6 @@ class PoolTimeout(ServiceError):
     code = "pool_timeout"
     title = "All connections busy"
     default_message = "All connections to {service} stayed busy for too long."
-    default_hints = ("Wait for running requests to finish, or raise the pool size for {service}.",)
-    causes = (
-        'Many requests run at once and all connections stay busy.',
-    )
-    check = 'movie-director status --json'
 
 
 
@@ -581,21 +401,12 @@ class VersionProblem(MovieDirectorError):
     code = "version_mismatch"
     title = "Version not supported"
     default_message = "This version of {service} is not supported."
-    default_hints = ("Update {service} to a supported version.", "Update the Movie Director add-on.")
-    causes = (
-        'The service is older or newer than the versions the add-on knows.',
-    )
-    check = 'movie-director check URL --json'
 
 
 
 class UnsupportedVersion(VersionProblem):
     code = "unsupported_version"
     default_message = "This version of {service} lacks something the add-on needs."
-    causes = (
-        'The running version lacks an endpoint, node or parameter the add-on uses.',
-    )
-    check = 'movie-director check URL --json'
 
 
 
