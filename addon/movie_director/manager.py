@@ -48,13 +48,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 from movie_director import events as ev
 from movie_director.backend import Backend, Connection, HealthSample, Status
 from movie_director.clock import SYSTEM_CLOCK, Clock
-from movie_director.configdata import Config, ServiceConfig
+from movie_director.configdata import Config, ServiceConfig, member_configs
 from movie_director.errors import (
     ConfigError,
     ConnectionLost,
@@ -256,15 +256,6 @@ def label_of(backend: Backend | None, name: str) -> str:
     display = backend.display_name or backend.kind
     return display if name == backend.kind else f"{display} ({name})"
 
-
-def member_configs(service: ServiceConfig) -> list[ServiceConfig]:
-    """One service entry per server: the service itself when it has one."""
-    if len(service.instances) == 1:
-        return [service]
-    return [
-        replace(service, name=f"{service.name}#{number}", url=instance.url, auth=instance.auth or service.auth, instances=(instance,))
-        for number, instance in enumerate(service.instances, 1)
-    ]
 
 def history_key(config: ServiceConfig) -> str:
     """Health history is kept per service *and* address: a new server at another URL starts with a clean uptime."""
