@@ -63,6 +63,8 @@ STREAM_READ_TIMEOUT = 45.0
 #: How long a plain call may run when the caller gives no timeout.
 DEFAULT_JOB_TIMEOUT = 600.0
 POLL_INTERVAL = 0.05
+#: How long a cancel sent before the server named the job waits to be sent again.
+LATE_CANCEL_S = 15.0
 #: "Is it still up?" must answer fast: it decides between "went away" and "cancelled".
 ALIVE_TIMEOUT = 2.0
 SUPPORTED_PROTOCOLS = ("sse_v1", "sse_v2", "sse_v2.1", "sse_v3")
@@ -394,6 +396,8 @@ class GradioSession:
                     job.cancel()
                 except Exception:  # noqa: BLE001 - best effort: the server may be gone already
                     log.debug("cancel failed", exc_info=True)
+                if getattr(getattr(job, "communicator", None), "event_id", "known") is None:
+                    _cancel_once_named(job)
 
     def wait_idle(self, timeout: float) -> bool:
         """True once every job of this session has finished, waiting ``timeout`` at most."""
@@ -584,6 +588,29 @@ def _drain(updates: Any, limit: int = 10_000) -> list[Any]:
         if getattr(update, "code", None) is not None:
             found.append(update)
     return found
+
+
+def _cancel_once_named(job: Any) -> None:
+    """Cancel ``job`` again as soon as the server has named it (its event id).
+
+    A cancel sent while the queue join is still under way carries no event id; Gradio
+    refuses it (HTTP 422) and the job would run on — holding a worker of the app and our
+    stream, hence interpreter exit, for as long as it runs. A daemon thread waits for the
+    name, bounded by :data:`LATE_CANCEL_S`, and sends the cancel again.
+    """
+
+    def resend() -> None:
+        deadline = time.monotonic() + LATE_CANCEL_S
+        while time.monotonic() < deadline and not job.future.done():
+            if job.communicator.event_id is not None:
+                try:
+                    job.cancel()
+                except Exception:  # noqa: BLE001 - best effort, as the first cancel
+                    log.debug("late cancel failed", exc_info=True)
+                return
+            time.sleep(POLL_INTERVAL)
+
+    threading.Thread(target=resend, name="md-gradio-late-cancel", daemon=True).start()
 
 
 def _release(client: Any) -> None:
