@@ -576,12 +576,18 @@ class ServiceManager:
     def _update_system_status(self) -> None:
         with self._lock:
             old = self._system_status
-            self._system_status = system_status(
-                (service.tracker.status, service.critical) for service in self._services.values() if service.pool is not None
-            )
+            self._system_status = system_status(self._status_pairs())
             new = self._system_status
         if old is not new:
             self.events.publish(Event(ev.SYSTEM, None, old.value, new.value, self.clock.time()))
+
+    def _status_pairs(self) -> Iterator[tuple[Status, bool]]:
+        """``(status, critical)`` per server; a critical service is down only when none of its servers is up."""
+        for group in self._groups.values():
+            members = [member for member in group.members if member.pool is not None]
+            anyone_up = any(member.tracker.status is not Status.OFFLINE for member in members)
+            for member in members:
+                yield member.tracker.status, member.critical and not anyone_up
 
     def _suspect(self, service: _Service) -> None:
         """A call found the connection broken: hold the replay and confirm with a check now."""

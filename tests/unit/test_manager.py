@@ -371,3 +371,18 @@ def test_work_that_may_have_reached_its_server_waits_for_it_and_is_found_there(t
         check(manager, backend, "fake#1", FARM[0])
         assert held.wait(10)["duplicate"] is True  # asked again on the same server, which already had it
         assert (held.operation().instance, first.received, backend.service_at(FARM[1]).received) == (FARM[0], ["sent"], ["other"])
+
+
+def test_a_critical_service_is_offline_for_the_system_only_when_every_server_of_it_is(tmp_path):
+    class Critical(FakeBackend):
+        critical = True
+
+    backend = Critical()
+    with make_farm(tmp_path, backend) as manager:
+        assert manager.wait_checked(10)
+        for number, url in enumerate(FARM, 1):
+            backend.service_at(url).up = False
+            for _ in range(3):
+                check(manager, backend, f"fake#{number}", url)
+            assert manager.snapshot().service(f"fake#{number}").status == "offline"
+            assert manager.snapshot().status == ("degraded" if number == 1 else "offline")  # the other box still takes the work

@@ -151,3 +151,15 @@ def test_the_queue_cell_of_one_of_several_servers_adds_what_was_sent_to_it(tmp_p
     assert (member.name, status_cmd._row(member, now=0.0)[6]) == ("comfy#2", "1 +2 sent")
     alone = replace(member, name="comfy")
     assert status_cmd._row(alone, now=0.0)[6] == "1"  # one server: the column reads as it always did
+
+
+@pytest.mark.parametrize(("down", "code"), [(["http://127.0.0.1:9001"], 1), (["http://127.0.0.1:9001", "http://127.0.0.1:9002"], 3)])
+def test_a_critical_service_is_unreachable_only_when_every_server_of_it_is(tmp_path, monkeypatch, down, code):
+    backend = CriticalFake()
+    for url in down:
+        backend.service_at(url).up = False
+    config = fake_config(tmp_path, {"comfy": "http://127.0.0.1:9001"})
+    farm = replace(config.services["comfy"], instances=(InstanceConfig("http://127.0.0.1:9001"), InstanceConfig("http://127.0.0.1:9002")))
+    monkeypatch.setattr(config_module, "load_config", lambda: replace(config, services={"comfy": farm}))
+    monkeypatch.setattr(manager_module, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(backend)))
+    assert main(["status"]) == code  # one box of two down: the work goes to the other, `status || alert` stays quiet

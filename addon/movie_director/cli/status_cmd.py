@@ -68,16 +68,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def exit_code_of(snapshot: SystemSnapshot) -> int:
-    """3 when a critical service cannot be reached or stays silent (already after its first check), 1 when any service is not online."""
+    """3 when a critical service cannot be reached or stays silent (already after its first check; every server of it), 1 when any service is not online."""
     contacted = [service for service in snapshot.services if service.contacted]
     unreachable = [
         service for service in contacted if service.last_check is None or (service.status != "online" and (service.last_error or {}).get("category") == "Connection")
     ]
-    if snapshot.status == "offline" or any(service.critical for service in unreachable):
+    down = {service.name for service in unreachable}
+    if snapshot.status == "offline" or any(service.critical and _all_servers_in(snapshot, service, down) for service in unreachable):
         return EXIT_UNREACHABLE
     if snapshot.status == "degraded" or any(service.status != "online" for service in contacted):
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _all_servers_in(snapshot: SystemSnapshot, service: ServiceSnapshot, names: set[str]) -> bool:
+    """Are all servers of ``service``'s service (just itself, for a lone server) among ``names``?"""
+    group = service.group or service.name
+    return all(other.name in names for other in snapshot.services if (other.group or other.name) == group)
 
 
 def watch(manager: ServiceManager, interval: float, duration: float | None, as_json: bool, stream: TextIO) -> None:
