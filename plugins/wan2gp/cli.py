@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from movie_director.cli.arguments import add_result_options, add_target_options, add_timeout_option, image_file, input_file, text_or_stdin
@@ -14,7 +15,12 @@ from movie_director_plugins.gradio.cli import QUICK_TIMEOUT
 from movie_director_plugins.gradio.cli import parse_value as _parse_value
 
 if TYPE_CHECKING:
+    from movie_director.configdata import ServiceConfig
+    from movie_director.routing import InstanceLoad
     from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
+
+#: Health metrics that count the jobs waiting on an instance: the web UI's Gradio queue, the headless server's jobs.
+QUEUE_METRICS = ("queue_size", "active_jobs", "queue_depth")
 
 
 def add_commands(commands: Commands) -> None:
@@ -48,11 +54,57 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
 
 def connect(args: argparse.Namespace) -> Wan2GPTransport:
     from movie_director.check import bounded, service_for
+    from movie_director.fleet import instance_services
     from movie_director_plugins.wan2gp.settings import Wan2GPTransport
 
     overrides = {"transport": args.transport} if args.transport else {}
     service = bounded(service_for(args.url or args.service, "wan2gp", **overrides), args.timeout)
+    instances = instance_services(service)
+    if len(instances) > 1:
+        return least_loaded(instances)
     return cast(Wan2GPTransport, get_plugin_manager().backend("wan2gp").connect(service))  # the wan2gp kind connects so
+
+
+class _Candidate:
+    """One Wan2GP instance, connected and asked for its health to rank it."""
+
+    def __init__(self, service: ServiceConfig, weight: float) -> None:
+        self.url = service.url
+        self.service = service
+        self.weight = weight
+        self.transport: Wan2GPTransport | None = None
+
+    def load(self) -> InstanceLoad:
+        from movie_director.routing import InstanceLoad
+
+        self.transport = cast("Wan2GPTransport", get_plugin_manager().backend("wan2gp").connect(self.service))
+        sample = self.transport.health()  # raises our typed error when the instance is down
+        queue = next((int(sample.metrics[key]) for key in QUEUE_METRICS if key in sample.metrics), None)
+        return InstanceLoad(url=self.url, ready=sample.ok, backend_queue=queue, in_flight=0, latency_ms=sample.latency_ms, weight=self.weight)
+
+
+def least_loaded(instances: list[tuple[ServiceConfig, float]]) -> Wan2GPTransport:
+    """The transport of the ready instance with the shortest queue (``routing.pick``); the others are closed."""
+    from movie_director.errors import ServiceError
+    from movie_director.fleet import probe_all
+    from movie_director.routing import pick
+
+    candidates = [_Candidate(service, weight) for service, weight in instances]
+    loads, down = probe_all(candidates)
+    chosen = pick(list(loads.values()))
+    for candidate in candidates:
+        if candidate.transport is not None and (chosen is None or candidate.url != chosen.url):
+            candidate.transport.close()
+    if chosen is None:
+        if down:
+            raise next(iter(down.values()))
+        raise ServiceError(f"No Wan2GP instance is ready (checked {', '.join(loads)}).", service="Wan2GP", hints=["Run `movie-director services` to see their state."])
+    for url, error in down.items():
+        print(f"Skipping {url}: {error.message}", file=sys.stderr)
+    print(f"Generating on {chosen.url}, the least loaded of {len(candidates)} instances.", file=sys.stderr)
+    transport = next(candidate.transport for candidate in candidates if candidate.url == chosen.url)
+    assert transport is not None
+    return transport
 
 
 def settings_from(args: argparse.Namespace) -> Wan2GPSettings:

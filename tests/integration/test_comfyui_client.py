@@ -22,6 +22,7 @@ import requests
 from movie_director.check import adhoc_service
 from movie_director.configdata import AuthRef
 from movie_director.errors import AuthenticationFailed, JobCancelled, JobFailed, JobLost, MalformedResponse, TLSFailed, WorkflowInvalid
+from movie_director.testing.comfyui_standin.workflows import txt2img
 from movie_director.testing.processes import ServerProcess, wait_until
 from movie_director_plugins.comfyui.client import ComfyUIClient
 from movie_director_plugins.comfyui.jobs import Job, JobState
@@ -30,7 +31,6 @@ from movie_director_plugins.comfyui.session import SocketState
 
 pytestmark = pytest.mark.timeout(120)
 
-CHECKPOINT = "sd15-standin.safetensors"
 DEFAULTS = {"node_delay": 0.05, "steps": None, "fail_nodes": [], "refuse_websockets": False}
 
 
@@ -40,25 +40,6 @@ def simple(prefix: str = "probe", color: int = 0) -> dict[str, Any]:
         "1": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": color}},
         "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": prefix}},
-    }
-
-
-def txt2img(steps: int, seed: int, prefix: str = "txt2img") -> dict[str, Any]:
-    """A text-to-image graph whose KSampler reports `steps` progress steps with previews."""
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox in the snow", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "model": ["4", 0], "seed": seed, "steps": steps, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
-                "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0], "denoise": 1.0,
-            },
-        },  # fmt: skip
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": prefix}},
     }
 
 

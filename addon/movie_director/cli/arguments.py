@@ -63,6 +63,25 @@ def url(text: str) -> str:
         raise _invalid(text, f"is not a usable URL: {exc}", "http://HOST:PORT, e.g. http://127.0.0.1:8188") from None
 
 
+def url_list(text: str) -> list[str]:
+    """One URL or several separated by commas (instances of one service), each checked as :func:`url`."""
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        raise _invalid(text, "names no URL", "http://HOST:PORT, or several separated by commas")
+    return [url(part) for part in parts]
+
+
+def positive_count(text: str) -> int:
+    """A whole number from 1 up (``--repeat``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise _invalid(text, "is not a whole number above 0", "1, 2, 3, …")
+    return value
+
+
 def url_or_service(text: str) -> str:
     """A URL (anything with ``:``, so ``127.0.0.1:8188`` too) or a configured service's name."""
     return url(text) if ":" in text else text
@@ -167,8 +186,10 @@ __all__ = [
     "image_file",
     "input_file",
     "output_folder",
+    "positive_count",
     "seconds",
     "text_or_stdin",
     "url",
+    "url_list",
     "url_or_service",
 ]

@@ -8,7 +8,7 @@ take it again per step).
 Run it:
 
     python -m movie_director.testing.comfyui_standin --host 127.0.0.1 --port 8188 \\
-        [--node-delay 0.05] [--steps N] [--no-websocket] [--base-dir DIR] [--comfyui-version 0.3.64]
+        [--node-delay 0.05] [--steps N] [--no-websocket] [--base-dir DIR] [--comfyui-version 0.3.64] [--extra-node NAME]
 
     with StandIn(port=0, node_delay=0.01) as comfy:   # in-process, own event loop thread
         requests.get(comfy.url + "/system_stats")
@@ -20,7 +20,8 @@ Node classes: EmptyImage, ImageInvert, ImageBlur, SaveImage, PreviewImage, LoadI
 GetImageSize (binary TEXT frames), SaveImageWebsocket (one preview per image),
 CheckpointLoaderSimple (models/checkpoints holds sd15-standin.safetensors),
 CLIPTextEncode, EmptyLatentImage, KSampler (`progress` per step), VAEDecode, and the
-V3 nodes CreateVideo + SaveVideo (writes a small, unplayable .mp4 stub).
+V3 nodes CreateVideo + SaveVideo (writes a small, unplayable .mp4 stub); `--extra-node NAME`
+adds an image-to-image node NAME (a custom node only this stand-in has).
 
 Test controls, outside ComfyUI's routes (no /api twin):
 

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 
+from .nodes import add_custom_nodes
 from .standin import DEFAULT_VERSION, StandIn
 
 
@@ -24,12 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-websocket", action="store_true", help="serve no /ws route at all (404)")
     parser.add_argument("--base-dir", default=None, help="folder for input/, output/, temp/, models/ (default: a temp dir)")
     parser.add_argument("--comfyui-version", default=DEFAULT_VERSION)
+    parser.add_argument("--extra-node", action="append", default=[], metavar="NAME", help="also offer an image-to-image node NAME (a custom node the others lack)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    add_custom_nodes(args.extra_node)
     standin = StandIn(
         args.host,
         args.port,

@@ -31,7 +31,7 @@ from .server import ComfyServer
 log = logging.getLogger("comfyui_standin")
 
 DEFAULT_VERSION = "0.3.64"
-LAUNCH_OPTIONS = ("node_delay", "steps", "no_websocket", "base_dir", "comfyui_version")
+LAUNCH_OPTIONS = ("node_delay", "steps", "no_websocket", "base_dir", "comfyui_version", "extra_node")
 
 
 class StandIn:
@@ -150,7 +150,7 @@ def launch(port: int | None = None, **options: Any) -> ServerProcess:
     """An unstarted ServerProcess running `python -m movie_director.testing.comfyui_standin`.
 
     `options` are the CLI flags in snake_case: node_delay, steps, no_websocket,
-    base_dir, comfyui_version (and `host`). Without base_dir one temporary directory is
+    base_dir, comfyui_version, extra_node (one custom node's name) (and `host`). Without base_dir one temporary directory is
     created here and kept across restart() (files survive as they would with ComfyUI);
     it goes with the ServerProcess (see its `private_dir`).
     """
