@@ -13,7 +13,7 @@ from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.config import load_config
-from movie_director.configdata import SERVICE_DEFAULTS, Config, ServiceConfig, auth_by_kind, is_loopback_host, with_overrides
+from movie_director.configdata import SERVICE_DEFAULTS, Config, ServiceConfig, auth_by_kind, is_loopback_host, member_configs, with_overrides
 from movie_director.errors import MovieDirectorError, NotAllowedOffline, Timeout, WrongService, map_exception, says_nothing_about_kind
 from movie_director.http import probe_timeout_within
 from movie_director.plugins import PluginManager, get_plugin_manager
@@ -133,10 +133,15 @@ def service_for(
     if "://" in target:
         return adhoc_service(target, kind or "", manager, **overrides)
     config = config or load_config()
-    service = config.services.get(target) or _discovered(config, target, manager)
+    service = config.services.get(target) or _member(config, target) or _discovered(config, target, manager)
     if service is None:
         service = config.service(target)  # raises, listing the configured names
     return with_overrides(service, **overrides) if overrides else service
+
+
+def _member(config: Config, name: str) -> ServiceConfig | None:
+    """One server of a service with several, by the name ``status`` and ``services`` give it (``comfyui#2``)."""
+    return next((member for service in config.services.values() for member in member_configs(service) if member.name == name), None)
 
 
 def _discovered(config: Config, name: str, manager: PluginManager | None) -> ServiceConfig | None:

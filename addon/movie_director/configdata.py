@@ -292,6 +292,20 @@ def auth_by_kind(services: Iterable[ServiceConfig]) -> dict[str, AuthRef]:
     return found
 
 
+def member_configs(service: ServiceConfig) -> list[ServiceConfig]:
+    """One service entry per server, named ``comfyui#1``, ``comfyui#2``…; the service itself when it has one.
+
+    The manager runs one member per server and the registry lists them under the same
+    names, so ``status``, ``services`` and ``check comfyui#2`` speak of the same thing.
+    """
+    if len(service.instances) == 1:
+        return [service]
+    return [
+        replace(service, name=f"{service.name}#{number}", url=instance.url, auth=instance.auth or service.auth, instances=(instance,))
+        for number, instance in enumerate(service.instances, 1)
+    ]
+
+
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_PROFILE",
@@ -311,5 +325,6 @@ __all__ = [
     "auth_by_kind",
     "compose_url",
     "is_loopback_host",
+    "member_configs",
     "with_overrides",
 ]

@@ -583,14 +583,18 @@ def adopt(
 
     ``as_instance``: a server of a kind the file already configures at another address
     joins that service's ``instances`` (a second GPU box for the same ``comfyui``)
-    instead of becoming a service of its own.
+    instead of becoming a service of its own: its ``url`` becomes an ``instances`` list
+    where it stood (in the profile or at the top), so the rest of the file reads as
+    the user wrote it.
 
     The file is ``path``, else the one in force (``MOVIE_DIRECTOR_CONFIG`` or the first
     that exists), else a new ``~/.movie-director/config.yaml``. A service already
-    configured at the same URL and kind keeps its name and settings (the URL and
-    transport are refreshed); otherwise the entry gets the first name the file does not
-    use yet (``comfyui``, ``comfyui-8189``…): so the first ComfyUI adopted replaces the
-    built-in default ``comfyui`` entry, which only guessed the default port.
+    configured at the same URL and kind (its ``url`` or one of its ``instances``; the
+    kind may be the service's name) keeps its name and settings (a lone URL and the
+    transport are refreshed; an instance list is left as it is); otherwise the entry
+    gets the first name the file does not use yet (``comfyui``, ``comfyui-8189``…): so
+    the first ComfyUI adopted replaces the built-in default ``comfyui`` entry, which
+    only guessed the default port.
     """
     if not result.recognized:
         raise ConfigError(
@@ -601,45 +605,70 @@ def adopt(
     target = Path(path) if path is not None else (find_config_file(environ) or config_file_candidates()[0])
     with editing(target) as data:
         profile = profile or environ.get(PROFILE_ENV) or data.get("active_profile") or DEFAULT_PROFILE
-        profiles = data["profiles"] = data.get("profiles") or {}
-        profile_body = profiles[profile] = profiles.get(profile) or {}
-        services = profile_body["services"] = profile_body.get("services") or {}
+        top = data.get("services") or {}
+        services = ((data.get("profiles") or {}).get(profile) or {}).get("services") or {}
+        configured = {**top, **services}
         entry = service_entry(result)
-        existing = name or next(
-            (key for key, value in {**(data.get("services") or {}), **services}.items() if _same_service(value, entry)),
-            None,
-        )
-        configured = {**(data.get("services") or {}), **services}
-        sibling = None if existing or not as_instance else next((key for key, value in configured.items() if isinstance(value, dict) and value.get("kind", key) == result.kind), None)
-        chosen = existing or sibling or service_name(result.kind, result.url, [*(data.get("services") or {}), *services])
-        if sibling is not None:
-            merged = _with_instance({**(configured.get(sibling) or {})}, entry)
-        elif isinstance(configured.get(chosen), dict) and configured[chosen].get("instances"):
-            merged = {**configured[chosen]}  # already one of its instances: nothing to change
+        existing = name or next((key for key, value in configured.items() if _same_service(key, value, entry)), None)
+        sibling = None if existing or not as_instance else next((key for key, value in configured.items() if _same_kind(key, value, result.kind)), None)
+        merged: dict[str, Any]
+        if sibling is not None:  # another server of a configured service: add it where that service's address is
+            section = services if _servers(services.get(sibling)) else top
+            merged = section[sibling]
+            _set_servers(merged, [*(_servers(merged) or []), {"url": result.url}])
+            base = f"/profiles/{profile}/services/{sibling}" if section is services else f"/services/{sibling}"
+            chosen = sibling
+        elif existing is not None and isinstance(configured.get(existing), Mapping) and configured[existing].get("instances"):
+            return Adopted(existing, target, profile, dict(configured[existing]))  # already one of its servers
         else:
-            merged = {**(services.get(chosen) or {}), **entry}
-        problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=f"/profiles/{profile}/services/{chosen}")
+            chosen = existing or service_name(result.kind, result.url, list(configured))
+            merged = services[chosen] = {**(services.get(chosen) or {}), **entry}
+            base = f"/profiles/{profile}/services/{chosen}"
+        problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=base)
         if problems:
             raise ConfigError(problems=problems)
-        services[chosen] = merged
+        if services:  # the profile's sections are written only when they hold something
+            profiles = data["profiles"] = data.get("profiles") or {}
+            profile_body = profiles[profile] = profiles.get(profile) or {}
+            profile_body["services"] = services
     log.info("adopted %s at %s as %r into profile %s of %s", result.kind, result.url, chosen, profile, target)
-    return Adopted(chosen, target, profile, merged)
+    return Adopted(chosen, target, profile, dict(merged))
 
 
-def _same_service(existing: Any, entry: Mapping[str, Any]) -> bool:
+def _servers(entry: Any) -> list[Any] | None:
+    """An entry's servers as ``instances`` items (a lone ``url`` is one), or None when it gives no address."""
+    if not isinstance(entry, Mapping):
+        return None
+    if entry.get("instances"):
+        return list(entry["instances"])
+    return [{"url": entry["url"]}] if entry.get("url") else None
+
+
+def _set_servers(entry: dict[str, Any], instances: list[Any]) -> None:
+    """Replace ``url`` by ``instances`` where it stood, so the entry reads in the order the user wrote it.
+
+    In a YAML file (ruamel's round-trip map) the comment after the url moves with it to
+    the first instance.
+    """
+    if "url" in entry and "instances" not in entry and hasattr(entry, "insert"):
+        comment = entry.ca.items.pop("url", None)  # type: ignore[attr-defined]
+        if comment is not None:
+            instances[0] = type(entry)(instances[0])  # a round-trip map of its own, to carry the comment
+            instances[0].ca.items["url"] = comment
+        entry.insert(list(entry).index("url"), "instances", instances)
+    else:
+        entry["instances"] = instances
+    entry.pop("url", None)
+
+
+def _same_kind(name: str, existing: Any, kind: str) -> bool:
+    """Is ``existing`` a service of ``kind`` (its ``kind``, or its name when it has none) with an address?"""
+    return _servers(existing) is not None and (existing.get("kind") or name) == kind
+
+
+def _same_service(name: str, existing: Any, entry: Mapping[str, Any]) -> bool:
     """The same kind at the same address (its url, or one of its instances)."""
-    if not isinstance(existing, dict) or existing.get("kind") != entry["kind"]:
-        return False
-    urls = [existing.get("url", "")] + [item.get("url", "") for item in existing.get("instances") or () if isinstance(item, dict)]
-    return entry["url"] in (str(url).rstrip("/") for url in urls)
-
-
-def _with_instance(existing: dict[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """``existing`` with the found server appended to its instances (its single url becomes the first)."""
-    instances = list(existing.pop("instances", None) or ([{"url": existing["url"]}] if existing.get("url") else []))
-    existing.pop("url", None)
-    instances.append({"url": entry["url"]})
-    return {**existing, "kind": entry["kind"], "instances": instances}
+    return _same_kind(name, existing, entry["kind"]) and entry["url"] in (str(server.get("url", "")).rstrip("/") for server in _servers(existing) or [])
 
 
 __all__ = [

@@ -48,13 +48,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 from movie_director import events as ev
 from movie_director.backend import Backend, Connection, HealthSample, Status
 from movie_director.clock import SYSTEM_CLOCK, Clock
-from movie_director.configdata import Config, ServiceConfig
+from movie_director.configdata import Config, ServiceConfig, member_configs
 from movie_director.errors import (
     ConfigError,
     ConnectionLost,
@@ -256,15 +256,6 @@ def label_of(backend: Backend | None, name: str) -> str:
     display = backend.display_name or backend.kind
     return display if name == backend.kind else f"{display} ({name})"
 
-
-def member_configs(service: ServiceConfig) -> list[ServiceConfig]:
-    """One service entry per server: the service itself when it has one."""
-    if len(service.instances) == 1:
-        return [service]
-    return [
-        replace(service, name=f"{service.name}#{number}", url=instance.url, auth=instance.auth or service.auth, instances=(instance,))
-        for number, instance in enumerate(service.instances, 1)
-    ]
 
 def history_key(config: ServiceConfig) -> str:
     """Health history is kept per service *and* address: a new server at another URL starts with a clean uptime."""
@@ -585,12 +576,18 @@ class ServiceManager:
     def _update_system_status(self) -> None:
         with self._lock:
             old = self._system_status
-            self._system_status = system_status(
-                (service.tracker.status, service.critical) for service in self._services.values() if service.pool is not None
-            )
+            self._system_status = system_status(self._status_pairs())
             new = self._system_status
         if old is not new:
             self.events.publish(Event(ev.SYSTEM, None, old.value, new.value, self.clock.time()))
+
+    def _status_pairs(self) -> Iterator[tuple[Status, bool]]:
+        """``(status, critical)`` per server; a critical service is down only when none of its servers is up."""
+        for group in self._groups.values():
+            members = [member for member in group.members if member.pool is not None]
+            anyone_up = any(member.tracker.status is not Status.OFFLINE for member in members)
+            for member in members:
+                yield member.tracker.status, member.critical and not anyone_up
 
     def _suspect(self, service: _Service) -> None:
         """A call found the connection broken: hold the replay and confirm with a check now."""

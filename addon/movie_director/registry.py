@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from movie_director.backend import Capability, Status
 from movie_director.capabilities import Limit, limits_of
+from movie_director.configdata import member_configs
 from movie_director.configfile import write_atomic
 from movie_director.errors import ConfigError
 from movie_director.redact import redact
@@ -267,12 +268,12 @@ class Registry:
         return bool(self._change(change))
 
     def sync_config(self, services: Iterable[ServiceConfig]) -> None:
-        """Make the enabled configured services registered instances, and forget removed ones.
+        """Make the enabled configured services registered instances (one per server: ``comfyui#2``), and forget removed ones.
 
         An instance discovered earlier at the same URL becomes the configured one (its
         capabilities and health are kept under the configured name).
         """
-        wanted = {service.name: service for service in services if service.enabled}
+        wanted = {member.name: member for service in services if service.enabled for member in member_configs(service)}
 
         def change(current: Mapping[str, Instance]) -> dict[str, Instance | None]:
             changes: dict[str, Instance | None] = {}

@@ -153,3 +153,28 @@ def test_discover_adopt_as_instances_makes_a_second_server_another_instance(back
     assert config_file.read_text(encoding="utf-8").startswith("# my farm")
     comfy = load_config(environ=isolated_env).service("comfyui")
     assert [instance.url for instance in comfy.instances] == [first.url, second.url]
+    again = cli("discover", "--ports", f"{first.port},{second.port}", "--adopt", "--as-instances", env=isolated_env)
+    assert again.returncode == 0, again.stderr
+    assert [instance.url for instance in load_config(environ=isolated_env).service("comfyui").instances] == [first.url, second.url]
+
+
+def test_status_and_services_show_each_server_of_a_service(backend_servers: Any, isolated_env: dict[str, str]) -> None:
+    first, second = backend_servers.start("comfyui"), backend_servers.start("comfyui")
+    env = {**isolated_env, "MOVIE_DIRECTOR_COMFYUI_URL": f"{first.url},{second.url}"}
+    status = cli("status", "--json", env=env)
+    rows = {row["name"]: row for row in json.loads(status.stdout)["services"] if row["kind"] == "comfyui"}
+    assert {name: (row["group"], row["url"], row["status"]) for name, row in rows.items()} == {
+        "comfyui#1": ("comfyui", first.url, Status.ONLINE.value),
+        "comfyui#2": ("comfyui", second.url, Status.ONLINE.value),
+    }, status.stderr
+    assert all(row["backend_queue_depth"] == 0 for row in rows.values())  # each server's own load, read by its check
+
+    listed = cli("services", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    [comfy] = [service for service in json.loads(listed.stdout) if service["kind"] == "comfyui"]
+    servers = {instance["name"]: instance for instance in comfy["instances"]}
+    assert {name: (servers[name]["url"], servers[name]["status"]) for name in ("comfyui#1", "comfyui#2")} == {
+        "comfyui#1": (first.url, Status.ONLINE.value),
+        "comfyui#2": (second.url, Status.ONLINE.value),
+    }
+    assert cli("check", "comfyui#2", "--json", env=env).returncode == 0

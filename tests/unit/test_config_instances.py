@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from movie_director.backend import Backend
+from movie_director.check import service_for
 from movie_director.config import load_config
-from movie_director.configdata import LAYER_ENV, LAYER_FILE, InstanceConfig, ServiceConfig
+from movie_director.configdata import LAYER_ENV, LAYER_FILE, InstanceConfig, ServiceConfig, member_configs
 from movie_director.errors import ConfigError
 
 
@@ -92,3 +93,19 @@ def test_replacing_the_url_makes_the_service_that_one_server_again() -> None:
     farm = ServiceConfig("comfyui", "comfyui", "http://a:8188", instances=(InstanceConfig("http://a:8188"), InstanceConfig("http://b:8188")))
     assert len(farm.instances) == 2
     assert replace(farm, url="http://c:8188").instances == (InstanceConfig("http://c:8188"),)
+
+
+def test_each_server_is_a_member_service_named_as_status_and_services_show_it(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(FARM, encoding="utf-8")
+    config = load_config(file=path, environ={}, kinds=KINDS)
+    members = member_configs(config.service("comfyui"))
+    assert [(member.name, member.url, member.timeout) for member in members] == [
+        ("comfyui#1", "http://gpu-1.studio:8188", 45),
+        ("comfyui#2", "http://gpu-2.studio:8188", 45),
+    ]
+    assert members[0].auth is not None and members[0].auth.env == "GPU1_TOKEN"
+    assert [member.instances for member in members] == [(instance,) for instance in config.service("comfyui").instances]
+    assert service_for("comfyui#2", config=config).url == "http://gpu-2.studio:8188"  # `check comfyui#2`
+    single = replace(members[0], name="solo", instances=())
+    assert member_configs(single) == [single]

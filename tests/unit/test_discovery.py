@@ -443,6 +443,54 @@ def test_only_recognised_services_can_be_adopted(tmp_path: Path) -> None:
     assert not (tmp_path / "c.yaml").exists()
 
 
+SECOND = DiscoveryResult("comfyui", "http://127.0.0.1:8190", "0.3.64", 3.0, transport="websocket")
+
+
+def test_a_found_server_joins_the_instances_where_the_service_url_stood(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    mine = (
+        "# the studio's boxes\n"
+        "services:\n"
+        "  comfyui:\n"
+        "    url: http://127.0.0.1:8189\n"
+        "    timeout: 60  # slow models\n"
+    )
+    path.write_text(mine, encoding="utf-8")
+    added = adopt(SECOND, path=path, environ={}, as_instance=True)
+    assert (added.name, added.profile) == ("comfyui", "Local")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# the studio's boxes\nservices:\n  comfyui:\n    instances:\n"), text  # where url stood
+    assert "timeout: 60  # slow models" in text
+    assert yaml.safe_load(text) == {
+        "services": {"comfyui": {"instances": [{"url": "http://127.0.0.1:8189"}, {"url": "http://127.0.0.1:8190"}], "timeout": 60}}
+    }
+    assert validate_file(path) == []
+    config = load_config(file=path, environ={}, kinds={"comfyui": Backend})
+    assert [instance.url for instance in config.service("comfyui").instances] == ["http://127.0.0.1:8189", "http://127.0.0.1:8190"]
+    for again in (FOUND, SECOND):
+        adopt(again, path=path, environ={}, as_instance=True)
+        adopt(again, path=path, environ={})
+    assert path.read_text(encoding="utf-8") == text  # one of its servers found again: no copy of it, still one service
+
+
+def test_an_instance_is_added_where_the_profile_gives_the_service_its_address(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"profiles": {"Studio": {"services": {"gpu": {"kind": "comfyui", "instances": [{"url": FOUND.url, "weight": 2}]}}}}}), encoding="utf-8")
+    adopted = adopt(SECOND, path=path, environ={"MOVIE_DIRECTOR_PROFILE": "Studio"}, as_instance=True)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert adopted.name == "gpu"
+    assert data["profiles"]["Studio"]["services"]["gpu"]["instances"] == [{"url": FOUND.url, "weight": 2}, {"url": SECOND.url}]
+    assert "services" not in data
+
+
+def test_only_a_server_of_the_same_kind_joins_a_service(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"services:\n  comfyui:\n    url: {FOUND.url}\n", encoding="utf-8")
+    adopted = adopt(DiscoveryResult("litellm", "http://127.0.0.1:4000", "1.0", 1.0), path=path, environ={}, as_instance=True)
+    assert adopted.name == "litellm"
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["services"] == {"comfyui": {"url": FOUND.url}}
+
+
 def test_service_entry_keeps_only_transports_the_schema_knows() -> None:
     assert "transport" not in service_entry(DiscoveryResult("gradio", "http://127.0.0.1:7863", transport="sse_v3"))
     assert service_entry(DiscoveryResult("wan2gp", "http://127.0.0.1:8000", transport="mcp"))["transport"] == "mcp"

@@ -14,10 +14,11 @@ import pytest
 
 from movie_director.backend import Status
 from movie_director.clock import FakeClock
+from movie_director.configdata import InstanceConfig
 from movie_director.errors import ConfigError, JobFailed, NotAllowedOffline, QueueFull
 from movie_director.events import OPERATION, STATE, STATUS, SYSTEM
 from movie_director.manager import ManagerOptions, ServiceManager
-from movie_director.operations import OperationContext, register_operation, unregister_operation
+from movie_director.operations import OperationContext, OpState, register_operation, unregister_operation
 from movie_director.reconnect import ConnState
 from movie_director.testing.fake_backend import ECHO, FakeBackend, fake_config, fake_plugins
 from movie_director.testing.processes import wait_until
@@ -328,3 +329,60 @@ def test_state_machine_is_exposed_in_snapshots(tmp_path, backend):
         assert manager.snapshot().service("fake").state == ConnState.CONNECTED.value
         assert manager.service_names == ["fake"]
         assert manager.pool("fake").stats().max_size == FakeBackend.pool_max
+
+
+# -- a service with several servers ---------------------------------------------------------
+
+FARM = ("http://127.0.0.1:9001", "http://127.0.0.1:9002")
+
+
+def make_farm(tmp_path, backend) -> ServiceManager:
+    """One fake service with two servers, checks only when the test asks."""
+    config = fake_config(tmp_path, {"fake": FARM[0]}, health_interval=30.0)
+    farm = dataclasses.replace(config.services["fake"], instances=tuple(InstanceConfig(url) for url in FARM))
+    config = dataclasses.replace(config, services={"fake": farm})
+    return ServiceManager(config, fake_plugins(backend), options=ManagerOptions(watch=False), clock=FakeClock())
+
+
+def test_work_whose_send_was_refused_moves_to_another_server_at_once(tmp_path, backend):
+    with make_farm(tmp_path, backend) as manager:
+        assert manager.wait_checked(10)
+        backend.service_at(FARM[0]).up = False  # gone, and no check has seen it yet: it still looks ready
+        handles = [manager.submit("fake", ECHO, {"n": n}, idempotency_key=f"k{n}") for n in range(3)]
+        operations = [handle.wait(10) and handle.operation() for handle in handles]
+        assert [(operation.state, operation.instance) for operation in operations] == [(OpState.DONE, FARM[1])] * 3
+        assert operations[0].attempts == 2  # routed to the first server (equal load, config order), refused there, moved
+        assert backend.service_at(FARM[1]).received == ["k0", "k1", "k2"]  # each once
+        assert manager.snapshot().service("fake#1").state != "connected"
+
+
+def test_work_that_may_have_reached_its_server_waits_for_it_and_is_found_there(tmp_path, backend):
+    with make_farm(tmp_path, backend) as manager:
+        assert manager.wait_checked(10)
+        first = backend.service_at(FARM[0])
+        first.dies_on_request = True  # the request arrives, then the server goes away without answering
+        held = manager.submit("fake", ECHO, {"n": 0}, idempotency_key="sent")
+        wait_until(lambda: held.operation().attempts == 1 and held.operation().state is OpState.QUEUED, 10, message="held after the lost answer")
+        assert held.operation().instance == FARM[0]
+        other = manager.submit("fake", ECHO, {"n": 1}, idempotency_key="other")
+        assert other.wait(10) and other.operation().instance == FARM[1]  # the rest goes on elsewhere meanwhile
+        assert held.operation().state is OpState.QUEUED  # … but not the held one: it may have run where it went
+        first.up = True
+        check(manager, backend, "fake#1", FARM[0])
+        assert held.wait(10)["duplicate"] is True  # asked again on the same server, which already had it
+        assert (held.operation().instance, first.received, backend.service_at(FARM[1]).received) == (FARM[0], ["sent"], ["other"])
+
+
+def test_a_critical_service_is_offline_for_the_system_only_when_every_server_of_it_is(tmp_path):
+    class Critical(FakeBackend):
+        critical = True
+
+    backend = Critical()
+    with make_farm(tmp_path, backend) as manager:
+        assert manager.wait_checked(10)
+        for number, url in enumerate(FARM, 1):
+            backend.service_at(url).up = False
+            for _ in range(3):
+                check(manager, backend, f"fake#{number}", url)
+            assert manager.snapshot().service(f"fake#{number}").status == "offline"
+            assert manager.snapshot().status == ("degraded" if number == 1 else "offline")  # the other box still takes the work

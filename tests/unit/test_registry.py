@@ -17,6 +17,7 @@ from movie_director.capabilities import (
     standard,
 )
 from movie_director.check import adhoc_service
+from movie_director.configdata import InstanceConfig
 from movie_director.discovery import DiscoveryResult
 from movie_director.errors import ConfigError
 from movie_director.plugins import PluginManager
@@ -171,6 +172,22 @@ def test_a_configured_service_moved_to_another_url_takes_over_what_was_found_the
     assert (instance.name, instance.url, instance.status, instance.capabilities) == ("comfyui", "http://127.0.0.1:8189", Status.ONLINE, (IMAGE,))
     registry.sync_config([replace(default, url="http://127.0.0.1:8190")])
     assert registry.get("comfyui").capabilities == () and registry.get("comfyui").status is Status.UNKNOWN  # stale state dropped
+
+
+def test_each_server_of_a_service_is_an_instance_named_as_the_manager_names_it() -> None:
+    manager = PluginManager(entry_points=[])
+    registry = Registry()
+    single = adhoc_service("http://127.0.0.1:8188", "comfyui", manager)
+    registry.sync_config([single])
+    registry.record_discovery([DiscoveryResult("comfyui", "http://127.0.0.1:8189", "0.3.64", 3.0, capabilities=(IMAGE,))])
+    farm = replace(single, instances=(InstanceConfig("http://127.0.0.1:8188"), InstanceConfig("http://127.0.0.1:8189")))
+    registry.sync_config([farm])
+    listed = {instance.name: instance for instance in registry.instances()}
+    assert {name: instance.url for name, instance in listed.items()} == {"comfyui#1": "http://127.0.0.1:8188", "comfyui#2": "http://127.0.0.1:8189"}
+    assert listed["comfyui#2"].capabilities == (IMAGE,) and listed["comfyui#2"].sources == {"config", "discovery"}  # the found one became the second server
+    registry.sync_config([single])
+    assert registry.get("comfyui").url == "http://127.0.0.1:8188"
+    assert registry.get("comfyui#2").sources == {"discovery"}  # back to one server: the other is only what discovery found
 
 
 def test_two_configured_names_for_one_url_each_keep_their_instance() -> None:

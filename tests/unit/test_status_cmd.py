@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import io
 import json
+from dataclasses import replace
 
 import pytest
 
 from movie_director import config as config_module
 from movie_director import manager as manager_module
 from movie_director.cli import main, status_cmd
+from movie_director.configdata import InstanceConfig
 from movie_director.manager import ServiceManager
 from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
 
@@ -111,3 +113,53 @@ def test_watch_redraws_in_place_on_a_terminal(fakes):
         status_cmd.watch(manager, interval=0.01, duration=0.05, as_json=False, stream=stream)
         table_lines = status_cmd.render(manager.snapshot()).count("\n")
         assert f"\x1b[{table_lines}F{status_cmd.CLEAR_BELOW}" in stream.getvalue()
+
+
+def test_a_service_with_several_servers_shows_a_row_per_server_and_what_they_share(tmp_path, monkeypatch, capsys):
+    backend = FakeBackend()
+    config = fake_config(tmp_path, {"comfy": "http://127.0.0.1:9001", "llm": "http://127.0.0.1:9003"})
+    farm = replace(config.services["comfy"], instances=(InstanceConfig("http://127.0.0.1:9001"), InstanceConfig("http://127.0.0.1:9002", weight=2.0)))
+    monkeypatch.setattr(config_module, "load_config", lambda: replace(config, services={**config.services, "comfy": farm}))
+    monkeypatch.setattr(manager_module, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(backend)))
+    assert main(["status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines[1:4]] == [
+        ["comfy#1", "connected", "online"],
+        ["comfy#2", "connected", "online"],
+        ["llm", "connected", "online"],  # a service with one server reads as before
+    ]
+    assert "  comfy: 2 servers (comfy#1 http://127.0.0.1:9001, comfy#2 http://127.0.0.1:9002), 0 queued ops shared; each goes to the least loaded ready one" in lines
+    assert not any(line.startswith("  llm:") for line in lines)
+
+    assert main(["status", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["services"]}
+    assert {name: (row["group"], row["url"], row["in_flight"]) for name, row in rows.items()} == {
+        "comfy#1": ("comfy", "http://127.0.0.1:9001", 0),
+        "comfy#2": ("comfy", "http://127.0.0.1:9002", 0),
+        "llm": ("llm", "http://127.0.0.1:9003", 0),
+    }
+
+
+def test_the_queue_cell_of_one_of_several_servers_adds_what_was_sent_to_it(tmp_path):
+    config = fake_config(tmp_path, {"comfy": "http://127.0.0.1:9001"})
+    farm = replace(config.services["comfy"], instances=(InstanceConfig("http://127.0.0.1:9001"), InstanceConfig("http://127.0.0.1:9002")))
+    manager = ServiceManager(replace(config, services={"comfy": farm}), plugins=fake_plugins(FakeBackend()))
+    try:
+        member = replace(manager.snapshot().services[1], backend_queue_depth=1.0, in_flight=2)
+    finally:
+        manager.close()
+    assert (member.name, status_cmd._row(member, now=0.0)[6]) == ("comfy#2", "1 +2 sent")
+    alone = replace(member, name="comfy")
+    assert status_cmd._row(alone, now=0.0)[6] == "1"  # one server: the column reads as it always did
+
+
+@pytest.mark.parametrize(("down", "code"), [(["http://127.0.0.1:9001"], 1), (["http://127.0.0.1:9001", "http://127.0.0.1:9002"], 3)])
+def test_a_critical_service_is_unreachable_only_when_every_server_of_it_is(tmp_path, monkeypatch, down, code):
+    backend = CriticalFake()
+    for url in down:
+        backend.service_at(url).up = False
+    config = fake_config(tmp_path, {"comfy": "http://127.0.0.1:9001"})
+    farm = replace(config.services["comfy"], instances=(InstanceConfig("http://127.0.0.1:9001"), InstanceConfig("http://127.0.0.1:9002")))
+    monkeypatch.setattr(config_module, "load_config", lambda: replace(config, services={"comfy": farm}))
+    monkeypatch.setattr(manager_module, "ServiceManager", functools.partial(ServiceManager, plugins=fake_plugins(backend)))
+    assert main(["status"]) == code  # one box of two down: the work goes to the other, `status || alert` stays quiet

@@ -68,16 +68,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def exit_code_of(snapshot: SystemSnapshot) -> int:
-    """3 when a critical service cannot be reached or stays silent (already after its first check), 1 when any service is not online."""
+    """3 when a critical service cannot be reached or stays silent (already after its first check; every server of it), 1 when any service is not online."""
     contacted = [service for service in snapshot.services if service.contacted]
     unreachable = [
         service for service in contacted if service.last_check is None or (service.status != "online" and (service.last_error or {}).get("category") == "Connection")
     ]
-    if snapshot.status == "offline" or any(service.critical for service in unreachable):
+    down = {service.name for service in unreachable}
+    if snapshot.status == "offline" or any(service.critical and _all_servers_in(snapshot, service, down) for service in unreachable):
         return EXIT_UNREACHABLE
     if snapshot.status == "degraded" or any(service.status != "online" for service in contacted):
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _all_servers_in(snapshot: SystemSnapshot, service: ServiceSnapshot, names: set[str]) -> bool:
+    """Are all servers of ``service``'s service (just itself, for a lone server) among ``names``?"""
+    group = service.group or service.name
+    return all(other.name in names for other in snapshot.services if (other.group or other.name) == group)
 
 
 def watch(manager: ServiceManager, interval: float, duration: float | None, as_json: bool, stream: TextIO) -> None:
@@ -110,6 +117,9 @@ def render(snapshot: SystemSnapshot) -> str:
 
     buffer = StringIO()
     table([_row(service, snapshot.taken_at) for service in snapshot.services], HEADERS, buffer)
+    for group, servers in _several_servers(snapshot).items():
+        listed = ", ".join(f"{server.name} {server.url}" for server in servers)
+        buffer.write(f"  {group}: {len(servers)} servers ({listed}), {servers[0].queued_ops} queued ops shared; each goes to the least loaded ready one\n")
     for service in snapshot.services:
         if service.waiting:
             buffer.write(f"  {service.name}: {service.waiting}\n")
@@ -128,7 +138,27 @@ def _row(service: ServiceSnapshot, now: float) -> list[str]:
         "-" if service.latency_ms is None else f"{service.latency_ms:.0f} ms",
         "-" if service.last_check is None else f"{max(0.0, now - service.last_check):.0f} s ago",
         "-" if history.uptime_pct is None else f"{history.uptime_pct:.1f} %",
-        "-" if service.backend_queue_depth is None else f"{service.backend_queue_depth:.0f}",
+        _queue(service),
         str(service.queued_ops),
         "-" if service.next_reconnect_in is None else f"in {service.next_reconnect_in:.0f} s",
     ]
+
+
+def _queue(service: ServiceSnapshot) -> str:
+    """The server's own queue; for one of several servers, plus what we sent it since its last check (its load)."""
+    queue = "-" if service.backend_queue_depth is None else f"{service.backend_queue_depth:.0f}"
+    return f"{queue} +{service.in_flight} sent" if _one_of_several(service) and service.in_flight else queue
+
+
+def _several_servers(snapshot: SystemSnapshot) -> dict[str, list[ServiceSnapshot]]:
+    """The services with several servers (each a row of its own), by service name."""
+    groups: dict[str, list[ServiceSnapshot]] = {}
+    for service in snapshot.services:
+        if _one_of_several(service):
+            groups.setdefault(service.group, []).append(service)
+    return groups
+
+
+def _one_of_several(service: ServiceSnapshot) -> bool:
+    """A server of a service with several (named ``comfyui#2``; a lone server carries its service's name)."""
+    return bool(service.group) and service.group != service.name

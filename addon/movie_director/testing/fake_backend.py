@@ -19,7 +19,7 @@ from typing import Any
 
 from movie_director.backend import Backend, Capability, HealthSample
 from movie_director.configdata import Config, ServiceConfig
-from movie_director.errors import ConnectionRefused, ServiceError
+from movie_director.errors import ConnectionLost, ConnectionRefused, ServiceError
 from movie_director.operations import OperationContext, register_operation
 
 ECHO = "fake.echo"
@@ -32,6 +32,8 @@ class FakeService:
     up: bool = True
     #: Answers, but reports itself broken (a 500 on its status route).
     broken: bool = False
+    #: Takes the next request, then goes down before answering (the request may have run).
+    dies_on_request: bool = False
     latency_ms: float = 5.0
     #: Real seconds each health check takes (benchmarks).
     check_seconds: float = 0.0
@@ -113,6 +115,9 @@ def echo(ctx: OperationContext) -> dict[str, Any]:
     if not server.up:
         raise ConnectionRefused(service="Fake")
     first = server.receive(ctx.idempotency_key)
+    if server.dies_on_request:
+        server.up, server.dies_on_request = False, False
+        raise ConnectionLost(service="Fake")
     return {"echo": dict(ctx.payload), "duplicate": not first}
 
 
