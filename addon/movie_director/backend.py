@@ -183,6 +183,14 @@ class Backend:
         """Cheap local check the pool runs before reusing a connection."""
         return True
 
+    def requirements(self, op_type: str, payload: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+        """What a server must offer to run this operation, as ``(capability name, id)`` pairs.
+
+        A service with several servers sends the operation only to one whose
+        :meth:`capabilities` include them all (ComfyUI: the workflow's node classes).
+        """
+        return frozenset()
+
     def load_workflow(self, source: Any) -> Any:
         """``source`` (a path, ``-`` for stdin, or the data) as a workflow this kind runs, else WorkflowInvalid.
 

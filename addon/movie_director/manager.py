@@ -64,6 +64,8 @@ from movie_director.errors import (
     NameResolutionFailed,
     NotAllowedOffline,
     PoolTimeout,
+    ServiceError,
+    WorkflowInvalid,
     map_exception,
 )
 from movie_director.events import Event, EventBus, Subscriber
@@ -224,6 +226,8 @@ class _Service:
         self.weight = config.instances[0].weight
         #: Operations sent here since the last health sample (whose queue depth does not count them yet).
         self.sent = 0
+        #: ``(capability name, id)`` pairs this server offers, read when it connects (None: not yet known).
+        self.offers: frozenset[tuple[str, str]] | None = None
 
     @property
     def critical(self) -> bool:
@@ -558,12 +562,14 @@ class ServiceManager:
         try:
             service.pool.fill()
             with service.pool.acquire(timeout=self.options.check_acquire_timeout) as connection:
-                count = len(service.backend.capabilities(connection))
+                found = service.backend.capabilities(connection)
         except Exception as exc:  # noqa: BLE001 - capabilities are informative; never fail the check
             log.info("capabilities of %s unavailable: %s", service.label, exc)
             return
         with service.lock:
-            service.capabilities = count
+            service.capabilities = len(found)
+            service.offers = frozenset((capability.name, capability.id) for capability in found)
+        self._kick(self._groups[service.group])  # work only this server can run may be waiting for it
 
     def _publish_state(self, service: _Service, old: ConnState, new: ConnState, error: Mapping[str, Any] | None = None) -> None:
         if old is new:
@@ -670,7 +676,12 @@ class ServiceManager:
                 operation = self.queue.claim_next(group.name, [member.config.url for member in ready] if several else None)
                 if operation is None:
                     break
-                member = self._route(ready, operation)
+                able = ready if operation.instance or not several else self._able(group, ready, operation)
+                if able is None:
+                    continue  # failed: no server has what it needs
+                if not able:
+                    break  # back in the queue until a server that has it is ready
+                member = self._route(able, operation)
                 operation = self.queue.assign(operation.id, member.config.url)
                 if not self._execute(member, operation) and self._ready(member):
                     break  # its pool is busy or closing: try again on the next kick
@@ -684,6 +695,32 @@ class ServiceManager:
                 self._refresh_queue(member)
             if again:
                 self._kick(group)
+
+    def _able(self, group: _Group, ready: list[_Service], operation: Operation) -> list[_Service] | None:
+        """The ready servers that offer what ``operation`` needs (unknown offers count as able).
+
+        None of them: when every server's offers are known and none has it all, the
+        operation fails naming what is missing (None); otherwise it goes back to wait ([]).
+        """
+        backend = group.members[0].backend
+        needs = backend.requirements(operation.op_type, operation.payload) if backend is not None else frozenset()
+        able = [member for member in ready if member.offers is None or needs <= member.offers]
+        if able:
+            return able
+        missing = {member.config.url: needs - member.offers for member in group.members if member.offers is not None}
+        if len(missing) == len(group.members):
+            lacking = sorted({item_id for gaps in missing.values() for _, item_id in gaps})
+            checked = "; ".join(f"{url} lacks {', '.join(sorted(item_id for _, item_id in gaps))}" for url, gaps in missing.items())
+            error = WorkflowInvalid(
+                f"No server of {group.label} has {', '.join(lacking)} (checked: {checked}).",
+                service=group.label,
+                hints=["Install what is missing on one of the servers (custom nodes, models), then submit again."],
+                details={"missing": {url: sorted(item_id for _, item_id in gaps) for url, gaps in missing.items()}},
+            )
+            self._publish_operation(self.queue.fail(operation.id, error))
+            return None
+        self.queue.requeue(operation.id, ServiceError(f"Waiting for a server of {group.label} that can run it.", service=group.label), held=False)
+        return []
 
     @staticmethod
     def _route(ready: list[_Service], operation: Operation) -> _Service:

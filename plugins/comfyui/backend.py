@@ -34,6 +34,7 @@ from movie_director_plugins.comfyui.client import (
 )
 from movie_director_plugins.comfyui.jobs import Job
 from movie_director_plugins.comfyui.monitor import MonitorSocket, open_monitor
+from movie_director_plugins.comfyui.operations import SUBMIT
 from movie_director_plugins.comfyui.workflow import Graph, load_workflow, validate
 
 SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})
@@ -124,6 +125,13 @@ class ComfyUIBackend(Backend):
 
     def is_usable(self, connection: Connection) -> bool:
         return cast(ComfyUIClient, connection).is_usable()
+
+    def requirements(self, op_type: str, payload: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+        """A queued workflow needs every node class it uses (a custom node pack one server lacks)."""
+        workflow = payload.get("workflow") if op_type == SUBMIT else None
+        if not isinstance(workflow, Mapping):
+            return frozenset()
+        return frozenset(("comfyui.node", str(node["class_type"])) for node in workflow.values() if isinstance(node, Mapping) and "class_type" in node)
 
     def load_workflow(self, source: Any) -> Graph:
         return load_workflow(source, self.display_name)

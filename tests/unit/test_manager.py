@@ -15,7 +15,7 @@ import pytest
 from movie_director.backend import Status
 from movie_director.clock import FakeClock
 from movie_director.configdata import InstanceConfig
-from movie_director.errors import ConfigError, JobFailed, NotAllowedOffline, QueueFull
+from movie_director.errors import ConfigError, JobFailed, NotAllowedOffline, QueueFull, WorkflowInvalid
 from movie_director.events import OPERATION, STATE, STATUS, SYSTEM
 from movie_director.manager import ManagerOptions, ServiceManager
 from movie_director.operations import OperationContext, OpState, register_operation, unregister_operation
@@ -386,3 +386,18 @@ def test_a_critical_service_is_offline_for_the_system_only_when_every_server_of_
                 check(manager, backend, f"fake#{number}", url)
             assert manager.snapshot().service(f"fake#{number}").status == "offline"
             assert manager.snapshot().status == ("degraded" if number == 1 else "offline")  # the other box still takes the work
+
+
+def test_work_goes_to_the_server_that_offers_what_it_needs_or_fails_naming_what_none_has(tmp_path, backend):
+    backend.service_at(FARM[1]).features = {"upscale"}
+    with make_farm(tmp_path, backend) as manager:
+        assert manager.wait_checked(10)
+        wait_until(lambda: all(manager.snapshot().service(name).capabilities for name in ("fake#1", "fake#2")), 10, message="offers read")
+        upscales = [manager.submit("fake", ECHO, {"needs": ["upscale"]}, idempotency_key=f"up{n}") for n in range(3)]
+        assert all(handle.wait(10) for handle in upscales)
+        assert {handle.operation().instance for handle in upscales} == {FARM[1]}  # the idle first server lacks the node
+        impossible = manager.submit("fake", ECHO, {"needs": ["teleport"]}, idempotency_key="nope")
+        with pytest.raises(WorkflowInvalid) as caught:
+            impossible.wait(10)
+        assert "teleport" in caught.value.message and FARM[0] in caught.value.message and FARM[1] in caught.value.message
+        assert manager.submit("fake", ECHO, {}, idempotency_key="plain").wait(10)  # the queue goes on after it

@@ -38,6 +38,8 @@ class FakeService:
     #: Real seconds each health check takes (benchmarks).
     check_seconds: float = 0.0
     received: list[str] = field(default_factory=list)
+    #: Extras this server offers (``fake.feature`` capabilities); ``fake.echo`` payloads may ``need`` them.
+    features: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     checks: int = 0
 
@@ -100,7 +102,10 @@ class FakeBackend(Backend):
         return HealthSample(ok=True, latency_ms=server.latency_ms, metrics={"queue_depth": float(len(server.received))}, version="1.0")
 
     def capabilities(self, connection: Any) -> list[Capability]:
-        return [Capability("fake.echo")]
+        return [Capability("fake.echo"), *(Capability("fake.feature", name) for name in sorted(connection.service.features))]
+
+    def requirements(self, op_type: str, payload: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+        return frozenset(("fake.feature", name) for name in payload.get("needs", ()))
 
     def reachable(self, service: ServiceConfig, timeout: float) -> None:
         """The fake services live in memory: reachability is the health check itself."""
