@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from movie_director.testing.misbehaving import MisbehavingServer
+from movie_director.testing.processes import interruptible
 
 #: What the interpreter's start and the imports may add to a command's own timeout.
 START_SLACK_S = 1.0
@@ -134,7 +135,7 @@ def test_ctrl_c_at_any_moment_ends_quietly_with_130(delay: float, env: dict[str,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a shell's background job ignores SIGINT
+            preexec_fn=interruptible,
         )
         time.sleep(delay)
         process.send_signal(signal.SIGINT)

@@ -23,7 +23,7 @@ from movie_director.check import adhoc_service
 from movie_director.configdata import AuthRef
 from movie_director.errors import AuthenticationFailed, JobCancelled, JobFailed, JobLost, MalformedResponse, TLSFailed, WorkflowInvalid
 from movie_director.testing.comfyui_standin.workflows import txt2img
-from movie_director.testing.processes import ServerProcess, wait_until
+from movie_director.testing.processes import ServerProcess, interruptible, wait_until
 from movie_director_plugins.comfyui.client import ComfyUIClient
 from movie_director_plugins.comfyui.jobs import Job, JobState
 from movie_director_plugins.comfyui.outputs import OutputFile
@@ -417,6 +417,7 @@ def test_cli_ctrl_c_interrupts_the_job_on_the_server(comfy: ServerProcess, tmp_p
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     try:
         wait_until(lambda: requests.get(f"{comfy.url}/_standin/state", timeout=5).json()["running"] == [prompt_id], 30, message="job running")

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from movie_director.testing.comfyui_standin.workflows import txt2img
-from movie_director.testing.processes import ServerProcess, wait_until
+from movie_director.testing.processes import ServerProcess, interruptible, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -59,7 +59,7 @@ def start_batch(tmp_path: Path, urls: list[str], graph: dict[str, Any], repeat: 
     workflow = tmp_path / "wf_api.json"
     workflow.write_text(json.dumps(graph), encoding="utf-8")
     argv = [sys.executable, "-m", "movie_director.cli", "comfyui", "run", str(workflow), "--repeat", str(repeat), "--out", str(tmp_path / "out"), *extra]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=environment(tmp_path, urls))
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=environment(tmp_path, urls), preexec_fn=interruptible)
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:

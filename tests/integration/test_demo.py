@@ -23,7 +23,7 @@ import pytest
 
 from movie_director.cli import demo, main
 from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
-from movie_director.testing.processes import free_port, port_accepts
+from movie_director.testing.processes import free_port, interruptible, port_accepts
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def run_demo_command(cwd: Path, env: dict[str, str]) -> tuple[int, str, str, flo
     """``movie-director demo`` in ``cwd``; past the deadline it gets Ctrl-C (so it still cleans up), then the test fails."""
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "movie_director.cli", "demo"], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "movie_director.cli", "demo"], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible
     )
     try:
         out, err = process.communicate(timeout=DEMO_TIMEOUT)

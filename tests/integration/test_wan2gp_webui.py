@@ -26,7 +26,7 @@ from movie_director.cli import main
 from movie_director.errors import ConnectionLost, InvalidSetting, JobCancelled, JobFailed, UnsupportedVersion
 from movie_director.progress import Phase, Progress
 from movie_director.testing.gradio_apps import launch_wan2gp_webui
-from movie_director.testing.processes import ServerProcess, wait_until
+from movie_director.testing.processes import ServerProcess, interruptible, wait_until
 from movie_director_plugins.gradio.backend import GradioBackend
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings
@@ -275,7 +275,7 @@ def test_cli_models_and_plain_output(wan2gp_webui_server: ServerProcess, tmp_pat
 def test_cli_ctrl_c_aborts_on_the_server(wan2gp_webui_server: ServerProcess, slow_or_failing: Any, tmp_path: Path) -> None:
     slow_or_failing(step_seconds=0.5)  # 30 steps would take 3 s more than the abort
     argv = [sys.executable, "-m", "movie_director.cli", "wan2gp", "generate", "--prompt", "stop me", "--steps", "30", "--url", wan2gp_webui_server.url, "--out", str(tmp_path)]
-    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=interruptible)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)  # type: ignore[arg-type]
     reader.start()

@@ -35,6 +35,15 @@ class GiveUp(RuntimeError):
     """Raised by a `wait_until` predicate to stop waiting at once (e.g. the server died)."""
 
 
+def interruptible() -> None:
+    """``preexec_fn`` of a child a test will Ctrl-C: SIGINT back to its default.
+
+    A shell's background job (CI started with ``&``) runs with SIGINT ignored, children
+    inherit that, and Python then installs no KeyboardInterrupt: the signal would be lost.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_until(
     predicate: Callable[[], T],
     timeout: float,
