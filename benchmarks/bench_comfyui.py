@@ -38,16 +38,16 @@ import websocket
 
 from benchmarks.run import result_line
 from movie_director.check import adhoc_service
-from movie_director.testing.scripted_ws import (
+from movie_director_plugins.comfyui.client import ComfyUIClient
+from movie_director_plugins.comfyui.jobs import JobTracker
+from movie_director_plugins.comfyui.session import SocketOptions, WebSocketSession
+from movie_director_testing.scripted_ws import (
     BINARY,
     TEXT,
     Peer,
     ScriptedWebSocketServer,
     encode_frame,
 )
-from movie_director_plugins.comfyui.client import ComfyUIClient
-from movie_director_plugins.comfyui.jobs import JobTracker
-from movie_director_plugins.comfyui.session import SocketOptions, WebSocketSession
 
 PREVIEW_BYTES = 2048
 BARE = "bare websocket-client recv()"
@@ -165,7 +165,7 @@ def reader_benchmark(steps: int, rounds: int) -> dict[str, dict[str, list[float]
 
 def submit_benchmark(submits: int) -> dict[str, list[float]]:
     """Milliseconds per submit against the stand-in process."""
-    from movie_director.testing.comfyui_standin import launch
+    from movie_director_testing.comfyui_standin import launch
 
     server = launch(node_delay=0).start()
     try:

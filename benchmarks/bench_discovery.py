@@ -38,14 +38,14 @@ from urllib.parse import urlsplit
 from benchmarks.run import result_line
 from movie_director.configdata import AuthRef
 from movie_director.discovery import Candidate, DiscoveryRun
-from movie_director.testing.comfyui_standin import launch as launch_comfyui
-from movie_director.testing.gradio_apps import launch_wan2gp_webui
-from movie_director.testing.litellm_proxy import (
+from movie_director_testing.comfyui_standin import launch as launch_comfyui
+from movie_director_testing.gradio_apps import launch_wan2gp_webui
+from movie_director_testing.litellm_proxy import (
     DEFAULT_MASTER_KEY,
     launch_litellm_proxy,
 )
-from movie_director.testing.processes import ServerProcess, port_accepts
-from movie_director.testing.wan2gp_mcp import launch_wan2gp_mcp
+from movie_director_testing.processes import ServerProcess, port_accepts
+from movie_director_testing.wan2gp_mcp import launch_wan2gp_mcp
 
 KEY_ENV = "MOVIE_DIRECTOR_LITELLM_API_KEY"
 RANGE = range(7400, 8400)

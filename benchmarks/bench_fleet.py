@@ -31,9 +31,9 @@ from typing import Any
 import requests
 
 from benchmarks.run import result_line
-from movie_director.testing.comfyui_standin import launch
-from movie_director.testing.comfyui_standin.workflows import txt2img
-from movie_director.testing.processes import ServerProcess, wait_until
+from movie_director_testing.comfyui_standin import launch
+from movie_director_testing.comfyui_standin.workflows import txt2img
+from movie_director_testing.processes import ServerProcess, wait_until
 
 INSTANCES = (1, 2, 3)
 GOALS = {12: 2.2, 48: 2.6}

@@ -62,8 +62,8 @@ def job_overhead(runs: int) -> list[dict[str, Any]]:
     from gradio_client import Client
 
     from movie_director.check import adhoc_service
-    from movie_director.testing.gradio_apps import launch_gradio_generic
     from movie_director_plugins.gradio.transport import GradioTransport
+    from movie_director_testing.gradio_apps import launch_gradio_generic
 
     server = launch_gradio_generic()
     rows = []
@@ -111,9 +111,9 @@ def client_creation(runs: int) -> dict[str, Any]:
     from gradio_client import Client
 
     from movie_director.check import adhoc_service
-    from movie_director.testing import envs
-    from movie_director.testing.processes import ServerProcess, http_ready
     from movie_director_plugins.gradio.transport import GradioTransport, _client_class, _new_client, _retire
+    from movie_director_testing import envs
+    from movie_director_testing.processes import ServerProcess, http_ready
 
     server = ServerProcess(
         "gradio-big",

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 from benchmarks.run import result_line
 from movie_director.manager import ManagerOptions, ServiceManager
-from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
+from movie_director_testing.fake_backend import FakeBackend, fake_config, fake_plugins
 
 GOAL_CYCLE_S = 1.0
 GOAL_IDLE_CPU = 0.01

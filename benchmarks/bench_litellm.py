@@ -28,8 +28,8 @@ import requests
 
 from benchmarks.run import result_line
 from movie_director.configdata import ServiceConfig
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, launch_litellm_proxy
 from movie_director_plugins.litellm.client import LiteLLMClient
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY, launch_litellm_proxy
 
 KEY_ENV = "MOVIE_DIRECTOR_LITELLM_API_KEY"
 MESSAGES = [{"role": "user", "content": "hi"}]

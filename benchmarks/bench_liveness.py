@@ -43,8 +43,8 @@ from movie_director.configdata import Config
 from movie_director.events import STATE, Event
 from movie_director.manager import ServiceManager
 from movie_director.plugins import get_plugin_manager
-from movie_director.testing.processes import ServerProcess
-from movie_director.testing.pytest_plugin import BackendServers
+from movie_director_testing.processes import ServerProcess
+from movie_director_testing.pytest_plugin import BackendServers
 
 #: test backend → (service name, goal for kill → seen in s)
 BACKENDS = {

@@ -45,9 +45,9 @@ from movie_director.events import Event
 from movie_director.manager import ServiceManager
 from movie_director.operations import OpState
 from movie_director.plugins import get_plugin_manager
-from movie_director.testing.comfyui_standin import launch
-from movie_director.testing.processes import ServerProcess, port_accepts
 from movie_director_plugins.comfyui.operations import SUBMIT
+from movie_director_testing.comfyui_standin import launch
+from movie_director_testing.processes import ServerProcess, port_accepts
 
 NAME = "comfyui"
 HEALTH_INTERVAL_S = 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-#: What the test servers of ``movie_director.testing`` create: private directories and logs.
+#: What the test servers of ``movie_director_testing`` create: private directories and logs.
 SERVER_FILE_PREFIXES = ("comfyui-standin-", "md-comfyui-standin-", "md-wan2gp-", "md-litellm-", "md-gradio-", "gradio-generic-")
 _RUN_DIR = pytest.StashKey[Path]()
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from movie_director.blender.recording import RecordingLayout
-from movie_director.testing.processes import wait_until
+from movie_director_testing.processes import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_MODULE = "movie_director_dev"
@@ -138,7 +138,7 @@ class Addon:
         from movie_director.blender.controller import Built
         from movie_director.blender.settings import ServiceSettings, UISettings
         from movie_director.manager import ServiceManager
-        from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
+        from movie_director_testing.fake_backend import FakeBackend, fake_config, fake_plugins
 
         backend = backend or FakeBackend()
 

@@ -32,8 +32,8 @@ from movie_director.clock import FakeClock
 from movie_director.discovery import DiscoveryResult
 from movie_director.errors import ConfigError
 from movie_director.manager import ServiceManager
-from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
-from movie_director.testing.processes import free_port, wait_until
+from movie_director_testing.fake_backend import FakeBackend, fake_config, fake_plugins
+from movie_director_testing.processes import free_port, wait_until
 
 
 def fake_builder(data_dir: Path, backend: FakeBackend, url: str) -> Callable[[Any, bool], Built]:

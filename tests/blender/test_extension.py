@@ -20,7 +20,7 @@ import requests
 
 import movie_director
 from movie_director.cli.demo import demo_workflow
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
 
 pytest.importorskip("bpy")
 
@@ -144,6 +144,7 @@ def test_the_zip_holds_a_valid_manifest_and_exactly_its_wheels(extension_zip: Pa
         own = next(name for name in names if name.startswith("wheels/movie_director_connect-"))
         with zipfile.ZipFile(io.BytesIO(archive.read(own))) as wheel:
             entry_points = next(wheel.read(name).decode() for name in wheel.namelist() if name.endswith(".dist-info/entry_points.txt"))
+            packaged = wheel.namelist()
     assert "__init__.py" in names and "blender_manifest.toml" in names
     assert (manifest["schema_version"], manifest["id"], manifest["type"]) == ("1.0.0", "movie_director", "add-on")
     assert manifest["version"] == movie_director.__version__ and manifest["blender_version_min"] == "4.2.0"
@@ -155,6 +156,9 @@ def test_the_zip_holds_a_valid_manifest_and_exactly_its_wheels(extension_zip: Pa
     for dependency in ("requests", "urllib3", "websocket_client", "gradio_client", "pluggy", "jsonschema", "pyyaml", "rpds_py"):
         assert f"/{dependency}-" in wheels, dependency
     assert "[movie_director.backends]" in entry_points and "comfyui = movie_director_plugins.comfyui" in entry_points
+    assert "pytest11" not in entry_points  # our fixtures never join an artist's (or a pack author's) pytest session uninvited
+    shipped = [name for name in (*names, *packaged) if "testing" in name or name.endswith((".mp4", ".txt")) and "dist-info" not in name]
+    assert shipped == [], "the extension carries test support"
 
 
 def test_a_fresh_blender_installs_the_zip_and_runs_it_from_its_wheels(extension_zip: Path, comfyui_server: Any, litellm_server: Any, tmp_path: Path) -> None:

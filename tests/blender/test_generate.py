@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from movie_director.cli.demo import demo_workflow
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -344,7 +344,7 @@ def _png() -> bytes:
 
 
 def test_with_comfyui_down_the_job_waits_the_notification_says_so_and_cancel_withdraws_it(addon: Any, bpy: Any, tmp_path: Path) -> None:
-    from movie_director.testing.processes import free_port
+    from movie_director_testing.processes import free_port
 
     addon.use(comfyui=f"http://127.0.0.1:{free_port()}")
     addon.running()

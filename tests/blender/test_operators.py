@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
-from movie_director.testing.processes import free_port
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY
+from movie_director_testing.processes import free_port
 
 
 def outcome_of(addon: Any, name: str, timeout: float = 15.0) -> Any:

@@ -2,7 +2,7 @@
 
 Each backend kind has one target: a real server when its ``MOVIE_DIRECTOR_REAL_*``
 variable holds a URL, else our stand-in started by the fixtures of
-``movie_director.testing.pytest_plugin``. Scenarios take the target fixture and never
+``movie_director_testing.pytest_plugin``. Scenarios take the target fixture and never
 ask which one it is, except through what :class:`Target` offers (observing what the
 server received, restarting it).
 
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from movie_director.testing import compatibility
-from movie_director.testing.contract import KINDS, Target, probe_target, real_url
+from movie_director_testing import compatibility
+from movie_director_testing.contract import KINDS, Target, probe_target, real_url
 
 TABLE = Path(__file__).parents[2] / "docs" / "compatibility.md"
 
@@ -53,7 +53,7 @@ def targets(request: pytest.FixtureRequest) -> list[Target]:
 @pytest.fixture(scope="session", autouse=True)
 def litellm_key() -> Iterator[None]:
     """The key our LiteLLM client (and discovery) sends: the stand-in's master key, unless a real proxy is named."""
-    from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
+    from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY
 
     name = "MOVIE_DIRECTOR_LITELLM_API_KEY"
     if os.environ.get(KINDS["litellm"].env):

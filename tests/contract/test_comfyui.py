@@ -22,10 +22,10 @@ from movie_director.configdata import Config
 from movie_director.errors import JobCancelled, WorkflowInvalid
 from movie_director.manager import ServiceManager
 from movie_director.plugins import get_plugin_manager
-from movie_director.testing.processes import wait_until
 from movie_director_plugins.comfyui.backend import ComfyUIBackend
 from movie_director_plugins.comfyui.client import ComfyUIClient
 from movie_director_plugins.comfyui.jobs import Job, JobState
+from movie_director_testing.processes import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 

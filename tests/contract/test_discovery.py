@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from movie_director.discovery import DEFAULT_TIMEOUT, DiscoveryResult, DiscoveryRun
-from movie_director.testing.contract import KINDS, Target
+from movie_director_testing.contract import KINDS, Target
 
 pytestmark = pytest.mark.timeout(120)
 

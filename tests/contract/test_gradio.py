@@ -1,6 +1,6 @@
 """Generic Gradio app scenarios: the same for our Gradio 6 app and another Gradio version (``MOVIE_DIRECTOR_REAL_GRADIO``).
 
-The app is ours (``movie_director/testing/apps/gradio_generic_app.py``: ``/generate``,
+The app is ours (``movie_director_testing/apps/gradio_generic_app.py``: ``/generate``,
 ``/echo``, ``/invert``); to try another Gradio version, run that file under it and point
 the variable at it. What changes between versions is Gradio's wire, not the app.
 """
@@ -21,8 +21,8 @@ import pytest
 from movie_director.check import adhoc_service
 from movie_director.errors import InvalidSetting, JobCancelled, NotFound
 from movie_director.progress import Phase, Progress
-from movie_director.testing.contract import Target
 from movie_director_plugins.gradio.backend import GradioBackend, GradioConnection
+from movie_director_testing.contract import Target
 
 pytestmark = pytest.mark.timeout(120)
 

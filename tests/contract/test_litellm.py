@@ -12,9 +12,9 @@ import pytest
 
 from movie_director.check import adhoc_service
 from movie_director.errors import NotFound
-from movie_director.testing.contract import Target
 from movie_director_plugins.litellm.backend import LiteLLMBackend
 from movie_director_plugins.litellm.client import LiteLLMClient
+from movie_director_testing.contract import Target
 
 pytestmark = pytest.mark.timeout(120)
 

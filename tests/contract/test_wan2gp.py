@@ -28,10 +28,10 @@ import pytest
 from movie_director.check import adhoc_service
 from movie_director.errors import InvalidSetting, JobCancelled, JobFailed
 from movie_director.progress import Phase, Progress
-from movie_director.testing.contract import WAN2GP_UI_DIR_ENV, Target
-from movie_director.testing.processes import wait_until
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
+from movie_director_testing.contract import WAN2GP_UI_DIR_ENV, Target
+from movie_director_testing.processes import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -36,7 +36,7 @@ from movie_director.configdata import ServiceConfig
 from movie_director.errors import MovieDirectorError
 from movie_director.opqueue import error_from_dict
 from movie_director.plugins import get_plugin_manager
-from movie_director.testing.processes import wait_until
+from movie_director_testing.processes import wait_until
 
 #: The per-call timeout every case gives its client (connect and read).
 TIMEOUT = 0.5
@@ -265,7 +265,7 @@ OPS = (
 @pytest.fixture(scope="session")
 def litellm_key() -> Iterator[str]:
     """The test proxy's master key in the variable the LiteLLM client reads."""
-    from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
+    from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY
 
     previous = os.environ.get(LITELLM_KEY_ENV)
     os.environ[LITELLM_KEY_ENV] = DEFAULT_MASTER_KEY

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from movie_director.testing.misbehaving import MisbehavingServer
-from movie_director.testing.processes import interruptible
+from movie_director_testing.misbehaving import MisbehavingServer
+from movie_director_testing.processes import interruptible
 
 #: What the interpreter's start and the imports may add to a command's own timeout.
 START_SLACK_S = 1.0
@@ -88,7 +88,7 @@ def test_status_keeps_its_timeout_and_a_silent_critical_service_exits_3(unanswer
 
 
 def test_status_exits_3_when_the_critical_comfyui_refuses(env: dict[str, str], tmp_path: Path) -> None:
-    from movie_director.testing.processes import free_port
+    from movie_director_testing.processes import free_port
 
     config = tmp_path / "refused.yaml"
     config.write_text(f"services:\n  comfyui:\n    url: http://127.0.0.1:{free_port()}\n", encoding="utf-8")

@@ -8,9 +8,9 @@ import time
 import pytest
 import requests
 
-from movie_director.testing.faultproxy import OPCODE_BINARY, OPCODE_TEXT, FaultProxy, FrameCursor, ws_frame
-from movie_director.testing.misbehaving import DEFAULT_BODY, MisbehavingServer
-from movie_director.testing.processes import wait_until
+from movie_director_testing.faultproxy import OPCODE_BINARY, OPCODE_TEXT, FaultProxy, FrameCursor, ws_frame
+from movie_director_testing.misbehaving import DEFAULT_BODY, MisbehavingServer
+from movie_director_testing.processes import wait_until
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import uuid
 
 import pytest
 
-from movie_director.testing.misbehaving import RATE_LIMIT_MESSAGE, RETRY_AFTER, SERVER_ERROR_MESSAGE, MisbehavingServer
+from movie_director_testing.misbehaving import RATE_LIMIT_MESSAGE, RETRY_AFTER, SERVER_ERROR_MESSAGE, MisbehavingServer
 
 pytestmark = pytest.mark.integration
 

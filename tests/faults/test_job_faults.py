@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from movie_director.progress import Phase
-from movie_director.testing.faultproxy import FaultProxy
-from movie_director.testing.processes import ServerProcess, wait_until
+from movie_director_testing.faultproxy import FaultProxy
+from movie_director_testing.processes import ServerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -77,8 +77,8 @@ def crash_mid_job(kit, server: ServerProcess, call: Callable[[Callable[[Any], No
 
 
 def test_gradio_app_crashed_mid_job_then_restarted(kit, tmp_path: Path) -> None:
-    from movie_director.testing.gradio_apps import launch_gradio_generic
     from movie_director_plugins.gradio.backend import GradioBackend
+    from movie_director_testing.gradio_apps import launch_gradio_generic
 
     backend = GradioBackend()
     with launch_gradio_generic(step_seconds=0.2) as server:
@@ -98,9 +98,9 @@ def test_gradio_app_crashed_mid_job_then_restarted(kit, tmp_path: Path) -> None:
 
 
 def test_wan2gp_web_ui_crashed_mid_generation_then_restarted(kit, tmp_path: Path) -> None:
-    from movie_director.testing.gradio_apps import launch_wan2gp_webui
     from movie_director_plugins.wan2gp.backend import Wan2GPBackend
     from movie_director_plugins.wan2gp.settings import Wan2GPSettings
+    from movie_director_testing.gradio_apps import launch_wan2gp_webui
 
     backend = Wan2GPBackend()
     with launch_wan2gp_webui(step_seconds=0.5) as server:

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from movie_director.testing.misbehaving import (
+from movie_director_testing.misbehaving import (
     DEFAULT_BODY,
     FOREIGN_JSON,
     GARBAGE_BYTES,

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from movie_director.testing.faultproxy import FaultProxy
-from movie_director.testing.processes import free_port
+from movie_director_testing.faultproxy import FaultProxy
+from movie_director_testing.processes import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -41,8 +41,8 @@ from movie_director.config import load_config
 from movie_director.manager import ManagerOptions, ServiceManager
 from movie_director.operations import OperationContext, OpState, register_operation, unregister_operation
 from movie_director.plugins import get_plugin_manager
-from movie_director.testing.faultproxy import FaultProxy
-from movie_director.testing.processes import ServerProcess, wait_until
+from movie_director_testing.faultproxy import FaultProxy
+from movie_director_testing.processes import ServerProcess, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,9 +76,9 @@ def wan2gp_operation() -> Iterator[str]:
 @pytest.fixture
 def backends(tmp_path: Path, litellm_key: str) -> Iterator[dict[str, ServerProcess]]:
     """The three private servers (stopped and their logs closed afterwards)."""
-    from movie_director.testing.comfyui_standin import launch
-    from movie_director.testing.gradio_apps import launch_wan2gp_webui
-    from movie_director.testing.litellm_proxy import launch_litellm_proxy
+    from movie_director_testing.comfyui_standin import launch
+    from movie_director_testing.gradio_apps import launch_wan2gp_webui
+    from movie_director_testing.litellm_proxy import launch_litellm_proxy
 
     servers = {"comfyui": launch(node_delay=0.0, base_dir=str(tmp_path / "comfyui")).start()}
     try:

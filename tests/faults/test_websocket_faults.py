@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from movie_director.testing.faultproxy import OPCODE_BINARY, OPCODE_TEXT, FaultProxy, ws_frame
-from movie_director.testing.processes import ServerProcess, wait_until
 from movie_director_plugins.comfyui.client import ComfyUIClient
 from movie_director_plugins.comfyui.jobs import JobState
 from movie_director_plugins.comfyui.session import SocketState
+from movie_director_testing.faultproxy import OPCODE_BINARY, OPCODE_TEXT, FaultProxy, ws_frame
+from movie_director_testing.processes import ServerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ GARBAGE_BINARY = (
 @pytest.fixture(scope="module")
 def comfyui() -> Iterator[ServerProcess]:
     """A stand-in of this module's own: its speed and socket switches change here."""
-    from movie_director.testing.comfyui_standin import launch
+    from movie_director_testing.comfyui_standin import launch
 
     server = launch(node_delay=NODE_DELAY)
     with server:
@@ -152,7 +152,7 @@ def test_refused_upgrades_fall_back_to_polling(kit, comfyui, client) -> None:
 
 
 def test_a_server_restart_mid_job_is_job_lost_and_a_retry_runs_it_once(kit) -> None:
-    from movie_director.testing.comfyui_standin import launch
+    from movie_director_testing.comfyui_standin import launch
 
     # A slow first node: the kill lands before the job writes its file. (Not `backend_servers`: its
     # stop() leaves each server's log file open until the test's fixtures are dropped.)

@@ -22,12 +22,12 @@ import requests
 from movie_director.check import adhoc_service
 from movie_director.configdata import AuthRef
 from movie_director.errors import AuthenticationFailed, JobCancelled, JobFailed, JobLost, MalformedResponse, TLSFailed, WorkflowInvalid
-from movie_director.testing.comfyui_standin.workflows import txt2img
-from movie_director.testing.processes import ServerProcess, interruptible, wait_until
 from movie_director_plugins.comfyui.client import ComfyUIClient
 from movie_director_plugins.comfyui.jobs import Job, JobState
 from movie_director_plugins.comfyui.outputs import OutputFile
 from movie_director_plugins.comfyui.session import SocketState
+from movie_director_testing.comfyui_standin.workflows import txt2img
+from movie_director_testing.processes import ServerProcess, interruptible, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from movie_director.testing.comfyui_standin.workflows import txt2img
-from movie_director.testing.processes import ServerProcess, interruptible, wait_until
+from movie_director_testing.comfyui_standin.workflows import txt2img
+from movie_director_testing.processes import ServerProcess, interruptible, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -36,7 +36,7 @@ def through(node: str, prefix: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def trio() -> Iterator[list[ServerProcess]]:
     """Three stand-ins with slow nodes; only the second has the custom node."""
-    from movie_director.testing.comfyui_standin import launch
+    from movie_director_testing.comfyui_standin import launch
 
     servers = [launch(node_delay=0.3, extra_node=CUSTOM_NODE if index == 1 else None) for index in range(3)]
     try:

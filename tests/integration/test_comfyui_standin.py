@@ -16,8 +16,8 @@ import pytest
 import requests
 import websocket
 
-from movie_director.testing.comfyui_standin import StandIn, launch
-from movie_director.testing.processes import ServerProcess, wait_until
+from movie_director_testing.comfyui_standin import StandIn, launch
+from movie_director_testing.processes import ServerProcess, wait_until
 
 TIMEOUT = 10.0
 NODE_DELAY = 0.02

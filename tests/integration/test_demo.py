@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from movie_director.cli import demo, main
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
-from movie_director.testing.processes import free_port, interruptible, port_accepts
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY
+from movie_director_testing.processes import free_port, interruptible, port_accepts
 
 pytestmark = pytest.mark.integration
 

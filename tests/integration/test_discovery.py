@@ -27,8 +27,8 @@ from movie_director.config import load_config
 from movie_director.discovery import UNKNOWN, DiscoveryRun, adopt
 from movie_director.plugins import get_plugin_manager
 from movie_director.registry import open_registry
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
-from movie_director.testing.processes import ServerProcess
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY
+from movie_director_testing.processes import ServerProcess
 
 pytestmark = pytest.mark.integration
 

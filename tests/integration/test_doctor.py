@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
-from movie_director.testing.processes import ServerProcess, free_port
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY
+from movie_director_testing.processes import ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
 

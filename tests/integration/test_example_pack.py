@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from movie_director.testing.processes import ServerProcess, http_ready
+from movie_director_testing.processes import ServerProcess, http_ready
 
 PACK = Path(__file__).parents[2] / "examples" / "movie-director-echo"
 CLI = [sys.executable, "-m", "movie_director.cli"]

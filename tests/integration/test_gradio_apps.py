@@ -20,8 +20,8 @@ from gradio_client.client import Job
 from gradio_client.exceptions import AppError
 from gradio_client.utils import Status, StatusUpdate
 
-from movie_director.testing.gradio_apps import launch_gradio_generic, launch_wan2gp_webui
-from movie_director.testing.processes import ServerProcess, wait_until
+from movie_director_testing.gradio_apps import launch_gradio_generic, launch_wan2gp_webui
+from movie_director_testing.processes import ServerProcess, wait_until
 
 WEBFORM_RESTARTED = "Webform can not be used as the App has been restarted since the form was displayed"
 DEFAULT_CHAIN = [

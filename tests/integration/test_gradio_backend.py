@@ -18,8 +18,8 @@ from movie_director.check import adhoc_service
 from movie_director.cli import main
 from movie_director.errors import InvalidSetting, JobCancelled, JobFailed, NotFound, OperationTimeout
 from movie_director.progress import Phase, Progress
-from movie_director.testing.processes import ServerProcess, wait_until
 from movie_director_plugins.gradio.backend import GradioBackend, GradioConnection
+from movie_director_testing.processes import ServerProcess, wait_until
 
 SAMPLE_VIDEO = Path(__file__).parents[2] / "addon" / "movie_director" / "testing" / "apps" / "tiny.mp4"
 #: An 8x8 PNG of one dark blue-grey colour.

@@ -18,14 +18,14 @@ from movie_director.cli import main
 from movie_director.configdata import Config, ServiceConfig
 from movie_director.errors import AuthenticationFailed, ConnectionLost, NotFound
 from movie_director.manager import ServiceManager
-from movie_director.testing.fake_openai import FakeOpenAI
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
-from movie_director.testing.processes import ServerProcess, wait_until
-from movie_director.testing.pytest_plugin import BackendServers
 from movie_director_plugins.litellm.backend import LiteLLMBackend, OpenAICompatibleBackend
 from movie_director_plugins.litellm.client import LiteLLMClient
 from movie_director_plugins.litellm.operations import CHAT
 from movie_director_plugins.litellm.usage import UsageMeter
+from movie_director_testing.fake_openai import FakeOpenAI
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY, STORY
+from movie_director_testing.processes import ServerProcess, wait_until
+from movie_director_testing.pytest_plugin import BackendServers
 
 KEY_ENV = "MOVIE_DIRECTOR_LITELLM_API_KEY"
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY, EMBEDDING, STORY, launch_litellm_proxy
-from movie_director.testing.processes import ServerProcess
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY, EMBEDDING, STORY, launch_litellm_proxy
+from movie_director_testing.processes import ServerProcess
 
 TIMEOUT = 10.0
 AUTH = {"Authorization": f"Bearer {DEFAULT_MASTER_KEY}"}

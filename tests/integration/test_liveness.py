@@ -21,8 +21,8 @@ from movie_director.configdata import Config
 from movie_director.events import STATE
 from movie_director.manager import ServiceManager
 from movie_director.plugins import get_plugin_manager
-from movie_director.testing import queue_client as qc
-from movie_director.testing.processes import wait_until
+from movie_director_testing import queue_client as qc
+from movie_director_testing.processes import wait_until
 
 pytestmark = pytest.mark.integration
 

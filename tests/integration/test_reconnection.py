@@ -26,8 +26,8 @@ import requests
 from movie_director.manager import ManagerOptions, ServiceManager
 from movie_director.operations import HTTP_REQUEST
 from movie_director.store import Database, database_path
-from movie_director.testing import queue_client as qc
-from movie_director.testing.processes import wait_until
+from movie_director_testing import queue_client as qc
+from movie_director_testing.processes import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +134,7 @@ def test_an_operation_that_reached_comfyui_before_the_cut_is_not_sent_twice(back
 
 
 def test_litellm_killed_queue_restart_and_killed_again_during_replay(backend_servers, tmp_path, monkeypatch):
-    from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
+    from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY
 
     monkeypatch.setenv(LITELLM_KEY_ENV, DEFAULT_MASTER_KEY)
     server = backend_servers.start("litellm")
@@ -176,7 +176,7 @@ def test_litellm_killed_queue_restart_and_killed_again_during_replay(backend_ser
 
 def run_client(tmp_path, url: str, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "movie_director.testing.queue_client", "--data-dir", str(tmp_path), "--url", url, *extra],
+        [sys.executable, "-m", "movie_director_testing.queue_client", "--data-dir", str(tmp_path), "--url", url, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -192,7 +192,7 @@ def drain(tmp_path, url: str) -> list[dict]:
     import json
 
     finished = subprocess.run(
-        [sys.executable, "-m", "movie_director.testing.queue_client", "--data-dir", str(tmp_path), "--url", url, "--drain", "--timeout", "60"],
+        [sys.executable, "-m", "movie_director_testing.queue_client", "--data-dir", str(tmp_path), "--url", url, "--drain", "--timeout", "60"],
         capture_output=True,
         text=True,
         timeout=90,

@@ -24,14 +24,14 @@ from movie_director.configdata import AuthRef, ServiceConfig
 from movie_director.discovery import DiscoveryRun
 from movie_director.errors import ConnectionRefused, JobCancelled, JobFailed, JobLost, RequestRejected
 from movie_director.progress import Phase, Progress
-from movie_director.testing import envs
-from movie_director.testing.litellm_proxy import DEFAULT_MASTER_KEY
-from movie_director.testing.processes import LOOPBACK, ServerProcess, http_ready, wait_until
 from movie_director_plugins.wan2gp import mcp
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend
 from movie_director_plugins.wan2gp.mcp import MCPTransport
 from movie_director_plugins.wan2gp.mcp_client import MCPClient, endpoint_of
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings
+from movie_director_testing import envs
+from movie_director_testing.litellm_proxy import DEFAULT_MASTER_KEY
+from movie_director_testing.processes import LOOPBACK, ServerProcess, http_ready, wait_until
 
 TIMEOUT = 60.0
 PNG = b"\x89PNG\r\n\x1a\n" + b"movie-director-start-frame" + bytes(16)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from movie_director.testing.processes import ServerProcess, wait_until
-from movie_director.testing.wan2gp_mcp import launch_wan2gp_mcp
+from movie_director_testing.processes import ServerProcess, wait_until
+from movie_director_testing.wan2gp_mcp import launch_wan2gp_mcp
 
 TIMEOUT = 10.0
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}

@@ -25,12 +25,12 @@ from movie_director.check import adhoc_service
 from movie_director.cli import main
 from movie_director.errors import ConnectionLost, InvalidSetting, JobCancelled, JobFailed, UnsupportedVersion
 from movie_director.progress import Phase, Progress
-from movie_director.testing.gradio_apps import launch_wan2gp_webui
-from movie_director.testing.processes import ServerProcess, interruptible, wait_until
 from movie_director_plugins.gradio.backend import GradioBackend
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings
 from movie_director_plugins.wan2gp.webui import WebUITransport, connect
+from movie_director_testing.gradio_apps import launch_wan2gp_webui
+from movie_director_testing.processes import ServerProcess, interruptible, wait_until
 
 SAMPLE_VIDEO = Path(__file__).parents[2] / "addon" / "movie_director" / "testing" / "apps" / "tiny.mp4"
 PHASE_ORDER = list(Phase)

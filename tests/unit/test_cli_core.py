@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from movie_director.cli import main
-from movie_director.testing.processes import free_port
+from movie_director_testing.processes import free_port
 
 
 @pytest.fixture(autouse=True)

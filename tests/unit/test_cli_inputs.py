@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from movie_director.cli import main
-from movie_director.testing.processes import free_port
+from movie_director_testing.processes import free_port
 
 #: In-process, a refused input must not cost more than this (argument checks touch no network).
 QUICK_S = 3.0

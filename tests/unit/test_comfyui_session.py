@@ -13,10 +13,10 @@ import pytest
 from movie_director.check import adhoc_service
 from movie_director.configdata import AuthRef, ServiceConfig
 from movie_director.errors import AuthenticationFailed, ConnectionRefused, WebSocketClosed
-from movie_director.testing.processes import free_port, wait_until
-from movie_director.testing.scripted_ws import CLOSE, Peer, ScriptedWebSocketServer
 from movie_director_plugins.comfyui.events import Event
 from movie_director_plugins.comfyui.session import SocketOptions, SocketState, WebSocketSession, socket_options
+from movie_director_testing.processes import free_port, wait_until
+from movie_director_testing.scripted_ws import CLOSE, Peer, ScriptedWebSocketServer
 
 CLIENT_ID = "3a33c0de-0000-4000-8000-00000000beef"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from movie_director.testing.compatibility import REAL, STAND_IN, Row, parse, render, update
+from movie_director_testing.compatibility import REAL, STAND_IN, Row, parse, render, update
 
 
 def row(server: str, version: str, target: str, scenario: str, result: str = "passed", notes: str = "", date: str = "2026-12-01") -> Row:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from movie_director import cli
 from movie_director.cli import demo, main
 from movie_director.discovery import DiscoveryResult
 from movie_director.errors import ConfigurationProblem, JobFailed, MovieDirectorError, ServiceError
-from movie_director.testing import envs
-from movie_director.testing.processes import free_port
+from movie_director_testing import envs
+from movie_director_testing.processes import free_port
 
 SAMPLER_NODES = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode")
 
@@ -115,9 +117,20 @@ def test_missing_server_environments_stop_the_demo_before_anything_starts(monkey
     with pytest.raises(ConfigurationProblem) as raised:
         demo.check_server_envs()
     assert "(litellm)" in raised.value.message
-    assert raised.value.fix is not None and raised.value.fix.command == "python -m movie_director.testing.envs build litellm"
+    assert raised.value.fix is not None and raised.value.fix.command == "python -m movie_director_testing.envs build litellm"
     monkeypatch.setattr(envs, "is_built", lambda name: True)
     demo.check_server_envs()
+
+
+def test_without_the_test_support_installed_the_demo_says_how_to_install_it(monkeypatch, capsys):
+    """The package artists install has no stand-ins: ``movie-director demo`` names the distribution that does."""
+    monkeypatch.delitem(sys.modules, "movie_director.cli.demo")
+    monkeypatch.delattr(cli, "demo")  # imported afresh, as in an install without the test support
+    for name in [name for name in sys.modules if name.partition(".")[0] == "movie_director_testing"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    assert main(["demo", "--out", "unused"]) == 1
+    err = capsys.readouterr().err
+    assert "needs the test support (movie-director-testing)" in err and "pip install -e ./testing" in err
 
 
 class FakeServer:

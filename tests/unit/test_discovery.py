@@ -39,7 +39,7 @@ from movie_director.discovery import (
 from movie_director.errors import ConfigError
 from movie_director.http import probe_session
 from movie_director.plugins import PluginManager
-from movie_director.testing.processes import free_port, wait_until
+from movie_director_testing.processes import free_port, wait_until
 
 
 class _Connection:

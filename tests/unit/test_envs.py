@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from movie_director.testing import envs
+from movie_director_testing import envs
 
 
 def test_a_built_environment_without_bytecode_is_compiled_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from movie_director.events import OPERATION, STATE, STATUS, Event, EventBus
-from movie_director.testing.processes import wait_until
+from movie_director_testing.processes import wait_until
 
 
 def event(n: int = 0, kind: str = STATUS) -> Event:

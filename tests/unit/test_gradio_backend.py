@@ -6,9 +6,9 @@ import pytest
 import responses
 
 from movie_director.errors import ConnectionRefused
-from movie_director.testing.processes import free_port
 from movie_director_plugins.gradio.backend import GradioBackend, label_of
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend
+from movie_director_testing.processes import free_port
 
 URL = f"http://127.0.0.1:{free_port()}"
 CONFIG = {"version": "6.31.0", "protocol": "sse_v3", "api_prefix": "/gradio_api", "title": "voices", "components": [{"id": 1}], "dependencies": []}

@@ -28,8 +28,8 @@ from movie_director.errors import (
     WrongService,
 )
 from movie_director.progress import Phase, Progress
-from movie_director.testing.processes import free_port
 from movie_director_plugins.gradio.transport import GradioTransport, ProgressTracker, _new_client, _retire, forget_app, job_error, progress_of
+from movie_director_testing.processes import free_port
 
 PORT = free_port()
 URL = f"http://127.0.0.1:{PORT}"

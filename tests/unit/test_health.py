@@ -9,7 +9,7 @@ import pytest
 from movie_director.backend import HealthSample, Status
 from movie_director.clock import FakeClock
 from movie_director.health import SPEC_NAMES, HealthScheduler, HealthTracker, system_status
-from movie_director.testing.processes import wait_until
+from movie_director_testing.processes import wait_until
 
 OK_FAST = HealthSample(ok=True, latency_ms=20.0)
 OK_SLOW = HealthSample(ok=True, latency_ms=1000.0)

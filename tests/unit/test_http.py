@@ -18,7 +18,7 @@ import responses
 
 from movie_director.errors import ConnectionLost, MalformedResponse, ServiceError, Timeout
 from movie_director.http import RETRY_AFTER_MAX_S, Deadline, call, probe_session, retry_policy, save_body
-from movie_director.testing.processes import wait_until
+from movie_director_testing.processes import wait_until
 
 URL = "http://127.0.0.1:9/file"
 

@@ -12,11 +12,11 @@ from movie_director.capabilities import LLM_CHAT, STANDARD, Limit, limits_of, st
 from movie_director.configdata import ServiceConfig
 from movie_director.errors import ConnectionRefused
 from movie_director.plugins import get_plugin_manager
-from movie_director.testing.fake_openai import FakeOpenAI
-from movie_director.testing.processes import free_port
 from movie_director_plugins.litellm.backend import LiteLLMBackend, OpenAICompatibleBackend, capability_of
 from movie_director_plugins.litellm.client import LiteLLMClient, ModelEntry
 from movie_director_plugins.litellm.usage import Usage, UsageMeter
+from movie_director_testing.fake_openai import FakeOpenAI
+from movie_director_testing.processes import free_port
 
 URL = "http://127.0.0.1:4000"
 KEY = "sk-unit-backend-key-42"

@@ -28,10 +28,10 @@ from movie_director.errors import (
     ServiceError,
     Timeout,
 )
-from movie_director.testing.fake_openai import FakeOpenAI
-from movie_director.testing.processes import free_port
 from movie_director_plugins.litellm.client import START_HINT, LiteLLMClient, ModelEntry, as_messages, default_key_env
 from movie_director_plugins.litellm.usage import Usage, UsageMeter
+from movie_director_testing.fake_openai import FakeOpenAI
+from movie_director_testing.processes import free_port
 
 URL = "http://127.0.0.1:4000"
 CHAT = URL + "/v1/chat/completions"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from movie_director.liveness import Liveness, Watched
-from movie_director.testing.processes import wait_until
+from movie_director_testing.processes import wait_until
 
 
 class FakeWatch:

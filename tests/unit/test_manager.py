@@ -20,8 +20,8 @@ from movie_director.events import OPERATION, STATE, STATUS, SYSTEM
 from movie_director.manager import ManagerOptions, ServiceManager
 from movie_director.operations import OperationContext, OpState, register_operation, unregister_operation
 from movie_director.reconnect import ConnState
-from movie_director.testing.fake_backend import ECHO, FakeBackend, fake_config, fake_plugins
-from movie_director.testing.processes import wait_until
+from movie_director_testing.fake_backend import ECHO, FakeBackend, fake_config, fake_plugins
+from movie_director_testing.processes import wait_until
 
 URL = "http://127.0.0.1:9"
 

@@ -10,8 +10,8 @@ import pytest
 from movie_director.clock import FakeClock
 from movie_director.errors import ConnectionRefused, PoolTimeout, RequestRejected
 from movie_director.pool import ConnectionPool, PoolClosed, is_connection_error
-from movie_director.testing.fake_backend import FakeConnection, FakeService
-from movie_director.testing.processes import wait_until
+from movie_director_testing.fake_backend import FakeConnection, FakeService
+from movie_director_testing.processes import wait_until
 
 
 def make_pool(clock: FakeClock | None = None, **options) -> tuple[ConnectionPool[FakeConnection], list[FakeConnection]]:

@@ -14,7 +14,7 @@ from movie_director import manager as manager_module
 from movie_director.cli import main, status_cmd
 from movie_director.configdata import InstanceConfig
 from movie_director.manager import ServiceManager
-from movie_director.testing.fake_backend import FakeBackend, fake_config, fake_plugins
+from movie_director_testing.fake_backend import FakeBackend, fake_config, fake_plugins
 
 
 class CriticalFake(FakeBackend):

@@ -8,9 +8,9 @@ import pytest
 import responses
 
 from movie_director.errors import UnsupportedVersion
-from movie_director.testing.processes import free_port
 from movie_director_plugins.gradio.api import AppInfo, parse_app
 from movie_director_plugins.wan2gp.webui import _arguments, _check_names, find_chain, looks_like_wan2gp, probe, wan2gp_version
+from movie_director_testing.processes import free_port
 
 URL = f"http://127.0.0.1:{free_port()}"
 MODEL_DROPDOWN, STATUS_TRIGGER, PROMPT, GENERATE_TRIGGER, QUEUE_TRIGGER = 10, 11, 12, 13, 14

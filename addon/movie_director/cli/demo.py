@@ -50,7 +50,6 @@ from movie_director.manager import ServiceManager, SystemSnapshot
 from movie_director.plugins import get_plugin_manager
 from movie_director.redact import redact, register_secret
 from movie_director.store import database_path
-from movie_director.testing.processes import LOOPBACK, ServerProcess, port_accepts, wait_until
 from movie_director_plugins.comfyui.cli import follow
 from movie_director_plugins.comfyui.client import ComfyUIClient
 from movie_director_plugins.comfyui.jobs import Job
@@ -59,6 +58,7 @@ from movie_director_plugins.litellm.cli import summary as llm_summary
 from movie_director_plugins.litellm.client import LiteLLMClient
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings, Wan2GPTransport
+from movie_director_testing.processes import LOOPBACK, ServerProcess, port_accepts, wait_until
 
 ACTS = (
     "Start the local backends",
@@ -175,26 +175,26 @@ class Console:
 def _launch(kind: str, workdir: Path, litellm_key: str) -> ServerProcess:
     """Start one embedded backend on a free loopback port (blocks until it answers)."""
     if kind == "comfyui":
-        from movie_director.testing.comfyui_standin import launch
+        from movie_director_testing.comfyui_standin import launch
 
         return launch(base_dir=str(workdir / "comfyui"), **COMFYUI_OPTIONS).start()
     if kind == "wan2gp":
-        from movie_director.testing.gradio_apps import launch_wan2gp_webui
+        from movie_director_testing.gradio_apps import launch_wan2gp_webui
 
         return launch_wan2gp_webui(**WAN2GP_OPTIONS)
-    from movie_director.testing.litellm_proxy import launch_litellm_proxy
+    from movie_director_testing.litellm_proxy import launch_litellm_proxy
 
     return launch_litellm_proxy(master_key=litellm_key)
 
 
 def check_server_envs() -> None:
     """Fail at once when a server environment is missing, rather than build it for minutes inside a start-up deadline."""
-    from movie_director.testing import envs
-    from movie_director.testing.gradio_apps import WAN2GP_WEBUI
+    from movie_director_testing import envs
+    from movie_director_testing.gradio_apps import WAN2GP_WEBUI
 
     missing = [name for name in (WAN2GP_WEBUI.env, "litellm") if not envs.is_built(name)]
     if missing:
-        command = f"python -m movie_director.testing.envs build {' '.join(missing)}"
+        command = f"python -m movie_director_testing.envs build {' '.join(missing)}"
         raise ConfigurationProblem(
             f"The demo's server environments are not built yet ({', '.join(missing)}).",
             hints=[f"Build them once (a few minutes, from the package registry): {command}", "Or run the demo as the README says: tox -e demo builds them first."],
@@ -243,7 +243,7 @@ def _started(console: Console, kind: str, future: Future[ServerProcess]) -> Serv
             f"The {LABELS[kind]} did not start: {lines[0]}",
             service=LABELS[kind],
             hints=[
-                "Build the server environments first: python -m movie_director.testing.envs build (tox -e demo does it).",
+                "Build the server environments first: python -m movie_director_testing.envs build (tox -e demo does it).",
                 "Its last log lines are shown above.",
             ],
             cause=exc,

@@ -13,7 +13,7 @@ from pathlib import Path
 from movie_director.cli.arguments import output_folder, seconds
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_error, print_json
-from movie_director.errors import MovieDirectorError
+from movie_director.errors import ConfigurationProblem, MovieDirectorError
 
 EXIT_INTERRUPTED = 130
 DEFAULT_OUT = Path("demo-output")
@@ -40,9 +40,23 @@ def add_commands(commands: Commands) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from movie_director.cli import demo  # here, not at the top: it imports the test servers' launchers
+TESTING_DISTRIBUTION = "movie_director_testing"
 
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from movie_director.cli import demo  # here, not at the top: it imports the test servers' launchers
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != TESTING_DISTRIBUTION:
+            raise
+        raise ConfigurationProblem(
+            "The demo needs the test support (movie-director-testing), which is not installed.",
+            hints=[
+                "From a checkout of this repository: pip install -e ./testing",
+                "Or run the demo as the README says: tox -e demo installs it.",
+            ],
+            cause=exc,
+        ) from exc
     timeout = args.job_timeout or (REAL_JOB_TIMEOUT if args.real else demo.JOB_TIMEOUT)
     options = demo.DemoOptions(out_dir=args.out, real=args.real, job_timeout=timeout)
     with _terminate_as_interrupt():

@@ -147,7 +147,7 @@ class StandIn:
 
 
 def launch(port: int | None = None, **options: Any) -> ServerProcess:
-    """An unstarted ServerProcess running `python -m movie_director.testing.comfyui_standin`.
+    """An unstarted ServerProcess running `python -m movie_director_testing.comfyui_standin`.
 
     `options` are the CLI flags in snake_case: node_delay, steps, no_websocket,
     base_dir, comfyui_version, extra_node (one custom node's name) (and `host`). Without base_dir one temporary directory is
@@ -160,7 +160,7 @@ def launch(port: int | None = None, **options: Any) -> ServerProcess:
         raise TypeError(f"unknown stand-in option(s): {', '.join(sorted(unknown))}")
     private_dir = None if options.get("base_dir") else tempfile.mkdtemp(prefix="comfyui-standin-")
     options["base_dir"] = options.get("base_dir") or private_dir
-    argv = [sys.executable, "-m", __package__ or "movie_director.testing.comfyui_standin", "--host", "{host}", "--port", "{port}"]
+    argv = [sys.executable, "-m", __package__ or "movie_director_testing.comfyui_standin", "--host", "{host}", "--port", "{port}"]
     for name, value in options.items():
         if value is None or value is False:
             continue

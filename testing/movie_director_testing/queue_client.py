@@ -1,6 +1,6 @@
 """A client process for reconnection tests: it queues work, can be SIGKILLed, and the next one replays it.
 
-    python -m movie_director.testing.queue_client --data-dir DIR --url URL --submit 20
+    python -m movie_director_testing.queue_client --data-dir DIR --url URL --submit 20
         queue 20 ComfyUI prompts (``http.request`` ``POST /prompt`` with a client-chosen
         ``prompt_id``), then keep running (checking, replaying) until killed
     ... --block-after-send K
@@ -150,7 +150,7 @@ register_operation(GATED_SUBMIT, gated_submit, replace=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m movie_director.testing.queue_client", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m movie_director_testing.queue_client", description=__doc__)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--url", required=True, help="the ComfyUI stand-in")
     parser.add_argument("--submit", type=int, default=0, help="queue this many prompts, then run until killed")

@@ -21,8 +21,8 @@ import pytest
 from movie_director.backend import ProbeResult
 from movie_director.check import adhoc_service
 from movie_director.plugins import get_plugin_manager
-from movie_director.testing import compatibility
-from movie_director.testing.processes import ServerProcess, port_accepts, wait_until
+from movie_director_testing import compatibility
+from movie_director_testing.processes import ServerProcess, port_accepts, wait_until
 
 #: Where the real ComfyUI's restart command is named (SIGKILL, then start it again on its port).
 COMFYUI_RESTART_ENV = "MOVIE_DIRECTOR_REAL_COMFYUI_RESTART"

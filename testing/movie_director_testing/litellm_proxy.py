@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from movie_director.testing import envs
-from movie_director.testing.processes import LOOPBACK, ServerProcess, http_ready
+from movie_director_testing import envs
+from movie_director_testing.processes import LOOPBACK, ServerProcess, http_ready
 
 DEFAULT_MASTER_KEY = "sk-md-test-master"
 STORY = (

@@ -7,7 +7,7 @@ take it again per step).
 
 Run it:
 
-    python -m movie_director.testing.comfyui_standin --host 127.0.0.1 --port 8188 \\
+    python -m movie_director_testing.comfyui_standin --host 127.0.0.1 --port 8188 \\
         [--node-delay 0.05] [--steps N] [--no-websocket] [--base-dir DIR] [--comfyui-version 0.3.64] [--extra-node NAME]
 
     with StandIn(port=0, node_delay=0.01) as comfy:   # in-process, own event loop thread

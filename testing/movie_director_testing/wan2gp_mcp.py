@@ -9,8 +9,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from movie_director.testing import envs
-from movie_director.testing.processes import LOOPBACK, ServerProcess, http_ready
+from movie_director_testing import envs
+from movie_director_testing.processes import LOOPBACK, ServerProcess, http_ready
 
 APP = Path(__file__).resolve().parent / "apps" / "wan2gp_mcp_app.py"
 

@@ -30,7 +30,7 @@ These point it at real servers instead:
 | `MOVIE_DIRECTOR_REAL_WAN2GP_UI_DIR` | its working directory, where it saves `error_queue.zip` (else the settings check is skipped) |
 | `MOVIE_DIRECTOR_REAL_WAN2GP_MCP` | a Wan2GP headless MCP server URL |
 | `MOVIE_DIRECTOR_REAL_LITELLM` | a LiteLLM proxy URL (its key in `MOVIE_DIRECTOR_LITELLM_API_KEY`) |
-| `MOVIE_DIRECTOR_REAL_GRADIO` | our generic Gradio app (`movie_director/testing/apps/gradio_generic_app.py`) run under another Gradio version |
+| `MOVIE_DIRECTOR_REAL_GRADIO` | our generic Gradio app (`movie_director_testing/apps/gradio_generic_app.py`) run under another Gradio version |
 
 A run replaces the rows of the server versions it ran against (a run of a few picked
 scenarios, only those rows); rows of other versions stay.

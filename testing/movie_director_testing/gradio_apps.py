@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from movie_director.testing import envs
-from movie_director.testing.processes import LOOPBACK, ServerProcess, http_ready
+from movie_director_testing import envs
+from movie_director_testing.processes import LOOPBACK, ServerProcess, http_ready
 
 APPS_DIR = Path(__file__).with_name("apps")
 START_TIMEOUT = 90.0  # Gradio imports take seconds, more on a busy 2-core machine

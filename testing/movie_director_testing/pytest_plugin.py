@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from movie_director.testing.processes import ServerProcess
+from movie_director_testing.processes import ServerProcess
 
 #: Each test backend: its launcher (imported on first use: each pulls its own tools) and what it is.
 BACKENDS: dict[str, tuple[str, str]] = {
-    "comfyui": ("movie_director.testing.comfyui_standin:launch", "The ComfyUI stand-in"),
-    "wan2gp_webui": ("movie_director.testing.gradio_apps:launch_wan2gp_webui", "The Gradio 5.29 app shaped like Wan2GP's web UI"),
-    "gradio": ("movie_director.testing.gradio_apps:launch_gradio_generic", "A plain Gradio 6 app with a few named endpoints"),
-    "wan2gp_mcp": ("movie_director.testing.wan2gp_mcp:launch_wan2gp_mcp", "The MCP server shaped like Wan2GP's headless mode"),
-    "litellm": ("movie_director.testing.litellm_proxy:launch_litellm_proxy", "A real LiteLLM proxy answering from mock responses"),
+    "comfyui": ("movie_director_testing.comfyui_standin:launch", "The ComfyUI stand-in"),
+    "wan2gp_webui": ("movie_director_testing.gradio_apps:launch_wan2gp_webui", "The Gradio 5.29 app shaped like Wan2GP's web UI"),
+    "gradio": ("movie_director_testing.gradio_apps:launch_gradio_generic", "A plain Gradio 6 app with a few named endpoints"),
+    "wan2gp_mcp": ("movie_director_testing.wan2gp_mcp:launch_wan2gp_mcp", "The MCP server shaped like Wan2GP's headless mode"),
+    "litellm": ("movie_director_testing.litellm_proxy:launch_litellm_proxy", "A real LiteLLM proxy answering from mock responses"),
 }
 
 

@@ -33,7 +33,7 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from movie_director.testing.processes import LOOPBACK
+from movie_director_testing.processes import LOOPBACK
 
 FAULTS = {
     "silence": "accept and read the request, never answer",

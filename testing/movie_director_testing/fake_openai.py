@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from movie_director.testing.processes import LOOPBACK
+from movie_director_testing.processes import LOOPBACK
 
 MODEL = "up-model"
 REPLY = " ".join(f"Take {number}: the camera glides along the quay while the extras hold their marks." for number in range(1, 21))

@@ -4,8 +4,8 @@ Gradio 5.29 (the Wan2GP web UI), Gradio 6, the LiteLLM proxy and the MCP server 
 not resolve together with each other or with `bpy`, so each runs from its own venv.
 An environment is keyed by its requirements file's hash: editing the pins rebuilds it.
 
-    python -m movie_director.testing.envs build [NAME ...]
-    python -m movie_director.testing.envs python NAME      # prints the interpreter path
+    python -m movie_director_testing.envs build [NAME ...]
+    python -m movie_director_testing.envs python NAME      # prints the interpreter path
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ BYTECODE_MARKER = ".movie-director-bytecode"
 
 def available() -> list[str]:
     """Names of the environments this package knows how to build."""
-    folder = resources.files("movie_director.testing") / "requirements"
+    folder = resources.files("movie_director_testing") / "requirements"
     return sorted(entry.name.removesuffix(".txt") for entry in folder.iterdir() if entry.name.endswith(".txt"))
 
 
 def requirements_text(name: str) -> str:
-    path = resources.files("movie_director.testing") / "requirements" / f"{name}.txt"
+    path = resources.files("movie_director_testing") / "requirements" / f"{name}.txt"
     if not path.is_file():
         raise KeyError(f"unknown server environment {name!r}; known: {', '.join(available())}")
     return path.read_text(encoding="utf-8")
@@ -110,7 +110,7 @@ def _run(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m movie_director.testing.envs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m movie_director_testing.envs", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build the named environments (all when none is named)")
     build.add_argument("names", nargs="*")

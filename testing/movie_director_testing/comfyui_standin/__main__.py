@@ -1,4 +1,4 @@
-"""`python -m movie_director.testing.comfyui_standin --host 127.0.0.1 --port 8188 ...`
+"""`python -m movie_director_testing.comfyui_standin --host 127.0.0.1 --port 8188 ...`
 
 Logs to stderr like ComfyUI (including "To see the GUI go to: ..."), runs until SIGINT
 or SIGTERM, then drops its sockets without close frames, as the real server does.
@@ -17,7 +17,7 @@ from .standin import DEFAULT_VERSION, StandIn
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m movie_director.testing.comfyui_standin", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m movie_director_testing.comfyui_standin", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8188)
     parser.add_argument("--node-delay", type=float, default=0.05, help="seconds per executed node and per progress step")

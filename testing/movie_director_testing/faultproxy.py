@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from movie_director.testing.processes import LOOPBACK, wait_until
+from movie_director_testing.processes import LOOPBACK, wait_until
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
