@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import movie_director_testing
 from movie_director.check import adhoc_service
 from movie_director.cli import main
 from movie_director.errors import InvalidSetting, JobCancelled, JobFailed, NotFound, OperationTimeout
@@ -21,7 +22,7 @@ from movie_director.progress import Phase, Progress
 from movie_director_plugins.gradio.backend import GradioBackend, GradioConnection
 from movie_director_testing.processes import ServerProcess, wait_until
 
-SAMPLE_VIDEO = Path(__file__).parents[2] / "addon" / "movie_director" / "testing" / "apps" / "tiny.mp4"
+SAMPLE_VIDEO = Path(movie_director_testing.__file__).parent / "apps" / "tiny.mp4"
 #: An 8x8 PNG of one dark blue-grey colour.
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGPgEpHDihiGlgQA2BMPAcCS07QAAAAASUVORK5CYII=")
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+import movie_director_testing
 from movie_director.check import adhoc_service
 from movie_director.cli import main
 from movie_director.errors import ConnectionLost, InvalidSetting, JobCancelled, JobFailed, UnsupportedVersion
@@ -32,7 +33,7 @@ from movie_director_plugins.wan2gp.webui import WebUITransport, connect
 from movie_director_testing.gradio_apps import launch_wan2gp_webui
 from movie_director_testing.processes import ServerProcess, interruptible, wait_until
 
-SAMPLE_VIDEO = Path(__file__).parents[2] / "addon" / "movie_director" / "testing" / "apps" / "tiny.mp4"
+SAMPLE_VIDEO = Path(movie_director_testing.__file__).parent / "apps" / "tiny.mp4"
 PHASE_ORDER = list(Phase)
 
 

@@ -127,7 +127,11 @@ def expand(argv: list[str], folder: Path) -> list[str]:
     return [part.replace("{tmp}", str(folder)) for part in argv]
 
 
-@pytest.mark.parametrize(("argv", "code", "named"), CASES, ids=[" ".join(case[0])[:60] for case in CASES])
+#: The same in every pytest-xdist worker (each picks its own closed port): workers must collect equal ids.
+CASE_IDS = [" ".join(case[0]).replace(CLOSED.removeprefix("http://"), "{closed}")[:60] for case in CASES]
+
+
+@pytest.mark.parametrize(("argv", "code", "named"), CASES, ids=CASE_IDS)
 def test_bad_input_gets_its_exit_code_and_one_line_naming_it(argv: list[str], code: int, named: str, files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = expand(argv, files)
     named = named.replace("{tmp}", str(files))
@@ -140,7 +144,7 @@ def test_bad_input_gets_its_exit_code_and_one_line_naming_it(argv: list[str], co
     assert named in text, text
 
 
-@pytest.mark.parametrize(("argv", "code", "named"), CASES, ids=[" ".join(case[0])[:60] for case in CASES])
+@pytest.mark.parametrize(("argv", "code", "named"), CASES, ids=CASE_IDS)
 def test_with_json_stdout_holds_one_document_saying_what_failed(argv: list[str], code: int, named: str, files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     exit_code, out, err, _ = run([*expand(argv, files), "--json"], capsys)
     assert exit_code == code
