@@ -394,9 +394,9 @@ def test_no_sampler_means_no_generation_capability(client: ComfyUIClient) -> Non
 
 def test_the_queue_operation_uses_its_key_as_prompt_id_and_never_posts_twice(client: ComfyUIClient) -> None:
     from movie_director.operations import Operation, OperationContext, OpState, executor_for
-    from movie_director_plugins.comfyui import register_backends
+    from movie_director.plugins import get_plugin_manager
 
-    register_backends(lambda backend: None)  # what loading the plugin does: registers the executor too
+    get_plugin_manager().operations  # noqa: B018 -- what the manager does first: the plugins register their executors
     mock = mock_of(client)
     mock.get(f"{URL}/queue", json=queue_body())
     mock.get(f"{URL}/queue", json=queue_body(pending=[(1, PID)]))

@@ -26,7 +26,7 @@ def context(client: LiteLLMClient, payload: dict[str, object]) -> OperationConte
 
 
 def test_the_plugin_registers_the_operation() -> None:
-    get_plugin_manager()
+    assert get_plugin_manager().operations[CHAT] is chat_operation  # registers on first use
     assert executor_for(CHAT) is chat_operation
 
 
