@@ -22,7 +22,7 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
-class Event:
+class ServerSentEvent:
     """One dispatched server-sent event."""
 
     data: str
@@ -41,7 +41,7 @@ class SSEDecoder:
         self._event = ""
         self._last_id = ""
 
-    def feed(self, chunk: bytes) -> list[Event]:
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Events completed by ``chunk`` (possibly none)."""
         self._text += self._utf8.decode(chunk)
         if not self._started and self._text:
@@ -49,7 +49,7 @@ class SSEDecoder:
             self._text = self._text.removeprefix("\ufeff")
         return self._lines(final=False)
 
-    def close(self) -> list[Event]:
+    def close(self) -> list[ServerSentEvent]:
         """At a clean end of stream: the last event, even without its closing blank line."""
         self._text += self._utf8.decode(b"", final=True)
         events = self._lines(final=True)
@@ -58,8 +58,8 @@ class SSEDecoder:
             self._text = ""
         return events + self._line("")
 
-    def _lines(self, final: bool) -> list[Event]:
-        events: list[Event] = []
+    def _lines(self, final: bool) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
         start = 0
         for match in _LINE_END.finditer(self._text):
             # A trailing CR may be the first half of a CRLF split across reads.
@@ -70,7 +70,7 @@ class SSEDecoder:
         self._text = self._text[start:]
         return events
 
-    def _line(self, line: str) -> list[Event]:
+    def _line(self, line: str) -> list[ServerSentEvent]:
         if not line:
             return self._dispatch()
         if line.startswith(":"):
@@ -85,16 +85,16 @@ class SSEDecoder:
             self._last_id = value
         return []
 
-    def _dispatch(self) -> list[Event]:
+    def _dispatch(self) -> list[ServerSentEvent]:
         if not self._data:
             self._event = ""
             return []
-        event = Event("\n".join(self._data), self._event or "message", self._last_id)
+        event = ServerSentEvent("\n".join(self._data), self._event or "message", self._last_id)
         self._data, self._event = [], ""
         return [event]
 
 
-def iter_events(chunks: Iterable[bytes]) -> Iterator[Event]:
+def iter_events(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
     """The events of a byte stream, each yielded as soon as its last byte arrives."""
     decoder = SSEDecoder()
     for chunk in chunks:

@@ -5,8 +5,8 @@ big-endian event type (PROTOCOLS.md, "ComfyUI WebSocket"). The reader thread see
 every frame, and a sampling step sends three (``progress_state``, a preview, then
 ``progress``), so decoding is lazy: the type is read from the frame's first bytes
 (ComfyUI writes ``{"type": "<name>", ...`` with ``json.dumps``'s default separators),
-and the JSON is parsed only when someone reads :attr:`Event.data`. Anything else
-falls back to a full parse. Unknown types come through as plain :class:`Event` with
+and the JSON is parsed only when someone reads :attr:`ComfyUIEvent.data`. Anything else
+falls back to a full parse. Unknown types come through as plain :class:`ComfyUIEvent` with
 their data untouched; garbage becomes a ``malformed`` event, never an exception.
 """
 
@@ -51,7 +51,7 @@ _TYPE_PREFIXES = (b'{"type": "', b'{"type":"')
 _EMPTY: Mapping[str, Any] = {}
 
 
-class Event:
+class ComfyUIEvent:
     """One message: its ``type``, its ``data`` (decoded on first read) and a binary frame's bytes.
 
     Immutable once built; ``data`` of a frame that turns out not to be valid JSON is ``{}``.
@@ -110,14 +110,14 @@ class Event:
         return f"{type(self).__name__}(type={self.type!r}, data={dict(self.data)!r})"
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Event):
+        if not isinstance(other, ComfyUIEvent):
             return NotImplemented
         return (self.type, dict(self.data), self.payload) == (other.type, dict(other.data), other.payload)
 
     __hash__ = None  # type: ignore[assignment]
 
 
-class StatusEvent(Event):
+class StatusEvent(ComfyUIEvent):
     __slots__ = ()
 
     @property
@@ -132,11 +132,11 @@ class StatusEvent(Event):
         return self.data.get("sid")
 
 
-class ExecutionStartEvent(Event):
+class ExecutionStartEvent(ComfyUIEvent):
     __slots__ = ()
 
 
-class ExecutionCachedEvent(Event):
+class ExecutionCachedEvent(ComfyUIEvent):
     __slots__ = ()
 
     @property
@@ -145,7 +145,7 @@ class ExecutionCachedEvent(Event):
         return [str(node) for node in nodes] if isinstance(nodes, list) else []
 
 
-class ExecutingEvent(Event):
+class ExecutingEvent(ComfyUIEvent):
     """``node`` is the node starting now; ``None`` means the prompt is over (its last frame).
 
     After a reconnect the server resends the running node *without* a prompt id.
@@ -158,7 +158,7 @@ class ExecutingEvent(Event):
         return _node(self.data.get("node"))
 
 
-class ProgressEvent(Event):
+class ProgressEvent(ComfyUIEvent):
     __slots__ = ()
 
     @property
@@ -174,7 +174,7 @@ class ProgressEvent(Event):
         return _number(self.data.get("max"))
 
 
-class ProgressStateEvent(Event):
+class ProgressStateEvent(ComfyUIEvent):
     __slots__ = ()
 
     @property
@@ -183,7 +183,7 @@ class ProgressStateEvent(Event):
         return nodes if isinstance(nodes, dict) else _EMPTY
 
 
-class ExecutedEvent(Event):
+class ExecutedEvent(ComfyUIEvent):
     __slots__ = ()
 
     @property
@@ -196,11 +196,11 @@ class ExecutedEvent(Event):
         return output if isinstance(output, dict) else _EMPTY
 
 
-class ExecutionSuccessEvent(Event):
+class ExecutionSuccessEvent(ComfyUIEvent):
     __slots__ = ()
 
 
-class _NodeStoppedEvent(Event):
+class _NodeStoppedEvent(ComfyUIEvent):
     """A run that ended at one node (error or interrupt): which node, of which class."""
 
     __slots__ = ()
@@ -232,7 +232,7 @@ class ExecutionInterruptedEvent(_NodeStoppedEvent):
     __slots__ = ()
 
 
-class PreviewImageEvent(Event):
+class PreviewImageEvent(ComfyUIEvent):
     """A preview image: :attr:`payload` holds the encoded bytes, ``image_type`` their MIME type.
 
     Type 4 frames carry ``node_id``/``prompt_id`` in ``data``; legacy type 1 frames do not.
@@ -263,7 +263,7 @@ class PreviewImageEvent(Event):
         return metadata if isinstance(metadata, dict) else _EMPTY
 
 
-class ProgressTextEvent(Event):
+class ProgressTextEvent(ComfyUIEvent):
     """Progress text of a node (binary type 3); broadcast to every socket by the server."""
 
     __slots__ = ()
@@ -283,7 +283,7 @@ class ProgressTextEvent(Event):
         return {"node_id": frame[8 : self._body].decode("utf-8", "replace"), "text": frame[self._body :].decode("utf-8", "replace")}
 
 
-_TEXT_CLASSES: dict[str, type[Event]] = {
+_TEXT_CLASSES: dict[str, type[ComfyUIEvent]] = {
     STATUS: StatusEvent,
     EXECUTION_START: ExecutionStartEvent,
     EXECUTION_CACHED: ExecutionCachedEvent,
@@ -294,11 +294,11 @@ _TEXT_CLASSES: dict[str, type[Event]] = {
     EXECUTION_SUCCESS: ExecutionSuccessEvent,
     EXECUTION_ERROR: ExecutionErrorEvent,
     EXECUTION_INTERRUPTED: ExecutionInterruptedEvent,
-    FEATURE_FLAGS: Event,
+    FEATURE_FLAGS: ComfyUIEvent,
 }
 
 
-def parse_text(frame: bytes | str) -> Event:
+def parse_text(frame: bytes | str) -> ComfyUIEvent:
     """Decode one text frame; never raises (garbage becomes a ``malformed`` event).
 
     The type comes from the frame's first bytes when ComfyUI's layout is recognised
@@ -311,30 +311,30 @@ def parse_text(frame: bytes | str) -> Event:
             end = raw.find(b'"', start)
             if end > start and b"\\" not in raw[start:end]:
                 kind = raw[start:end].decode("utf-8", "replace")
-                return _TEXT_CLASSES.get(kind, Event)(kind, frame=raw)
+                return _TEXT_CLASSES.get(kind, ComfyUIEvent)(kind, frame=raw)
             break
     return _parse_now(raw)
 
 
-def _parse_now(raw: bytes) -> Event:
+def _parse_now(raw: bytes) -> ComfyUIEvent:
     try:
         message = json.loads(raw)
         kind = message["type"]
         data = message.get("data")
     except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-        return Event(MALFORMED, {"reason": "not a JSON message with a type", "text": raw[:200].decode("utf-8", "replace")})
+        return ComfyUIEvent(MALFORMED, {"reason": "not a JSON message with a type", "text": raw[:200].decode("utf-8", "replace")})
     if not isinstance(kind, str):
-        return Event(MALFORMED, {"reason": "the type is not a string", "text": raw[:200].decode("utf-8", "replace")})
+        return ComfyUIEvent(MALFORMED, {"reason": "the type is not a string", "text": raw[:200].decode("utf-8", "replace")})
     if not isinstance(data, dict):
         data = {"value": data} if data is not None else {}
-    return _TEXT_CLASSES.get(kind, Event)(kind, data)
+    return _TEXT_CLASSES.get(kind, ComfyUIEvent)(kind, data)
 
 
-def decode_binary(frame: bytes) -> Event:
+def decode_binary(frame: bytes) -> ComfyUIEvent:
     """Decode one binary frame per its u32 type; unknown or short frames pass through."""
     size = len(frame)
     if size < 4:
-        return Event(MALFORMED, {"reason": "binary frame shorter than its type", "event_type": None, "bytes": size})
+        return ComfyUIEvent(MALFORMED, {"reason": "binary frame shorter than its type", "event_type": None, "bytes": size})
     (kind,) = _U32.unpack_from(frame)
     if size >= 8:
         if kind == BINARY_PREVIEW_IMAGE:
@@ -345,8 +345,8 @@ def decode_binary(frame: bytes) -> Event:
                 cls = PreviewImageEvent if kind == BINARY_PREVIEW_IMAGE_WITH_METADATA else ProgressTextEvent
                 return cls(PREVIEW_IMAGE if kind == BINARY_PREVIEW_IMAGE_WITH_METADATA else PROGRESS_TEXT, frame=frame, body=8 + length)
     if kind in (BINARY_PREVIEW_IMAGE, BINARY_TEXT, BINARY_PREVIEW_IMAGE_WITH_METADATA):
-        return Event(MALFORMED, {"reason": f"binary frame of type {kind} is truncated", "event_type": kind, "bytes": size})
-    return Event(BINARY, {"event_type": kind}, frame=frame, body=4)
+        return ComfyUIEvent(MALFORMED, {"reason": f"binary frame of type {kind} is truncated", "event_type": kind, "bytes": size})
+    return ComfyUIEvent(BINARY, {"event_type": kind}, frame=frame, body=4)
 
 
 def _node(value: Any) -> str | None:
@@ -358,7 +358,7 @@ def _number(value: Any) -> float:
 
 
 __all__ = [
-    "Event",
+    "ComfyUIEvent",
     "ExecutedEvent",
     "ExecutingEvent",
     "ExecutionCachedEvent",

@@ -120,7 +120,7 @@ class Job:
         #: True when the events of this prompt come to our socket (our client id submitted it).
         self.bound = bound
         self.error: MovieDirectorError | None = None
-        self._preview: ev.Event | None = None
+        self._preview: ev.ComfyUIEvent | None = None
         self._tracker = tracker
         self._service = tracker.service
         self._cond = threading.Condition(threading.Lock())
@@ -130,14 +130,14 @@ class Job:
         self._to_run = to_run
         self._done: set[str] = set()
         self._node: str | None = None
-        self._step: ev.Event | None = None
+        self._step: ev.ComfyUIEvent | None = None
         self._position: int | None = None
-        self._text_event: ev.Event | None = None
+        self._text_event: ev.ComfyUIEvent | None = None
         self._outputs_seen: dict[str, Any] = {}
         self._history: Mapping[str, Any] | None = None
         self._version = 0
         self._notified_at = 0.0
-        self._handlers: dict[str, Callable[[ev.Event], bool]] = {
+        self._handlers: dict[str, Callable[[ev.ComfyUIEvent], bool]] = {
             ev.EXECUTION_START: self._on_start,
             ev.EXECUTION_CACHED: self._on_cached,
             ev.EXECUTING: self._on_executing,
@@ -240,7 +240,7 @@ class Job:
 
     # -- what the tracker feeds ------------------------------------------------------
 
-    def apply(self, event: ev.Event) -> bool:
+    def apply(self, event: ev.ComfyUIEvent) -> bool:
         """Apply one event; True when the outcome must be read from the server instead."""
         handler = self._handlers.get(event.type)
         if handler is None or self._state.terminal:
@@ -256,7 +256,7 @@ class Job:
                 self._cond.notify_all()
         return reconcile
 
-    def keep(self, event: ev.Event) -> None:
+    def keep(self, event: ev.ComfyUIEvent) -> None:
         """Remember the latest step, preview or node text, undecoded (no lock: one reference swap)."""
         kind = event.type
         if kind == ev.PROGRESS:
@@ -322,16 +322,16 @@ class Job:
 
     # -- event handlers (called with the lock held) -----------------------------------
 
-    def _on_start(self, event: ev.Event) -> bool:
+    def _on_start(self, event: ev.ComfyUIEvent) -> bool:
         self._state = JobState.RUNNING
         self._position = None
         return False
 
-    def _on_cached(self, event: ev.Event) -> bool:
+    def _on_cached(self, event: ev.ComfyUIEvent) -> bool:
         self._done.update(event.nodes)  # type: ignore[attr-defined]
         return False
 
-    def _on_executing(self, event: ev.Event) -> bool:
+    def _on_executing(self, event: ev.ComfyUIEvent) -> bool:
         node = event.node  # type: ignore[attr-defined]
         if node is None:
             if event.prompt_id is None:
@@ -346,24 +346,24 @@ class Job:
         self._node, self._step = node, None
         return False
 
-    def _on_executed(self, event: ev.Event) -> bool:
+    def _on_executed(self, event: ev.ComfyUIEvent) -> bool:
         node = event.node  # type: ignore[attr-defined]
         if node is not None:
             self._done.add(node)
             self._outputs_seen[node] = dict(event.output)  # type: ignore[attr-defined]
         return False
 
-    def _on_success(self, event: ev.Event) -> bool:
+    def _on_success(self, event: ev.ComfyUIEvent) -> bool:
         # History is written only after this frame; the job ends at executing{node:null}.
         self._success_seen = True
         self._done.update(self._to_run)
         return False
 
-    def _on_error(self, event: ev.Event) -> bool:
+    def _on_error(self, event: ev.ComfyUIEvent) -> bool:
         self._settle(JobState.FAILED, failure(event.data, self.prompt_id, self._service))
         return False
 
-    def _on_interrupted(self, event: ev.Event) -> bool:
+    def _on_interrupted(self, event: ev.ComfyUIEvent) -> bool:
         self._settle(JobState.CANCELLED, interruption(event.data, self.prompt_id, self._service))
         return False
 
@@ -537,7 +537,7 @@ class JobTracker:
 
     # -- events (reader thread) -------------------------------------------------------
 
-    def on_event(self, event: ev.Event) -> None:
+    def on_event(self, event: ev.ComfyUIEvent) -> None:
         """Route one event to its job. Runs on the reader thread for every frame: keep it cheap."""
         self.events_seen += 1
         kind = event.type

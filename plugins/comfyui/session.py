@@ -37,7 +37,7 @@ from movie_director.errors import (
 from movie_director.reconnect import Backoff
 from movie_director_plugins.comfyui.events import (
     FEATURE_FLAGS_MESSAGE,
-    Event,
+    ComfyUIEvent,
     decode_binary,
     parse_text,
 )
@@ -120,7 +120,7 @@ class WebSocketSession:
         self,
         options: SocketOptions,
         client_id: str,
-        on_event: Callable[[Event], None],
+        on_event: Callable[[ComfyUIEvent], None],
         on_state: Callable[[SocketState, MovieDirectorError | None], None] | None = None,
         service: str = "ComfyUI",
         start_hint: str | None = None,

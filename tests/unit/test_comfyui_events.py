@@ -37,7 +37,7 @@ def test_status_event_reads_queue_remaining_and_sid() -> None:
         ("execution_interrupted", ev.ExecutionInterruptedEvent),
     ],
 )
-def test_every_known_type_gets_its_class_and_prompt_id(kind: str, cls: type[ev.Event]) -> None:
+def test_every_known_type_gets_its_class_and_prompt_id(kind: str, cls: type[ev.ComfyUIEvent]) -> None:
     event = ev.parse_text(frame(kind, {"prompt_id": PID, "timestamp": 1}))
     assert type(event) is cls
     assert event.type == kind
@@ -89,7 +89,7 @@ def test_interrupted_event_names_the_node() -> None:
 def test_unknown_type_passes_through_untouched() -> None:
     data = {"anything": [1, {"nested": True}], "prompt_id": PID}
     event = ev.parse_text(frame("brand_new_event", data))
-    assert type(event) is ev.Event
+    assert type(event) is ev.ComfyUIEvent
     assert event.type == "brand_new_event"
     assert event.data == data
 
@@ -184,7 +184,7 @@ def test_feature_flags_message_asks_for_preview_metadata() -> None:
 
 
 def test_events_are_comparable_and_readable() -> None:
-    event = ev.Event("custom", {"a": 1}, b"xy")
-    assert event == ev.Event("custom", {"a": 1}, b"xy")
-    assert event != ev.Event("custom", {"a": 2}, b"xy")
+    event = ev.ComfyUIEvent("custom", {"a": 1}, b"xy")
+    assert event == ev.ComfyUIEvent("custom", {"a": 1}, b"xy")
+    assert event != ev.ComfyUIEvent("custom", {"a": 2}, b"xy")
     assert "custom" in repr(event) and "'a': 1" in repr(event)

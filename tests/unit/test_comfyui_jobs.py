@@ -14,7 +14,7 @@ from movie_director.errors import ConnectionLost, JobCancelled, JobFailed, JobLo
 from movie_director.progress import Phase
 from movie_director_plugins.comfyui import jobs as jobs_module
 from movie_director_plugins.comfyui.client import QueueItem, QueueSnapshot
-from movie_director_plugins.comfyui.events import Event, decode_binary, parse_text
+from movie_director_plugins.comfyui.events import ComfyUIEvent, decode_binary, parse_text
 from movie_director_plugins.comfyui.jobs import Job, JobState, JobTracker, Location
 from movie_director_plugins.comfyui.outputs import OutputFile
 
@@ -268,7 +268,7 @@ def test_unknown_types_and_other_prompts_are_ignored() -> None:
     version = job.version
     h.send("brand_new", prompt_id=PID)
     h.send("execution_success", prompt_id="someone-else")
-    h.tracker.on_event(Event("malformed", {"reason": "x"}))
+    h.tracker.on_event(ComfyUIEvent("malformed", {"reason": "x"}))
     h.tracker.on_event(decode_binary(b"\x00"))
     assert job.version == version and job.status is JobState.QUEUED
 

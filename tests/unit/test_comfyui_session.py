@@ -13,7 +13,7 @@ import pytest
 from movie_director.check import adhoc_service
 from movie_director.configdata import AuthRef, ServiceConfig
 from movie_director.errors import AuthenticationFailed, ConnectionRefused, WebSocketClosed
-from movie_director_plugins.comfyui.events import Event
+from movie_director_plugins.comfyui.events import ComfyUIEvent
 from movie_director_plugins.comfyui.session import SocketOptions, SocketState, WebSocketSession, socket_options
 from movie_director_testing.processes import free_port, wait_until
 from movie_director_testing.scripted_ws import CLOSE, Peer, ScriptedWebSocketServer
@@ -31,11 +31,11 @@ def text(kind: str, **data: object) -> str:
 
 class Recorder:
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.events: list[ComfyUIEvent] = []
         self.states: list[SocketState] = []
         self.errors: list[object] = []
 
-    def on_event(self, event: Event) -> None:
+    def on_event(self, event: ComfyUIEvent) -> None:
         self.events.append(event)
 
     def on_state(self, state: SocketState, error: object) -> None:
@@ -190,7 +190,7 @@ def test_a_failing_event_handler_does_not_stop_the_reader(recorder: Recorder) ->
         peer.send_text(text("second"))
         peer.wait_closed(5)
 
-    def explode_once(event: Event) -> None:
+    def explode_once(event: ComfyUIEvent) -> None:
         if event.type == "first":
             raise RuntimeError("consumer bug")
         recorder.on_event(event)

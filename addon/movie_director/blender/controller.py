@@ -77,7 +77,7 @@ FAILED = "failed"
 
 
 @dataclass(frozen=True)
-class Job:
+class BackgroundJob:
     id: int
     kind: str
     key: str
@@ -89,7 +89,7 @@ class Job:
 
 @dataclass(frozen=True)
 class JobResult:
-    job: Job
+    job: BackgroundJob
     value: Any = None
     error: MovieDirectorError | None = None
 
@@ -125,15 +125,15 @@ class Jobs:
         self._results: queue.Queue[JobResult] = queue.Queue()
         self._ids = itertools.count(1)
         self._monotonic = monotonic
-        self.active: dict[int, Job] = {}
+        self.active: dict[int, BackgroundJob] = {}
 
-    def start(self, kind: str, key: str, label: str, function: Callable[..., Any], *args: Any, timeout: float = JOB_TIMEOUT, discard: Callable[[Any], None] | None = None) -> Job:
-        job = Job(next(self._ids), kind, key, label, self._monotonic() + timeout, discard)
+    def start(self, kind: str, key: str, label: str, function: Callable[..., Any], *args: Any, timeout: float = JOB_TIMEOUT, discard: Callable[[Any], None] | None = None) -> BackgroundJob:
+        job = BackgroundJob(next(self._ids), kind, key, label, self._monotonic() + timeout, discard)
         self.active[job.id] = job
         self._executor.submit(self._run, job, function, args)
         return job
 
-    def _run(self, job: Job, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def _run(self, job: BackgroundJob, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Worker thread: always answers, whatever happens (never touches ``bpy``)."""
         try:
             self._imported.result()
@@ -381,7 +381,7 @@ class Controller:
         self.defaults = UISettings()
         self.kinds: tuple[tuple[str, str, str], ...] = ()
         self._applied: tuple[UISettings, bool] | None = None
-        self._build: Job | None = None
+        self._build: BackgroundJob | None = None
         self._retiring: list[threading.Thread] = []
         self._last_refresh = float("-inf")
         self._last_dashboard = float("-inf")
@@ -728,7 +728,7 @@ __all__ = [
     "REFRESH_INTERVAL",
     "Controller",
     "DashboardRow",
-    "Job",
+    "BackgroundJob",
     "JobResult",
     "Jobs",
     "Poll",
