@@ -5,7 +5,7 @@ Layers, lowest first: built-in defaults → UI/.blend → config file → enviro
 resolved value remembers the layer (and file or variable) it came from, so the UI
 can show "overridden by MOVIE_DIRECTOR_COMFYUI_URL" and the CLI ``--sources``.
 
-A bad value anywhere raises one :class:`~movie_director.errors.ConfigError` that
+A bad value anywhere raises one :class:`~movie_director.errors.InvalidConfigError` that
 lists every problem with its JSON pointer, layer and what is allowed; a config is
 built whole or not at all.
 """
@@ -41,7 +41,7 @@ from movie_director.configdata import (
     compose_url,
 )
 from movie_director.configfile import find_config_file, read_config_file
-from movie_director.errors import ConfigError, ConfigProblem
+from movie_director.errors import InvalidConfigError, ValueProblem
 from movie_director.redact import register_secret
 
 if TYPE_CHECKING:  # jsonschema takes ~0.1 s to import: only a command that validates pays for it
@@ -79,7 +79,7 @@ def _validator(name: str) -> Validator:
     return cls(schema, registry=_schema_registry())
 
 
-def schema_problems(data: Any, layer: str, source: str, schema: str = "config", base: str = "") -> list[ConfigProblem]:
+def schema_problems(data: Any, layer: str, source: str, schema: str = "config", base: str = "") -> list[ValueProblem]:
     """Every schema violation in ``data``, as problems naming pointer, layer and what is allowed."""
     problems = []
     for error in sorted(_validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
@@ -87,7 +87,7 @@ def schema_problems(data: Any, layer: str, source: str, schema: str = "config", 
     return problems
 
 
-def _problems_of(error: ValidationError, layer: str, source: str, base: str) -> list[ConfigProblem]:
+def _problems_of(error: ValidationError, layer: str, source: str, base: str) -> list[ValueProblem]:
     pointer = base + "".join(f"/{part}" for part in error.absolute_path)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties":
@@ -95,12 +95,12 @@ def _problems_of(error: ValidationError, layer: str, source: str, base: str) -> 
         allowed = sorted(key for key, rule in properties.items() if rule != {"not": {}} and "not" not in rule)
         extras = [key for key in error.instance if key not in properties] if isinstance(error.instance, dict) else []
         return [
-            ConfigProblem(f"{pointer}/{key}", layer, f"unknown key {key!r}", key, "known keys: " + ", ".join(allowed), source)
+            ValueProblem(f"{pointer}/{key}", layer, f"unknown key {key!r}", key, "known keys: " + ", ".join(allowed), source)
             for key in extras
         ]
     if error.validator == "not" and schema.get("description", "").startswith("literal secrets"):
-        return [ConfigProblem(pointer, layer, "a literal secret is not allowed here", "***", schema["description"], source)]
-    return [ConfigProblem(pointer, layer, _short_message(error), _safe_value(error.instance), _allowed(error), source)]
+        return [ValueProblem(pointer, layer, "a literal secret is not allowed here", "***", schema["description"], source)]
+    return [ValueProblem(pointer, layer, _short_message(error), _safe_value(error.instance), _allowed(error), source)]
 
 
 def _short_message(error: ValidationError) -> str:
@@ -158,10 +158,10 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _env_layer(environ: Mapping[str, str], known_services: Iterable[str]) -> tuple[_Layer, list[ConfigProblem]]:
+def _env_layer(environ: Mapping[str, str], known_services: Iterable[str]) -> tuple[_Layer, list[ValueProblem]]:
     """``MOVIE_DIRECTOR_<SERVICE>_<FIELD>`` variables as a layer; bad values become problems."""
     layer = _Layer(LAYER_ENV, "environment", {"services": {}})
-    problems: list[ConfigProblem] = []
+    problems: list[ValueProblem] = []
     services: dict[str, dict[str, Any]] = layer.data["services"]
     names = {name.upper().replace("-", "_"): name for name in known_services}
     for variable, raw in sorted(environ.items()):
@@ -178,7 +178,7 @@ def _env_layer(environ: Mapping[str, str], known_services: Iterable[str]) -> tup
             pointer = f"/services/{name}/{key}"
             value, problem = _parse_env_value(key, raw, variable)
             if problem:
-                problems.append(ConfigProblem(pointer, LAYER_ENV, problem[0], raw if key != "auth" else "***", problem[1], variable))
+                problems.append(ValueProblem(pointer, LAYER_ENV, problem[0], raw if key != "auth" else "***", problem[1], variable))
                 break
             if key == "url" and "," in value:  # several servers of one service
                 key, pointer = "instances", f"/services/{name}/instances"
@@ -241,7 +241,7 @@ def load_config(
     file: Path | str | None = None,
     kinds: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Resolve the configuration from every layer, or raise one ConfigError listing all problems.
+    """Resolve the configuration from every layer, or raise one InvalidConfigError listing all problems.
 
     :param ui: the .blend/UI layer, in the config file's shape.
     :param environ: defaults to ``os.environ``.
@@ -254,7 +254,7 @@ def load_config(
         from movie_director.plugins import get_plugin_manager
 
         kinds = get_plugin_manager().backends
-    problems: list[ConfigProblem] = []
+    problems: list[ValueProblem] = []
     path = Path(file) if file is not None else find_config_file(environ)
     layers: list[_Layer] = []
     if ui:
@@ -263,7 +263,7 @@ def load_config(
         layers.append(_Layer(LAYER_UI, ".blend", ui_data))
     if path is not None:
         if not path.is_file() and file is None and environ.get(CONFIG_ENV):
-            raise ConfigError(
+            raise InvalidConfigError(
                 f"{CONFIG_ENV} points at {path}, which does not exist.",
                 hints=[f"Create the file, or unset {CONFIG_ENV} to use the default locations."],
             )
@@ -285,10 +285,10 @@ def load_config(
         available_profiles += [name for name in layer.data.get("profiles") or {} if name not in available_profiles]
     if profile not in available_profiles:
         problems.append(
-            ConfigProblem("/active_profile", profile_source.layer, f"unknown profile {profile!r}", profile, ", ".join(available_profiles), profile_source.location)
+            ValueProblem("/active_profile", profile_source.layer, f"unknown profile {profile!r}", profile, ", ".join(available_profiles), profile_source.location)
         )
     if problems:
-        raise ConfigError(problems=problems)
+        raise InvalidConfigError(problems=problems)
 
     merged: dict[str, dict[str, Any]] = {}
     sources: dict[str, dict[str, Source]] = {}
@@ -312,7 +312,7 @@ def load_config(
         if service is not None:
             services[name] = service
     if problems:
-        raise ConfigError(problems=problems)
+        raise InvalidConfigError(problems=problems)
     data_dir = _data_dir(layers, environ)
     return Config(services, profile, tuple(available_profiles), path, data_dir, profile_source)
 
@@ -344,10 +344,10 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
 
 def _build_service(
     name: str, entry: dict[str, Any], sources: dict[str, Source], kinds: Mapping[str, Any]
-) -> tuple[ServiceConfig | None, list[ConfigProblem]]:
-    def problem(key: str, text: str, value: Any, allowed: str) -> ConfigProblem:
+) -> tuple[ServiceConfig | None, list[ValueProblem]]:
+    def problem(key: str, text: str, value: Any, allowed: str) -> ValueProblem:
         source = sources.get(key, Source(LAYER_DEFAULT))
-        return ConfigProblem(f"/services/{name}/{key}", source.layer, text, value, allowed, source.location)
+        return ValueProblem(f"/services/{name}/{key}", source.layer, text, value, allowed, source.location)
 
     kind = entry.get("kind") or (name if name in kinds else "")
     if not kind:
@@ -404,15 +404,15 @@ def _build_service(
 _ADDRESS_KEYS = {"url": ("instances",), "instances": ("url", "scheme", "host", "port")}
 
 
-def _instances_of(name: str, entries: Any, source: Source) -> tuple[tuple[InstanceConfig, ...], list[ConfigProblem]]:
+def _instances_of(name: str, entries: Any, source: Source) -> tuple[tuple[InstanceConfig, ...], list[ValueProblem]]:
     """The ``instances`` list as data; a bad URL is a problem naming its place and where it came from."""
     instances: list[InstanceConfig] = []
-    problems: list[ConfigProblem] = []
+    problems: list[ValueProblem] = []
     for index, entry in enumerate(entries or ()):
         try:
             url = compose_url(entry["url"])
         except ValueError as exc:
-            problems.append(ConfigProblem(f"/services/{name}/instances/{index}/url", source.layer, str(exc), entry["url"], "scheme://host:port", source.location))
+            problems.append(ValueProblem(f"/services/{name}/instances/{index}/url", source.layer, str(exc), entry["url"], "scheme://host:port", source.location))
             continue
         auth = entry.get("auth")
         instances.append(InstanceConfig(url, float(entry.get("weight", 1.0)), AuthRef(auth["env"], auth.get("type", "bearer"), auth.get("header", "")) if auth else None))
@@ -422,7 +422,7 @@ def _instances_of(name: str, entries: Any, source: Source) -> tuple[tuple[Instan
 _LAYER_RANK = {LAYER_DEFAULT: 0, LAYER_UI: 1, LAYER_FILE: 2, LAYER_ENV: 3}
 
 
-def validate_file(path: Path | str) -> list[ConfigProblem]:
+def validate_file(path: Path | str) -> list[ValueProblem]:
     """Every problem in one config file (schema and URL form), without resolving layers."""
     path = Path(path)
     data = read_config_file(path)
@@ -433,7 +433,7 @@ def validate_file(path: Path | str) -> list[ConfigProblem]:
         try:
             compose_url(entry["url"])
         except ValueError as exc:
-            problems.append(ConfigProblem(f"{pointer}/url", LAYER_FILE, str(exc), entry["url"], "scheme://host:port", str(path)))
+            problems.append(ValueProblem(f"{pointer}/url", LAYER_FILE, str(exc), entry["url"], "scheme://host:port", str(path)))
     return problems
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 from movie_director.redact import register_secret
 
 ENV_PREFIX = "MOVIE_DIRECTOR_"
@@ -231,7 +231,7 @@ class Config:
             return self.services[name]
         except KeyError:
             known = ", ".join(sorted(self.services)) or "none"
-            raise ConfigError(f"There is no service named {name!r} (configured: {known}).") from None
+            raise InvalidConfigError(f"There is no service named {name!r} (configured: {known}).") from None
 
     def enabled_services(self) -> list[ServiceConfig]:
         return [service for service in self.services.values() if service.enabled]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from movie_director.configdata import CONFIG_ENV, LAYER_FILE
-from movie_director.errors import ConfigError, ConfigProblem
+from movie_director.errors import InvalidConfigError, ValueProblem
 from movie_director.textfile import read_text
 
 
@@ -44,7 +44,7 @@ def find_config_file(environ: Mapping[str, str] | None = None) -> Path | None:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a YAML or JSON config file (not yet validated)."""
-    text = read_text(path, "The config file", lambda message, cause: ConfigError(message, hints=[f"Check that {path} exists and is a readable UTF-8 file, or unset {CONFIG_ENV}."], cause=cause))
+    text = read_text(path, "The config file", lambda message, cause: InvalidConfigError(message, hints=[f"Check that {path} exists and is a readable UTF-8 file, or unset {CONFIG_ENV}."], cause=cause))
     import yaml
 
     try:
@@ -55,13 +55,13 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except (ValueError, yaml.YAMLError) as exc:
         raise _syntax_error(path, exc) from exc
     if not isinstance(data, dict):
-        raise ConfigError(
-            problems=[ConfigProblem("", LAYER_FILE, "the file must hold a mapping of settings", type(data).__name__, "object", str(path))]
+        raise InvalidConfigError(
+            problems=[ValueProblem("", LAYER_FILE, "the file must hold a mapping of settings", type(data).__name__, "object", str(path))]
         )
     return data
 
 
-def _syntax_error(path: Path, exc: Exception) -> ConfigError:
+def _syntax_error(path: Path, exc: Exception) -> InvalidConfigError:
     """Where the parser stopped (line and column, as PyYAML and json report them) and why."""
     language = "JSON" if path.suffix.lower() == ".json" else "YAML"
     mark = getattr(exc, "problem_mark", None)
@@ -70,9 +70,9 @@ def _syntax_error(path: Path, exc: Exception) -> ConfigError:
     else:
         line, column, reason = getattr(exc, "lineno", None), getattr(exc, "colno", None), getattr(exc, "msg", None) or str(exc).splitlines()[0]
     where = f"line {line}, column {column}: " if line is not None else ""
-    return ConfigError(
+    return InvalidConfigError(
         f"The config file {path} is not valid {language}: {where}{reason}.",
-        problems=[ConfigProblem("", LAYER_FILE, f"not valid {language}: {where}{reason}", None, language, str(path))],
+        problems=[ValueProblem("", LAYER_FILE, f"not valid {language}: {where}{reason}", None, language, str(path))],
         hints=["Fix the syntax at the line named above; `movie-director config validate FILE` checks it."],
         cause=exc,
     )

@@ -45,7 +45,7 @@ from movie_director.capabilities import collect, summary
 from movie_director.config import load_schema, schema_problems
 from movie_director.configdata import DEFAULT_PROFILE, LAYER_FILE, PROFILE_ENV, AuthRef, ServiceConfig, is_loopback_host
 from movie_director.configfile import config_file_candidates, editing, find_config_file
-from movie_director.errors import ConfigError, map_exception
+from movie_director.errors import InvalidConfigError, map_exception
 from movie_director.plugins import PluginManager, get_plugin_manager
 from movie_director.registry import service_name
 
@@ -597,7 +597,7 @@ def adopt(
     only guessed the default port.
     """
     if not result.recognized:
-        raise ConfigError(
+        raise InvalidConfigError(
             f"Nothing the add-on knows answers at {result.url} ({result.seen}), so it cannot be added as a service.",
             hints=["Start the service, then run discovery again."],
         )
@@ -626,7 +626,7 @@ def adopt(
             base = f"/profiles/{profile}/services/{chosen}"
         problems = schema_problems(merged, LAYER_FILE, str(target), schema="service", base=base)
         if problems:
-            raise ConfigError(problems=problems)
+            raise InvalidConfigError(problems=problems)
         if services:  # the profile's sections are written only when they hold something
             profiles = data["profiles"] = data.get("profiles") or {}
             profile_body = profiles[profile] = profiles.get(profile) or {}

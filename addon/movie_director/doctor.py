@@ -26,7 +26,7 @@ from movie_director import __version__
 from movie_director.check import bounded, check_service
 from movie_director.config import default_data_dir, load_config
 from movie_director.configdata import Config, ServiceConfig
-from movie_director.errors import ConfigError, MovieDirectorError
+from movie_director.errors import InvalidConfigError, MovieDirectorError
 from movie_director.logs import LOG_FILE, last_lines
 from movie_director.plugins import PluginManager, get_plugin_manager
 
@@ -90,7 +90,7 @@ def run(
     try:
         config = loaded = load_config(ui=ui, kinds=manager.backends)
         findings.append(_config_ok(loaded))
-    except ConfigError as error:
+    except InvalidConfigError as error:
         config = None
         findings.append(Finding("config", Mark.FAIL, error.message, "Run `movie-director config validate FILE` and fix the values listed.", data=error.to_dict()))
     findings.append(_proxies())

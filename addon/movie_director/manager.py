@@ -56,10 +56,10 @@ from movie_director.backend import Backend, Connection, HealthSample, Status
 from movie_director.clock import SYSTEM_CLOCK, Clock
 from movie_director.configdata import Config, ServiceConfig, member_configs
 from movie_director.errors import (
-    ConfigError,
     ConnectionLost,
     ConnectionProblem,
     ConnectionRefused,
+    InvalidConfigError,
     MovieDirectorError,
     NameResolutionFailed,
     NotAllowedOffline,
@@ -312,7 +312,7 @@ class ServiceManager:
         backend = backends.get(config.kind)
         blocked: MovieDirectorError | None = None
         if backend is None:
-            blocked = ConfigError(
+            blocked = InvalidConfigError(
                 f"No installed plugin provides the kind {config.kind!r} of the service {config.name!r}.",
                 service=config.name,
                 hints=["Install the plugin pack that provides it, then run `movie-director plugins`."],
@@ -443,13 +443,13 @@ class ServiceManager:
 
         Accepted while the service is down, reconnecting or suspended: the breaker only
         spaces connection attempts. Raises ``QueueFull`` (``queue_max`` operations already
-        wait for it), ``NotAllowedOffline`` or ``ConfigError`` (unknown service or
+        wait for it), ``NotAllowedOffline`` or ``InvalidConfigError`` (unknown service or
         operation type). A service with several servers sends it to the best ready one.
         """
         group = self._group(name)
         usable = [member for member in group.members if member.blocked is None]
         if not usable:
-            raise group.members[0].blocked or ConfigError(f"{name} cannot be used.")
+            raise group.members[0].blocked or InvalidConfigError(f"{name} cannot be used.")
         executor_for(op_type)
         operation = self.queue.enqueue(group.name, op_type, payload, idempotency_key=idempotency_key, ttl=ttl, label=group.label)
         for member in group.members:
@@ -466,7 +466,7 @@ class ServiceManager:
         """
         service = self._best_member(name)
         if service.blocked is not None or service.pool is None:
-            raise service.blocked or ConfigError(f"{name} cannot be used.")
+            raise service.blocked or InvalidConfigError(f"{name} cannot be used.")
         try:
             with service.pool.acquire(service.config.timeout if timeout is None else timeout) as connection:
                 yield connection
@@ -824,9 +824,9 @@ class ServiceManager:
             return next(member for member in ready if best is not None and member.config.url == best.url)
         return next((member for member in members if member.blocked is None), members[0])
 
-    def _unknown(self, name: str) -> ConfigError:
+    def _unknown(self, name: str) -> InvalidConfigError:
         known = ", ".join(self._groups) or "none"
-        return ConfigError(f"There is no enabled service named {name!r} (enabled: {known}).")
+        return InvalidConfigError(f"There is no enabled service named {name!r} (enabled: {known}).")
 
     def _snapshot_of(self, service: _Service, now: float) -> ServiceSnapshot:
         with service.lock:

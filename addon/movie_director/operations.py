@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from movie_director.errors import ConfigError, describe_unexpected
+from movie_director.errors import InvalidConfigError, describe_unexpected
 
 if TYPE_CHECKING:
     from movie_director.backend import Backend, Connection
@@ -149,7 +149,7 @@ def executor_for(op_type: str) -> OperationExecutor:
         executor = _executors.get(op_type)
         known = ", ".join(sorted(_executors))
     if executor is None:
-        raise ConfigError(
+        raise InvalidConfigError(
             f"No installed plugin can run operations of type {op_type!r} (known: {known}).",
             hints=["Install or enable the plugin that provides it, then run `movie-director plugins`."],
         )

@@ -209,10 +209,10 @@ class PluginManager:
         try:
             return self.backends[kind]
         except KeyError:
-            from movie_director.errors import ConfigError
+            from movie_director.errors import InvalidConfigError
 
             known = ", ".join(sorted(self.backends)) or "none"
-            raise ConfigError(
+            raise InvalidConfigError(
                 f"No backend plugin provides the kind {kind!r} (installed: {known}).",
                 hints=["Install the plugin pack that provides it, then run `movie-director plugins`."],
             ) from None

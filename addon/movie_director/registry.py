@@ -33,7 +33,7 @@ from movie_director.backend import Capability, Status
 from movie_director.capabilities import Limit, limits_of
 from movie_director.configdata import member_configs
 from movie_director.configfile import write_atomic
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 from movie_director.redact import redact
 
 if TYPE_CHECKING:
@@ -415,15 +415,15 @@ def _persisted(instance: Instance) -> dict[str, Any]:
 
 
 def read_instances(path: Path) -> list[Instance]:
-    """The instances in a registry file; a ConfigError names what is wrong with it."""
+    """The instances in a registry file; a InvalidConfigError names what is wrong with it."""
     hints = [f"Delete {path}: `movie-director discover` builds it again.", "Or update the add-on to the version that wrote it."]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"The service registry {path} cannot be read: {exc}.", hints=hints, cause=exc) from exc
+        raise InvalidConfigError(f"The service registry {path} cannot be read: {exc}.", hints=hints, cause=exc) from exc
     version = data.get("version") if isinstance(data, dict) else None
     if version != FORMAT_VERSION:
-        raise ConfigError(
+        raise InvalidConfigError(
             f"The service registry {path} has format version {version!r}; this add-on reads version {FORMAT_VERSION!r} only.",
             hints=hints,
             details={"version": version, "supported": FORMAT_VERSION},
@@ -431,7 +431,7 @@ def read_instances(path: Path) -> list[Instance]:
     try:
         return [_instance_of(entry) for entry in data["instances"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"The service registry {path} is damaged: {type(exc).__name__}: {exc}.", hints=hints, cause=exc) from exc
+        raise InvalidConfigError(f"The service registry {path} is damaged: {type(exc).__name__}: {exc}.", hints=hints, cause=exc) from exc
 
 
 def _instance_of(entry: Mapping[str, Any]) -> Instance:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from movie_director.cli.arguments import add_result_options, fail, positive_count, url_list
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import REDRAW_INTERVAL, ProgressPrinter, exit_code, print_error, print_json
-from movie_director.errors import ConfigError, MovieDirectorError, OperationTimeout
+from movie_director.errors import InvalidConfigError, MovieDirectorError, OperationTimeout
 from movie_director.progress import ProgressCallback
 
 if TYPE_CHECKING:
@@ -228,7 +228,7 @@ def _service(url: str | None) -> ServiceConfig:
     services = [service for service in config.enabled_services() if service.kind == "comfyui"]
     services.sort(key=lambda service: service.name != "comfyui")
     if not services:
-        raise ConfigError("No ComfyUI service is configured.", hints=["Pass --url http://127.0.0.1:8188, or add a comfyui service to your config file."])
+        raise InvalidConfigError("No ComfyUI service is configured.", hints=["Pass --url http://127.0.0.1:8188, or add a comfyui service to your config file."])
     return services[0]
 
 

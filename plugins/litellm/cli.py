@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from movie_director.cli.arguments import add_target_options, add_timeout_option, text_or_stdin
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import is_quiet, print_json, table
-from movie_director.errors import ConfigError, NotFound, WrongService
+from movie_director.errors import InvalidConfigError, NotFound, WrongService
 from movie_director.plugins import get_plugin_manager
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def _client(args: argparse.Namespace) -> LiteLLMClient:
     manager = get_plugin_manager()
     service = bounded(service_for(args.url or args.service, args.kind, manager=manager), args.timeout)
     if service.kind not in LLM_KINDS:
-        raise ConfigError(
+        raise InvalidConfigError(
             f"The service {service.name!r} is a {service.kind} service, not an LLM server.",
             hints=["Name a litellm or openai service with --service, or give its address with --url."],
         )

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from movie_director.backend import Backend, Capability, HealthSample, ProbeResult
 from movie_director.configdata import ServiceConfig
-from movie_director.errors import ConfigError, MovieDirectorError, RequestRejected, WrongService
+from movie_director.errors import InvalidConfigError, MovieDirectorError, RequestRejected, WrongService
 from movie_director.progress import ProgressCallback
 from movie_director.watch import HttpStreamWatch, open_stream
 from movie_director_plugins.gradio.backend import EVENT_STREAM, open_heartbeat
@@ -29,7 +29,7 @@ TRANSPORTS = ("webui", "mcp")
 def transport_module(name: str) -> ModuleType:
     """``webui`` or ``mcp``: a module with ``probe(url, timeout)`` and ``connect(service)``."""
     if name not in TRANSPORTS:
-        raise ConfigError(
+        raise InvalidConfigError(
             f"Wan2GP has no transport named {name!r}.",
             hints=[f"Set transport to one of: auto, {', '.join(TRANSPORTS)}."],
             details={"field": "transport", "value": name, "allowed": ", ".join(("auto", *TRANSPORTS))},
@@ -39,7 +39,7 @@ def transport_module(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name != f"movie_director_plugins.wan2gp.{name}":
             raise
-        raise ConfigError(f"The Wan2GP {name} transport is not installed.", hints=["Update the Movie Director add-on."]) from exc
+        raise InvalidConfigError(f"The Wan2GP {name} transport is not installed.", hints=["Update the Movie Director add-on."]) from exc
 
 
 def _available_modules() -> list[ModuleType]:
@@ -47,7 +47,7 @@ def _available_modules() -> list[ModuleType]:
     for name in TRANSPORTS:
         try:
             modules.append(transport_module(name))
-        except ConfigError:
+        except InvalidConfigError:
             continue
     return modules
 

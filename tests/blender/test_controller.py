@@ -30,7 +30,7 @@ from movie_director.blender.profiles import ProfileStore
 from movie_director.blender.settings import ServiceSettings, UISettings
 from movie_director.clock import FakeClock
 from movie_director.discovery import DiscoveryResult
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 from movie_director.manager import ServiceManager
 from movie_director_testing.fake_backend import FakeBackend, fake_config, fake_plugins
 from movie_director_testing.processes import free_port, wait_until
@@ -145,7 +145,7 @@ def test_changed_settings_rebuild_and_the_old_manager_is_closed(make_controller:
 
 def test_a_failed_build_is_reported_not_left_starting(make_controller: Any, fake: SimpleNamespace) -> None:
     def broken(layer: Any, online: bool) -> Built:
-        raise ConfigError("The config file is broken.", hints=["Fix it."])
+        raise InvalidConfigError("The config file is broken.", hints=["Fix it."])
 
     controller = make_controller(broken)
     controller.configure(fake.settings, online_access=False)

@@ -93,10 +93,10 @@ def test_error(addon: Any, bpy: Any, recorder: Any, io_watch: Any, tmp_path: Pat
 
 
 def test_starting_and_failed_states_say_so(addon: Any, bpy: Any, recorder: Any, io_watch: Any) -> None:
-    from movie_director.errors import ConfigError
+    from movie_director.errors import InvalidConfigError
 
     def broken(layer: Any, online: bool) -> Any:
-        raise ConfigError("The config file is broken.")
+        raise InvalidConfigError("The config file is broken.")
 
     addon.use()
     addon.controller.builder = broken

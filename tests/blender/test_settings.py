@@ -24,7 +24,7 @@ from movie_director.blender.settings import (
 )
 from movie_director.config import load_config
 from movie_director.configdata import LAYER_ENV, LAYER_FILE, LAYER_UI
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 from movie_director.plugins import get_plugin_manager
 
 
@@ -93,12 +93,12 @@ def test_export_is_a_valid_config_file_and_imports_back(tmp_path: Path) -> None:
 
 
 def test_import_refuses_literal_secrets_and_bad_urls() -> None:
-    with pytest.raises(ConfigError) as refused:
+    with pytest.raises(InvalidConfigError) as refused:
         settings_from_document({"services": {"litellm": {"url": "http://127.0.0.1:4000", "api_key": "sk-live-123456"}}}, "x.json")
     assert "secret" in str(refused.value) and "sk-live-123456" not in str(refused.value)
-    with pytest.raises(ConfigError, match="unusable URLs"):
+    with pytest.raises(InvalidConfigError, match="unusable URLs"):
         settings_from_document({"services": {"comfyui": {"url": "http://127.0.0.1:0"}}}, "x.json")
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidConfigError):
         settings_from_document(["not", "a", "mapping"], "x.json")
 
 
@@ -137,10 +137,10 @@ def test_profiles_are_json_files_in_their_folder(tmp_path: Path) -> None:
     assert loaded.services == settings.services and loaded.active_profile == "Studio"
     store.delete("Studio")
     assert store.names() == []
-    with pytest.raises(ConfigError, match="no profile"):
+    with pytest.raises(InvalidConfigError, match="no profile"):
         store.load("Studio")
     (tmp_path / "profiles" / "Broken.json").write_text("[1]", encoding="utf-8")
-    with pytest.raises(ConfigError, match="does not hold"):
+    with pytest.raises(InvalidConfigError, match="does not hold"):
         store.load("Broken")
 
 
@@ -149,5 +149,5 @@ def test_profile_names_are_file_safe_and_not_presets() -> None:
     assert "built-in" in profile_name_problem("Remote")
     for bad in ("", "../etc", "a/b", " padded", "x" * 65):
         assert profile_name_problem(bad)
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidConfigError):
         ProfileStore("/tmp").path_of("../escape")

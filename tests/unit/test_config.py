@@ -11,7 +11,7 @@ import pytest
 from movie_director.backend import Backend
 from movie_director.config import load_config, validate_file
 from movie_director.configdata import LAYER_DEFAULT, LAYER_ENV, LAYER_FILE, LAYER_UI, compose_url
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 
 
 class _Comfy(Backend):
@@ -72,7 +72,7 @@ def test_env_api_key_becomes_a_reference_not_a_value() -> None:
 
 
 def test_bad_env_values_are_reported_with_their_variable() -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InvalidConfigError) as caught:
         load_config(environ={"MOVIE_DIRECTOR_COMFYUI_TIMEOUT": "soon", "MOVIE_DIRECTOR_COMFYUI_ENABLED": "maybe"}, kinds=KINDS)
     pointers = {(p.pointer, p.source) for p in caught.value.problems}
     assert ("/services/comfyui/timeout", "MOVIE_DIRECTOR_COMFYUI_TIMEOUT") in pointers
@@ -84,7 +84,7 @@ def test_every_problem_is_reported_together_and_nothing_applied(tmp_path: Path) 
         tmp_path,
         "services:\n  comfyui:\n    port: '8188'\n    colour: blue\n    api_key: sk-live-abcdef123456\n    timeout: 999\n",
     )
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InvalidConfigError) as caught:
         load_config(environ={"MOVIE_DIRECTOR_CONFIG": str(path)}, kinds=KINDS)
     error = caught.value
     pointers = {problem.pointer for problem in error.problems}
@@ -124,7 +124,7 @@ def test_builtin_preset_changes_defaults() -> None:
 
 
 def test_unknown_profile_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="unknown profile"):
+    with pytest.raises(InvalidConfigError, match="unknown profile"):
         load_config(environ={"MOVIE_DIRECTOR_PROFILE": "Nope"}, kinds=KINDS)
 
 
@@ -136,18 +136,18 @@ def test_host_and_port_override_url_parts(tmp_path: Path) -> None:
 
 def test_new_service_needs_a_kind(tmp_path: Path) -> None:
     path = write(tmp_path, "services:\n  gpu2: {url: 'http://127.0.0.1:8190'}\n")
-    with pytest.raises(ConfigError, match="/services/gpu2/kind"):
+    with pytest.raises(InvalidConfigError, match="/services/gpu2/kind"):
         load_config(environ={"MOVIE_DIRECTOR_CONFIG": str(path)}, kinds=KINDS)
 
 
 def test_missing_explicit_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(InvalidConfigError, match="does not exist"):
         load_config(environ={"MOVIE_DIRECTOR_CONFIG": str(tmp_path / "nope.yaml")}, kinds=KINDS)
 
 
 def test_syntax_error_names_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "services: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(InvalidConfigError, match="not valid YAML"):
         load_config(environ={"MOVIE_DIRECTOR_CONFIG": str(path)}, kinds=KINDS)
 
 

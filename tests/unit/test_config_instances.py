@@ -11,7 +11,7 @@ from movie_director.backend import Backend
 from movie_director.check import service_for
 from movie_director.config import load_config
 from movie_director.configdata import LAYER_ENV, LAYER_FILE, InstanceConfig, ServiceConfig, member_configs
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 
 
 class _Comfy(Backend):
@@ -67,7 +67,7 @@ def test_a_higher_layers_url_replaces_the_files_instances(tmp_path: Path) -> Non
 
 
 def test_a_bad_element_of_the_list_names_the_variable_and_the_element() -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InvalidConfigError) as caught:
         load_config(environ={"MOVIE_DIRECTOR_COMFYUI_URL": "http://127.0.0.1:1,127.0.0.1:2"}, kinds=KINDS)
     (problem,) = caught.value.problems
     assert problem.pointer == "/services/comfyui/instances/1/url" and problem.value == "127.0.0.1:2"
@@ -76,7 +76,7 @@ def test_a_bad_element_of_the_list_names_the_variable_and_the_element() -> None:
 
 def test_url_and_instances_together_are_refused_in_plain_words(tmp_path: Path) -> None:
     path = file_with(tmp_path, 'services:\n  comfyui:\n    url: "http://a:8188"\n    instances: [{url: "http://b:8188"}]\n')
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InvalidConfigError) as caught:
         load_config(environ={}, file=path, kinds=KINDS)
     assert "url and instances together are not allowed" in str(caught.value)
 
@@ -84,7 +84,7 @@ def test_url_and_instances_together_are_refused_in_plain_words(tmp_path: Path) -
 @pytest.mark.parametrize("entry", ['[]', '[{weight: 2}]', '[{url: "http://a:1", weight: 0}]', '[{url: "http://a:1", colour: red}]'])
 def test_malformed_instance_lists_are_refused_by_the_schema(tmp_path: Path, entry: str) -> None:
     path = file_with(tmp_path, f"services:\n  comfyui:\n    instances: {entry}\n")
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InvalidConfigError) as caught:
         load_config(environ={}, file=path, kinds=KINDS)
     assert all(problem.pointer.startswith("/services/comfyui/instances") for problem in caught.value.problems)
 

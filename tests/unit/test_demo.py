@@ -16,7 +16,7 @@ import pytest
 from movie_director import cli
 from movie_director.cli import demo, main
 from movie_director.discovery import DiscoveryResult
-from movie_director.errors import ConfigurationProblem, JobFailed, MovieDirectorError, ServiceError
+from movie_director.errors import JobFailed, MovieDirectorError, ServiceError, SettingsError
 from movie_director_testing import envs
 from movie_director_testing.processes import free_port
 
@@ -114,7 +114,7 @@ def test_the_report_is_json_ready():
 
 def test_missing_server_environments_stop_the_demo_before_anything_starts(monkeypatch):
     monkeypatch.setattr(envs, "is_built", lambda name: name != "litellm")
-    with pytest.raises(ConfigurationProblem) as raised:
+    with pytest.raises(SettingsError) as raised:
         demo.check_server_envs()
     assert "(litellm)" in raised.value.message
     assert raised.value.fix is not None and raised.value.fix.command == "python -m movie_director_testing.envs build litellm"

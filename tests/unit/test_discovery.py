@@ -36,7 +36,7 @@ from movie_director.discovery import (
     sniff,
     start_discovery,
 )
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 from movie_director.http import probe_session
 from movie_director.plugins import PluginManager
 from movie_director_testing.processes import free_port, wait_until
@@ -438,7 +438,7 @@ def test_a_second_server_of_a_configured_kind_joins_its_instances(tmp_path: Path
 
 
 def test_only_recognised_services_can_be_adopted(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="Nothing the add-on knows"):
+    with pytest.raises(InvalidConfigError, match="Nothing the add-on knows"):
         adopt(DiscoveryResult(UNKNOWN, "http://127.0.0.1:9000", seen="HTTP 200"), path=tmp_path / "c.yaml", environ={})
     assert not (tmp_path / "c.yaml").exists()
 

@@ -175,7 +175,7 @@ class NeedsTwoArguments(Exception):
 )
 def test_every_error_pickles_with_every_field(cls: type[errors.MovieDirectorError], cause: BaseException) -> None:
     fix = errors.Fix("Use port 8189", "services.comfyui.port", 8189, "movie-director config set comfyui.port 8189")
-    extra = {"problems": [errors.ConfigProblem("/services/comfyui/port", "file", "too large", 99999, "1-65535", "a.yaml")]} if cls is errors.ConfigError else {}
+    extra = {"problems": [errors.ValueProblem("/services/comfyui/port", "file", "too large", 99999, "1-65535", "a.yaml")]} if cls is errors.InvalidConfigError else {}
     error = cls("Something broke.", service="ComfyUI", hints=["Do this."], cause=cause, fix=fix, details={"status": 503}, **extra)
     clone = pickle.loads(pickle.dumps(error))
     try:

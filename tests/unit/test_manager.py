@@ -15,7 +15,7 @@ import pytest
 from movie_director.backend import Status
 from movie_director.clock import FakeClock
 from movie_director.configdata import InstanceConfig
-from movie_director.errors import ConfigError, JobFailed, NotAllowedOffline, QueueFull, WorkflowInvalid
+from movie_director.errors import InvalidConfigError, JobFailed, NotAllowedOffline, QueueFull, WorkflowInvalid
 from movie_director.events import OPERATION, STATE, STATUS, SYSTEM
 from movie_director.manager import ManagerOptions, ServiceManager
 from movie_director.operations import OperationContext, OpState, register_operation, unregister_operation
@@ -194,9 +194,9 @@ def test_a_failing_operation_fails_alone(tmp_path, backend):
 
 def test_submit_refuses_what_it_cannot_run(tmp_path, backend):
     with make_manager(tmp_path, backend, options=ManagerOptions(queue_max=1, replay=False)) as manager:
-        with pytest.raises(ConfigError, match="no.such.op"):
+        with pytest.raises(InvalidConfigError, match="no.such.op"):
             manager.submit("fake", "no.such.op", {})
-        with pytest.raises(ConfigError, match="nope"):
+        with pytest.raises(InvalidConfigError, match="nope"):
             manager.submit("nope", ECHO, {})
         manager.submit("fake", ECHO, {})
         with pytest.raises(QueueFull):

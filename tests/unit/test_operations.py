@@ -7,7 +7,7 @@ import responses
 
 from movie_director.backend import Backend
 from movie_director.configdata import ServiceConfig
-from movie_director.errors import ConfigError, MalformedResponse, RequestRejected
+from movie_director.errors import InvalidConfigError, MalformedResponse, RequestRejected
 from movie_director.http import build_session
 from movie_director.operations import (
     HTTP_REQUEST,
@@ -59,7 +59,7 @@ def test_the_registry_refuses_a_second_executor_for_one_type():
         assert "test.one" in registered_operations() and HTTP_REQUEST in registered_operations()
     finally:
         unregister_operation("test.one")
-    with pytest.raises(ConfigError, match="test.one"):
+    with pytest.raises(InvalidConfigError, match="test.one"):
         executor_for("test.one")
 
 

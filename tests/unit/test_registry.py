@@ -19,7 +19,7 @@ from movie_director.capabilities import (
 from movie_director.check import adhoc_service
 from movie_director.configdata import InstanceConfig
 from movie_director.discovery import DiscoveryResult
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 from movie_director.plugins import PluginManager
 from movie_director.registry import (
     FORMAT_VERSION,
@@ -229,15 +229,15 @@ def test_persistence_round_trip(tmp_path: Path) -> None:
 def test_other_format_versions_are_refused_clearly(tmp_path: Path) -> None:
     path = tmp_path / "registry.json"
     path.write_text(json.dumps({"version": "2.0", "instances": []}), encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InvalidConfigError) as caught:
         Registry().load(path)
     assert "'2.0'" in caught.value.message and "'1.0'" in caught.value.message
     assert any("Delete" in hint for hint in caught.value.hints)
     path.write_text(json.dumps({"version": "1.0", "instances": [{"kind": "comfyui"}]}), encoding="utf-8")
-    with pytest.raises(ConfigError, match="damaged"):
+    with pytest.raises(InvalidConfigError, match="damaged"):
         read_instances(path)
     path.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ConfigError, match="cannot be read"):
+    with pytest.raises(InvalidConfigError, match="cannot be read"):
         read_instances(path)
 
 

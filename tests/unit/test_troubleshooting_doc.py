@@ -38,7 +38,7 @@ def test_every_error_class_in_the_module_is_listed() -> None:
     defined = {
         obj for obj in vars(errors).values() if isinstance(obj, type) and issubclass(obj, MovieDirectorError) and obj.code not in ("error",)
     }
-    abstract = {errors.ConnectionProblem, errors.ConfigurationProblem}
+    abstract = {errors.ConnectionProblem, errors.SettingsError}
     assert defined - abstract <= set(ALL_ERRORS), sorted(cls.__name__ for cls in defined - abstract - set(ALL_ERRORS))
 
 

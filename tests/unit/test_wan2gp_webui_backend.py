@@ -8,7 +8,7 @@ import pytest
 
 from movie_director.backend import HealthSample, ProbeResult
 from movie_director.check import adhoc_service
-from movie_director.errors import ConfigError, ConnectionRefused, ServiceError, WrongService
+from movie_director.errors import ConnectionRefused, InvalidConfigError, ServiceError, WrongService
 from movie_director_plugins.wan2gp import backend as wan2gp_backend
 from movie_director_plugins.wan2gp.backend import Wan2GPBackend, transport_module
 
@@ -71,7 +71,7 @@ def test_probe_raises_when_a_transport_cannot_tell(monkeypatch: pytest.MonkeyPat
 
 
 def test_unknown_transport_name() -> None:
-    with pytest.raises(ConfigError, match="no transport named 'grpc'"):
+    with pytest.raises(InvalidConfigError, match="no transport named 'grpc'"):
         transport_module("grpc")
     assert transport_module("webui").NAME == "webui"
 

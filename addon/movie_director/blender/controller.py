@@ -302,9 +302,9 @@ def read_settings(path: Path) -> UISettings:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        from movie_director.errors import ConfigError
+        from movie_director.errors import InvalidConfigError
 
-        raise ConfigError(f"{path} cannot be read as JSON: {exc}.", hints=["Choose a file exported from the add-on or a JSON config file."], cause=exc) from exc
+        raise InvalidConfigError(f"{path} cannot be read as JSON: {exc}.", hints=["Choose a file exported from the add-on or a JSON config file."], cause=exc) from exc
     return settings_from_document(data, str(path))
 
 

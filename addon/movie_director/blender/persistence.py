@@ -19,7 +19,7 @@ from typing import Any
 from movie_director.blender.notifications import Severity
 from movie_director.blender.settings import CONFIG_VERSION, NewerLayout, ServiceSettings, UISettings, migrate, settings_from_profile
 from movie_director.configdata import PRESETS
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 
 SERVICE_FIELDS = ("name", "kind", "enabled", "url", "timeout", "retries", "auth_env", "last_connected", "status")
 
@@ -95,7 +95,7 @@ def apply_file_settings(state: Any, scene: Any) -> None:
         store = state.controller.profiles
         try:
             profile_services = settings_from_profile(profile, store.load(profile), str(store.path_of(profile))).services
-        except ConfigError as error:
+        except InvalidConfigError as error:
             notifications.add_error(error.to_dict(), severity=Severity.WARNING, title=f"Profile {profile} not applied")
     preferences = state.preferences()
     preferences.set_from(file_settings(data, profile_services))

@@ -17,7 +17,7 @@ from typing import Any
 
 from movie_director.configdata import PRESETS
 from movie_director.configfile import write_atomic
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 
 _NAME = re.compile(r"^[\w][\w .-]{0,63}$")
 
@@ -40,7 +40,7 @@ class ProfileStore:
     def path_of(self, name: str) -> Path:
         problem = profile_name_problem(name)
         if problem:
-            raise ConfigError(f"{name!r} cannot name a profile. {problem}")
+            raise InvalidConfigError(f"{name!r} cannot name a profile. {problem}")
         return self.folder / f"{name}.json"
 
     def names(self) -> list[str]:
@@ -53,11 +53,11 @@ class ProfileStore:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"There is no profile named {name!r}.", hints=[f"Profiles live in {self.folder}."]) from None
+            raise InvalidConfigError(f"There is no profile named {name!r}.", hints=[f"Profiles live in {self.folder}."]) from None
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"The profile {name!r} cannot be read: {exc}.", hints=[f"Fix or delete {path}."], cause=exc) from exc
+            raise InvalidConfigError(f"The profile {name!r} cannot be read: {exc}.", hints=[f"Fix or delete {path}."], cause=exc) from exc
         if not isinstance(data, dict):
-            raise ConfigError(f"The profile {name!r} does not hold settings.", hints=[f"Fix or delete {path}."])
+            raise InvalidConfigError(f"The profile {name!r} does not hold settings.", hints=[f"Fix or delete {path}."])
         return data
 
     def save(self, name: str, body: Mapping[str, Any]) -> Path:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from movie_director.config import schema_problems
 from movie_director.configdata import DEFAULT_PROFILE, ENV_PREFIX, PRESETS, SERVICE_DEFAULTS, compose_url
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 
 #: The layout version of the settings stored in a ``.blend`` (``Scene.movie_director_props``).
 CONFIG_VERSION = 2
@@ -148,24 +148,24 @@ class UISettings:
 
 
 def settings_from_document(data: Any, source: str) -> UISettings:
-    """Settings from an exported JSON document (a config file); raises ConfigError naming every problem."""
+    """Settings from an exported JSON document (a config file); raises InvalidConfigError naming every problem."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{source} does not hold a settings object.", hints=["Export the settings from the add-on to see the expected form."])
+        raise InvalidConfigError(f"{source} does not hold a settings object.", hints=["Export the settings from the add-on to see the expected form."])
     problems = schema_problems(dict(data), "file", source)
     if problems:
-        raise ConfigError(problems=problems)
+        raise InvalidConfigError(problems=problems)
     services = tuple(ServiceSettings.from_entry(name, entry) for name, entry in (data.get("services") or {}).items())
     bad = [f"{service.name}: {service.problem}" for service in services if service.problem]
     if bad:
-        raise ConfigError(f"{source} has unusable URLs: " + "; ".join(bad), hints=["Fix the URLs in the file and import it again."])
+        raise InvalidConfigError(f"{source} has unusable URLs: " + "; ".join(bad), hints=["Fix the URLs in the file and import it again."])
     return UISettings(services, str(data.get("active_profile") or DEFAULT_PROFILE))
 
 
 def settings_from_profile(name: str, body: Mapping[str, Any], source: str) -> UISettings:
-    """Settings from one profile body; raises ConfigError naming every problem."""
+    """Settings from one profile body; raises InvalidConfigError naming every problem."""
     problems = schema_problems(dict(body), "file", source, schema="profile")
     if problems:
-        raise ConfigError(problems=problems)
+        raise InvalidConfigError(problems=problems)
     services = tuple(ServiceSettings.from_entry(service, entry) for service, entry in (body.get("services") or {}).items())
     return UISettings(services, name)
 

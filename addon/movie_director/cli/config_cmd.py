@@ -9,7 +9,7 @@ from pathlib import Path
 from movie_director.cli.arguments import fail
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import is_quiet, print_json, table
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 
 #: How long ``config init`` spends identifying each port it scans.
 INIT_SCAN_TIMEOUT = 1.0
@@ -75,7 +75,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
     try:
         problems = validate_file(args.file)
-    except ConfigError as error:
+    except InvalidConfigError as error:
         problems = error.problems
         if not problems:
             raise

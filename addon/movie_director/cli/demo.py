@@ -43,7 +43,7 @@ from movie_director.cli.status_cmd import render, watch
 from movie_director.config import exported, load_config
 from movie_director.configdata import AuthRef, Config, auth_by_kind
 from movie_director.discovery import DiscoveryResult, discover, service_entry
-from movie_director.errors import ConfigurationProblem, Fix, MovieDirectorError, OperationTimeout, ServiceError, map_exception
+from movie_director.errors import Fix, MovieDirectorError, OperationTimeout, ServiceError, SettingsError, map_exception
 from movie_director.events import Event
 from movie_director.logs import configure_logging, reset_logging
 from movie_director.manager import ServiceManager, SystemSnapshot
@@ -195,7 +195,7 @@ def check_server_envs() -> None:
     missing = [name for name in (WAN2GP_WEBUI.env, "litellm") if not envs.is_built(name)]
     if missing:
         command = f"python -m movie_director_testing.envs build {' '.join(missing)}"
-        raise ConfigurationProblem(
+        raise SettingsError(
             f"The demo's server environments are not built yet ({', '.join(missing)}).",
             hints=[f"Build them once (a few minutes, from the package registry): {command}", "Or run the demo as the README says: tox -e demo builds them first."],
             fix=Fix("Build the server environments", "server environments", missing, command=command),

@@ -13,7 +13,7 @@ from pathlib import Path
 from movie_director.cli.arguments import output_folder, seconds
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_error, print_json
-from movie_director.errors import ConfigurationProblem, MovieDirectorError
+from movie_director.errors import MovieDirectorError, SettingsError
 
 EXIT_INTERRUPTED = 130
 DEFAULT_OUT = Path("demo-output")
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.partition(".")[0] != TESTING_DISTRIBUTION:
             raise
-        raise ConfigurationProblem(
+        raise SettingsError(
             "The demo needs the test support (movie-director-testing), which is not installed.",
             hints=[
                 "From a checkout of this repository: pip install -e ./testing",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from movie_director.cli.commands import Commands
 from movie_director.cli.output import print_error, print_json
-from movie_director.errors import ConfigError
+from movie_director.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from movie_director.configdata import Config
@@ -136,7 +136,7 @@ def _config_or_none() -> Config | None:
 
     try:
         return load_config()
-    except ConfigError as error:
+    except InvalidConfigError as error:
         print("Scanning without the configured services: the configuration is invalid.", file=sys.stderr)
         print_error(error)
         return None
@@ -148,7 +148,7 @@ def _remember(config: Config, results: list[DiscoveryResult], scanned: list[str]
 
     try:
         registry = open_registry(config)
-    except ConfigError as error:
+    except InvalidConfigError as error:
         print("Not updating the service registry:", file=sys.stderr)
         print_error(error)
         return

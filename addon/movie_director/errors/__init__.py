@@ -41,15 +41,6 @@ from movie_director.errors.types import (
     CauseSummary as CauseSummary,
 )
 from movie_director.errors.types import (
-    ConfigError as ConfigError,
-)
-from movie_director.errors.types import (
-    ConfigProblem as ConfigProblem,
-)
-from movie_director.errors.types import (
-    ConfigurationProblem as ConfigurationProblem,
-)
-from movie_director.errors.types import (
     ConnectionLost as ConnectionLost,
 )
 from movie_director.errors.types import (
@@ -60,6 +51,9 @@ from movie_director.errors.types import (
 )
 from movie_director.errors.types import (
     Fix as Fix,
+)
+from movie_director.errors.types import (
+    InvalidConfigError as InvalidConfigError,
 )
 from movie_director.errors.types import (
     InvalidSetting as InvalidSetting,
@@ -113,6 +107,9 @@ from movie_director.errors.types import (
     ServiceError as ServiceError,
 )
 from movie_director.errors.types import (
+    SettingsError as SettingsError,
+)
+from movie_director.errors.types import (
     Timeout as Timeout,
 )
 from movie_director.errors.types import (
@@ -120,6 +117,9 @@ from movie_director.errors.types import (
 )
 from movie_director.errors.types import (
     UnsupportedVersion as UnsupportedVersion,
+)
+from movie_director.errors.types import (
+    ValueProblem as ValueProblem,
 )
 from movie_director.errors.types import (
     VersionProblem as VersionProblem,

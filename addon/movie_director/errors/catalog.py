@@ -102,7 +102,7 @@ CATALOG: dict[str, Entry] = {
         ),
         check='movie-director doctor',
     ),
-    "config_invalid": Entry(  # ConfigError
+    "config_invalid": Entry(  # InvalidConfigError
         hints=("Fix the values listed, or run `movie-director config validate FILE` to see all problems.",),
         causes=(
             'A value of the wrong type or outside its range in the config file, the .blend or an environment variable.',

@@ -195,20 +195,20 @@ class ProxyFailed(ConnectionProblem):
 # -- Configuration ----------------------------------------------------------------------
 
 
-class ConfigurationProblem(MovieDirectorError):
+class SettingsError(MovieDirectorError):
     category = "Configuration"
     code = "configuration_error"
     title = "Settings problem"
 
 
-class ConfigError(ConfigurationProblem):
+class InvalidConfigError(SettingsError):
     """One or more configuration values are invalid; ``problems`` lists every one."""
 
     code = "config_invalid"
     title = "Invalid settings"
     default_message = "The Movie Director settings are invalid."
 
-    def __init__(self, message: str | None = None, *, problems: Sequence[ConfigProblem] = (), **kwargs: Any) -> None:
+    def __init__(self, message: str | None = None, *, problems: Sequence[ValueProblem] = (), **kwargs: Any) -> None:
         self.problems = list(problems)
         if message is None and self.problems:
             message = "Invalid settings: " + "; ".join(problem.describe() for problem in self.problems)
@@ -222,7 +222,7 @@ class ConfigError(ConfigurationProblem):
 
 
 @dataclass(frozen=True)
-class ConfigProblem:
+class ValueProblem:
     """One bad value: where it is, which layer set it, and what is allowed."""
 
     pointer: str
@@ -248,7 +248,7 @@ class ConfigProblem:
         }
 
 
-class InvalidSetting(ConfigurationProblem):
+class InvalidSetting(SettingsError):
     """A value the caller chose is outside what the service accepts; caught before sending.
 
     ``details`` holds ``field``, ``value`` and ``allowed`` so the UI can point at the field.
@@ -260,14 +260,14 @@ class InvalidSetting(ConfigurationProblem):
 
 
 
-class WrongService(ConfigurationProblem):
+class WrongService(SettingsError):
     code = "wrong_service"
     title = "A different program answers"
     default_message = "Something answers at this address, but it is not {service}."
 
 
 
-class NotAllowedOffline(ConfigurationProblem):
+class NotAllowedOffline(SettingsError):
     code = "online_access_disabled"
     title = "Online access is off"
     default_message = "{service} is on another machine, and Blender's online access is turned off."
@@ -418,7 +418,7 @@ ALL_ERRORS: tuple[type[MovieDirectorError], ...] = (
     ConnectionLost,
     WebSocketClosed,
     ProxyFailed,
-    ConfigError,
+    InvalidConfigError,
     InvalidSetting,
     WrongService,
     NotAllowedOffline,
