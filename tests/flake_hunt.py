@@ -16,7 +16,8 @@ import time
 
 SUITE = ["tests/unit", "tests/integration", "tests/faults"]
 FAILED_LINE = re.compile(r"^(FAILED|ERROR) (\S+)", re.MULTILINE)
-SUMMARY_LINE = re.compile(r"^=+ (.* in [\d.]+s.*) =+$", re.MULTILINE)
+#: pytest's last line, "1595 passed in 248.00s (0:04:08)", bare with -q, between "=" runs without.
+SUMMARY_LINE = re.compile(r"^=*\s*(\d+ \w+.* in [\d.]+s(?: \([\d:]+\))?)\s*=*$", re.MULTILINE)
 
 
 def main(argv: list[str] | None = None) -> int:
