@@ -1,9 +1,10 @@
 """Run the suite as ``tox -e test`` runs it, several times in a row, and count the runs that failed.
 
-    python tests/flake_hunt.py --runs 10 [-- pytest options]
+    python tests/flake_hunt.py --runs 10 [--logs DIR] [-- pytest options]
 
 Every failure of an unchanged tree is a flake: the report names each failed test with the
-run it failed in, and the exit status is 1 when any run failed.
+run it failed in, keeps that run's whole output in ``--logs``, and the exit status is 1
+when any run failed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SUITE = ["tests/unit", "tests/integration", "tests/faults"]
 FAILED_LINE = re.compile(r"^(FAILED|ERROR) (\S+)", re.MULTILINE)
@@ -23,6 +25,7 @@ SUMMARY_LINE = re.compile(r"^=*\s*(\d+ \w+.* in [\d.]+s(?: \([\d:]+\))?)\s*=*$",
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--logs", type=Path, default=Path("flake-hunt-logs"), help="where a failed run's output is kept")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest before the test paths")
     args = parser.parse_args(argv)
     failed_runs: list[int] = []
@@ -33,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {run}/{args.runs}: exit {done.returncode} in {time.monotonic() - started:.0f} s — {summaries[-1] if summaries else 'no summary'}", flush=True)
         if done.returncode != 0:
             failed_runs.append(run)
+            args.logs.mkdir(parents=True, exist_ok=True)
+            log = args.logs / f"run-{run}.log"
+            log.write_text(done.stdout + "\n" + done.stderr, encoding="utf-8")
+            print(f"    output: {log}", flush=True)
             for kind, test in FAILED_LINE.findall(done.stdout):
                 print(f"    {kind} {test}", flush=True)
             if done.returncode != 1:  # interrupted, internal error, no tests: show why

@@ -144,7 +144,8 @@ def test_no_reachable_instance_exits_3(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_interrupts_the_runs_on_every_instance(backend_servers: Any, tmp_path: Path) -> None:
-    servers = [backend_servers.start("comfyui", node_delay=0.3) for _ in range(2)]
+    """Slow nodes (a first run takes ~9 s): on a loaded machine no first run may end between the check and the signal."""
+    servers = [backend_servers.start("comfyui", node_delay=1.5) for _ in range(2)]
     process = start_batch(tmp_path, [server.url for server in servers], txt2img("ctrl-c"), 6)
 
     def running_everywhere() -> bool:
