@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from movie_director.cli.arguments import add_result_options, add_timeout_option, url_or_service
 from movie_director.cli.commands import Commands
-from movie_director.cli.output import EXIT_INTERRUPTED, ProgressPrinter, print_json, table, with_progress
+from movie_director.cli.exits import EXIT_INTERRUPTED
+from movie_director.cli.output import ProgressPrinter, print_json, table, with_progress
 from movie_director.errors import InvalidSetting
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from movie_director.cli.arguments import add_result_options, add_target_options, add_timeout_option, image_file, input_file, text_or_stdin
 from movie_director.cli.commands import Commands
-from movie_director.cli.output import EXIT_INTERRUPTED, print_json, with_progress
+from movie_director.cli.exits import EXIT_INTERRUPTED
+from movie_director.cli.output import print_json, with_progress
 from movie_director.errors import InvalidSetting
 from movie_director.plugins import get_plugin_manager
 from movie_director_plugins.gradio.cli import QUICK_TIMEOUT

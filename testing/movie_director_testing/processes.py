@@ -35,6 +35,11 @@ class GiveUp(RuntimeError):
     """Raised by a `wait_until` predicate to stop waiting at once (e.g. the server died)."""
 
 
+#: How a CLI process ended by Ctrl-C looks to ``Popen.returncode``: killed by SIGINT, as shells
+#: expect (``$?`` shows 130); ``main()`` called in-process returns 130.
+ENDED_BY_CTRL_C = -signal.SIGINT
+
+
 def interruptible() -> None:
     """``preexec_fn`` of a child a test will Ctrl-C: SIGINT back to its default.
 

@@ -27,7 +27,7 @@ from movie_director_plugins.comfyui.jobs import Job, JobState
 from movie_director_plugins.comfyui.outputs import OutputFile
 from movie_director_plugins.comfyui.session import SocketState
 from movie_director_testing.comfyui_standin.workflows import txt2img
-from movie_director_testing.processes import ServerProcess, interruptible, wait_until
+from movie_director_testing.processes import ENDED_BY_CTRL_C, ServerProcess, interruptible, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -427,7 +427,7 @@ def test_cli_ctrl_c_interrupts_the_job_on_the_server(comfy: ServerProcess, tmp_p
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(10)
-    assert process.returncode == 130, stderr
+    assert process.returncode == ENDED_BY_CTRL_C, stderr
     assert "Interrupting job" in stderr
     entry = requests.get(f"{comfy.url}/history/{prompt_id}", timeout=5).json()[prompt_id]
     assert entry["status"]["messages"][-1][0] == "execution_interrupted"

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from movie_director_testing.comfyui_standin.workflows import txt2img
-from movie_director_testing.processes import ServerProcess, interruptible, wait_until
+from movie_director_testing.processes import ENDED_BY_CTRL_C, ServerProcess, interruptible, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -154,7 +154,7 @@ def test_ctrl_c_interrupts_the_runs_on_every_instance(backend_servers: Any, tmp_
     wait_until(running_everywhere, 20, message="a run executing on each instance")
     process.send_signal(signal.SIGINT)
     code, _, stderr = finish(process, timeout=30)
-    assert code == 130, stderr
+    assert code == ENDED_BY_CTRL_C, stderr
     for server in servers:
         wait_until(lambda server=server: not requests.get(f"{server.url}/queue", timeout=5).json()["queue_running"], 10, message="interrupted")
         endings = [entry["status"]["messages"][-1][0] for entry in requests.get(f"{server.url}/history", timeout=5).json().values()]

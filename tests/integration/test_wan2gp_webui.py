@@ -31,7 +31,7 @@ from movie_director_plugins.wan2gp.backend import Wan2GPBackend
 from movie_director_plugins.wan2gp.settings import Wan2GPSettings
 from movie_director_plugins.wan2gp.webui import WebUITransport, connect
 from movie_director_testing.gradio_apps import launch_wan2gp_webui
-from movie_director_testing.processes import ServerProcess, interruptible, wait_until
+from movie_director_testing.processes import ENDED_BY_CTRL_C, ServerProcess, interruptible, wait_until
 
 SAMPLE_VIDEO = Path(movie_director_testing.__file__).parent / "apps" / "tiny.mp4"
 PHASE_ORDER = list(Phase)
@@ -283,7 +283,7 @@ def test_cli_ctrl_c_aborts_on_the_server(wan2gp_webui_server: ServerProcess, slo
     try:
         wait_until(lambda: any("steps" in line for line in lines), 40, message="generation running")
         process.send_signal(signal.SIGINT)
-        assert process.wait(20) == 130
+        assert process.wait(20) == ENDED_BY_CTRL_C
     finally:
         process.kill()
     reader.join(5)

@@ -5,6 +5,7 @@ Built-in commands live in one module each; plugins add theirs through the
 (:mod:`movie_director.cli.arguments`) and one output contract: with ``--json`` stdout
 holds one JSON document, also on errors; exit codes are listed in docs/cli.md.
 The imports at the top stay light so that an early Ctrl-C or a closed pipe ends quietly.
+`run` is the process's entry (console script, ``python -m``); `main` is for callers in Python.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from types import TracebackType
+from typing import NoReturn
 
 from movie_director import __version__
+from movie_director.cli.exits import EXIT_INTERRUPTED
 
 #: However slow the start, a command keeps at least this share of its --timeout for its own work.
 MIN_TIMEOUT_SHARE = 0.5
@@ -54,13 +58,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(argv, as_json, started)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
         return 0
     finally:
         if "movie_director.logs" in sys.modules:  # set up by _run; not imported when Ctrl-C came first
             sys.modules["movie_director.logs"].reset_logging()
+
+
+def run() -> NoReturn:
+    """Exit with `main`'s code; after a Ctrl-C, end the way a shell expects: killed by SIGINT.
+
+    ``$?`` is 130 either way, but only a child that died of SIGINT makes the shell stop a
+    loop of commands (``for shot in …; do movie-director …; done``): one that exits 130
+    is taken to have handled the Ctrl-C, and the loop goes on. The interrupt is re-raised
+    past everything, so Python runs its whole clean-up (atexit, threads, temporary files)
+    before it ends the process by SIGINT itself; the message is already printed.
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.excepthook = _quiet_interrupt
+        raise KeyboardInterrupt
+    raise SystemExit(code)
+
+
+def _quiet_interrupt(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+    """The interrupt `run` re-raises needs no traceback; anything else keeps Python's report."""
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, trace)
 
 
 def _run(argv: list[str], as_json: bool, started: float) -> int:
@@ -111,4 +137,4 @@ def _silence_stdout() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -1,3 +1,3 @@
-from movie_director.cli import main
+from movie_director.cli import run
 
-raise SystemExit(main())
+run()

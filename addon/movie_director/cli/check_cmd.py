@@ -6,7 +6,8 @@ import argparse
 
 from movie_director.cli.arguments import add_timeout_option, url_or_service
 from movie_director.cli.commands import Commands
-from movie_director.cli.output import EXIT_OK, exit_code, print_error, print_json
+from movie_director.cli.exits import EXIT_OK
+from movie_director.cli.output import exit_code, print_error, print_json
 
 DEFAULT_TIMEOUT = 5.0
 

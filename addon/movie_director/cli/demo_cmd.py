@@ -12,10 +12,10 @@ from pathlib import Path
 
 from movie_director.cli.arguments import output_folder, seconds
 from movie_director.cli.commands import Commands
+from movie_director.cli.exits import EXIT_INTERRUPTED
 from movie_director.cli.output import print_error, print_json
 from movie_director.errors import MovieDirectorError, SettingsError
 
-EXIT_INTERRUPTED = 130
 DEFAULT_OUT = Path("demo-output")
 #: A real Wan2GP takes minutes for even a short video.
 REAL_JOB_TIMEOUT = 900.0

@@ -9,16 +9,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
+from movie_director.cli.exits import EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE
 from movie_director.errors import ConnectionProblem, InvalidSetting, MovieDirectorError, WorkflowInvalid
 from movie_director.progress import Phase, Progress
 from movie_director.redact import redact
 
-#: The exit codes of every command (docs/cli.md): scripts branch on these, not on messages.
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INPUT = 2
-EXIT_UNREACHABLE = 3
-EXIT_INTERRUPTED = 130
 BAR_WIDTH = 20
 REDRAW_INTERVAL = 0.1
 T = TypeVar("T")

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from movie_director.cli.arguments import add_timeout_option, fail, seconds
 from movie_director.cli.commands import Commands
-from movie_director.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, print_json, table
+from movie_director.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from movie_director.cli.output import print_json, table
 from movie_director.redact import redact
 
 if TYPE_CHECKING:
