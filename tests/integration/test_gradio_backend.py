@@ -21,7 +21,7 @@ from movie_director.progress import Phase, Progress
 from movie_director_plugins.gradio.backend import GradioBackend, GradioConnection
 from movie_director_testing.processes import ServerProcess, wait_until
 
-SAMPLE_VIDEO = Path(__file__).parents[2] / "addon" / "movie_director" / "testing" / "apps" / "tiny.mp4"
+SAMPLE_VIDEO = Path(__file__).parents[2] / "testing" / "movie_director_testing" / "apps" / "tiny.mp4"
 #: An 8x8 PNG of one dark blue-grey colour.
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGPgEpHDihiGlgQA2BMPAcCS07QAAAAASUVORK5CYII=")
 

@@ -32,7 +32,7 @@ from movie_director_plugins.wan2gp.webui import WebUITransport, connect
 from movie_director_testing.gradio_apps import launch_wan2gp_webui
 from movie_director_testing.processes import ServerProcess, interruptible, wait_until
 
-SAMPLE_VIDEO = Path(__file__).parents[2] / "addon" / "movie_director" / "testing" / "apps" / "tiny.mp4"
+SAMPLE_VIDEO = Path(__file__).parents[2] / "testing" / "movie_director_testing" / "apps" / "tiny.mp4"
 PHASE_ORDER = list(Phase)
 
 
