@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() < deadline:
             if args.drain and manager.queue.depth("comfyui") == 0:
                 for operation in manager.queue.database.query("SELECT id FROM operations ORDER BY id"):
-                    print(json.dumps(manager.queue.get(operation["id"]).to_dict()), flush=True)
+                    stored = manager.queue.get(operation["id"])
+                    if stored is not None:  # just listed: only a concurrent purge could take it
+                        print(json.dumps(stored.to_dict()), flush=True)
                 return 0
             manager.queue.wait_for_change(0.2)
     return 1
