@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from movie_director.configdata import ServiceConfig
@@ -114,11 +114,16 @@ class Watch(Protocol):
         ...
 
 
-class Backend:
+ConnectionT = TypeVar("ConnectionT", bound=Connection)
+"""The connection type one backend kind opens and is handed back (``ComfyUIBackend(Backend[ComfyUIClient])``)."""
+
+
+class Backend(Generic[ConnectionT]):
     """Base class of backend plugins; subclass it and register it through the hook.
 
     Instances are stateless singletons shared by every service of their kind: state
-    lives in the :class:`Connection` objects they return.
+    lives in the :class:`Connection` objects they return. A subclass names its own
+    connection type, so the methods the pool hands a connection back to receive that type.
     """
 
     kind: ClassVar[str] = ""
@@ -148,15 +153,15 @@ class Backend:
         """
         raise NotImplementedError
 
-    def connect(self, service: ServiceConfig) -> Connection:
+    def connect(self, service: ServiceConfig) -> ConnectionT:
         """Open what the pool holds for ``service`` (session, socket, client)."""
         raise NotImplementedError
 
-    def health(self, connection: Connection) -> HealthSample:
+    def health(self, connection: ConnectionT) -> HealthSample:
         """One cheap check (never a call that costs money or loads a model)."""
         raise NotImplementedError
 
-    def capabilities(self, connection: Connection) -> list[Capability]:
+    def capabilities(self, connection: ConnectionT) -> list[Capability]:
         """What the service can do right now."""
         raise NotImplementedError
 
@@ -179,7 +184,7 @@ class Backend:
         """
         return None
 
-    def is_usable(self, connection: Connection) -> bool:
+    def is_usable(self, connection: ConnectionT) -> bool:
         """Cheap local check the pool runs before reusing a connection."""
         return True
 
@@ -199,7 +204,7 @@ class Backend:
         """
         raise NotImplementedError
 
-    def check_workflow(self, connection: Connection, workflow: Any) -> None:
+    def check_workflow(self, connection: ConnectionT, workflow: Any) -> None:
         """Raise WorkflowInvalid when the server cannot run ``workflow`` (missing nodes, unconnected inputs)."""
         raise NotImplementedError
 

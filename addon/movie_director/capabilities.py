@@ -124,7 +124,7 @@ def validate(capability: Capability | str, params: Mapping[str, Any], service: s
     )
 
 
-def collect(backend: Backend, service: ServiceConfig) -> tuple[Capability, ...]:
+def collect(backend: Backend[Any], service: ServiceConfig) -> tuple[Capability, ...]:
     """Ask the live service what it can do now: connect, ``capabilities``, close.
 
     One-shot (discovery, the ``services`` command); the connection manager keeps its

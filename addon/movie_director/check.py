@@ -196,7 +196,7 @@ def _wrong_service(url: str, kind: str | None, label: str, budget: Budget, manag
 
 def _probe(url: str, kind: str | None, budget: Budget, manager: PluginManager, label: str) -> ProbeResult | None:
     """The first kind that recognises ``url``; a server that lets a probe time out is ``timeout``, never "another program"."""
-    backends: list[Backend] = [manager.backend(kind)] if kind else manager.backends_by_specificity()
+    backends: list[Backend[Any]] = [manager.backend(kind)] if kind else manager.backends_by_specificity()
     for backend in backends:
         left = budget.left(label)
         try:

@@ -357,7 +357,7 @@ class DiscoveryRun:
         self._loopback_seen: set[tuple[int, str, str]] = set()
         self._parked: dict[int, list[tuple[Candidate, DiscoveryResult]]] = {}
         #: The backend that reads each named service's capabilities, by (kind, url).
-        self._owners: dict[tuple[str, str], Backend] = {}
+        self._owners: dict[tuple[str, str], Backend[Any]] = {}
         if self.skipped_hosts:
             log.warning("discovery: network access is off, not scanning %s", ", ".join(self.skipped_hosts))
 
@@ -467,7 +467,7 @@ class DiscoveryRun:
         seen = sniff(candidate.host, candidate.port, remaining, self._stop) if remaining > 0 else Sniff(silent=True, latency_ms=self.timeout * 1000)
         return DiscoveryResult(UNKNOWN, candidate.url, latency_ms=seen.latency_ms, seen=seen.describe(self.timeout))
 
-    def _recognized(self, backend: Backend, probe: ProbeResult, candidate: Candidate, elapsed_ms: float) -> DiscoveryResult:
+    def _recognized(self, backend: Backend[Any], probe: ProbeResult, candidate: Candidate, elapsed_ms: float) -> DiscoveryResult:
         kind = probe.kind or backend.kind
         url = probe.url or candidate.url
         self._owners[(kind, url)] = self.manager.backends.get(kind, backend)

@@ -202,7 +202,7 @@ class SystemSnapshot:
 class _Service:
     """Runtime state of one service (mutable; read through snapshots only)."""
 
-    def __init__(self, config: ServiceConfig, backend: Backend | None, blocked: MovieDirectorError | None) -> None:
+    def __init__(self, config: ServiceConfig, backend: Backend[Any] | None, blocked: MovieDirectorError | None) -> None:
         self.config = config
         self.backend = backend
         self.name = config.name
@@ -253,7 +253,7 @@ class _Group:
         self.kick_again = False
 
 
-def label_of(backend: Backend | None, name: str) -> str:
+def label_of(backend: Backend[Any] | None, name: str) -> str:
     """What the artist reads: "ComfyUI", or "ComfyUI (comfyui#2)" for a service not named after its kind."""
     if backend is None:
         return name
@@ -308,7 +308,7 @@ class ServiceManager:
         self._system_status = Status.UNKNOWN
         self._started = self._closed = False
 
-    def _make_service(self, config: ServiceConfig, backends: Mapping[str, Backend]) -> _Service:
+    def _make_service(self, config: ServiceConfig, backends: Mapping[str, Backend[Any]]) -> _Service:
         backend = backends.get(config.kind)
         blocked: MovieDirectorError | None = None
         if backend is None:

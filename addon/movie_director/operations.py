@@ -107,7 +107,7 @@ class OperationContext:
     """What an executor gets: the service, its backend, a pooled connection, the operation."""
 
     service: ServiceConfig
-    backend: Backend
+    backend: Backend[Any]
     connection: Connection
     operation: Operation
 

@@ -76,7 +76,7 @@ class PluginManager:
         self.pluggy = pluggy.PluginManager(hookspecs.PROJECT)
         self.pluggy.add_hookspecs(hookspecs)
         self._plugins: dict[str, PluginInfo] = {}
-        self._backends: dict[str, Backend] = {}
+        self._backends: dict[str, Backend[Any]] = {}
         self._operations: dict[str, OperationExecutor] = {}
         self._operation_sources: dict[str, str] = {}
         self._registered = False
@@ -94,7 +94,7 @@ class PluginManager:
         return self._plugins
 
     @property
-    def backends(self) -> dict[str, Backend]:
+    def backends(self) -> dict[str, Backend[Any]]:
         """One backend instance per kind."""
         self._register()
         return self._backends
@@ -204,7 +204,7 @@ class PluginManager:
 
         return {"register": register}, commit
 
-    def backend(self, kind: str) -> Backend:
+    def backend(self, kind: str) -> Backend[Any]:
         """The backend for ``kind``; a clear error lists the known kinds."""
         try:
             return self.backends[kind]
@@ -217,7 +217,7 @@ class PluginManager:
                 hints=["Install the plugin pack that provides it, then run `movie-director plugins`."],
             ) from None
 
-    def backends_by_specificity(self) -> list[Backend]:
+    def backends_by_specificity(self) -> list[Backend[Any]]:
         """Backends in the order discovery should ask them (most specific first)."""
         return sorted(self.backends.values(), key=lambda backend: (-backend.probe_priority, backend.kind))
 

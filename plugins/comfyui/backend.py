@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from movie_director.backend import (
     Backend,
     Capability,
-    Connection,
     HealthSample,
     ProbeResult,
 )
@@ -43,7 +42,7 @@ MODEL_LOADERS = frozenset({"CheckpointLoaderSimple", "CheckpointLoader", "ImageO
 LISTED_MODEL_FOLDERS = ("checkpoints", "diffusion_models", "loras", "vae")
 
 
-class ComfyUIBackend(Backend):
+class ComfyUIBackend(Backend[ComfyUIClient]):
     kind = "comfyui"
     display_name = LABEL
     default_url = "http://127.0.0.1:8188"
@@ -95,13 +94,12 @@ class ComfyUIBackend(Backend):
         """The monitor socket on ``/ws`` (its own client id, never a job's)."""
         return open_monitor(service)
 
-    def health(self, connection: Connection) -> HealthSample:
+    def health(self, connection: ComfyUIClient) -> HealthSample:
         """``/system_stats`` latency, queue depth from ``/queue``, VRAM free/total."""
-        client = cast(ComfyUIClient, connection)
         started = time.perf_counter()
-        stats = client.system_stats()
+        stats = connection.system_stats()
         latency = (time.perf_counter() - started) * 1000
-        queue = client.queue()
+        queue = connection.queue()
         metrics = {
             **device_metrics(stats),
             "queue_running": float(len(queue.running)),
@@ -110,21 +108,20 @@ class ComfyUIBackend(Backend):
         }
         return HealthSample(ok=True, latency_ms=latency, metrics=metrics, version=str((stats.get("system") or {}).get("comfyui_version") or ""))
 
-    def capabilities(self, connection: Connection) -> list[Capability]:
-        client = cast(ComfyUIClient, connection)
-        info = client.object_info()
+    def capabilities(self, connection: ComfyUIClient) -> list[Capability]:
+        info = connection.object_info()
         found = derived_capabilities(info)
         found += [node_capability(name, entry) for name, entry in sorted(info.items()) if isinstance(entry, Mapping)]
-        folders = client.models()
+        folders = connection.models()
         found += [Capability("comfyui.model_folder", folder) for folder in folders]
         for folder in LISTED_MODEL_FOLDERS:
             if folder in folders:
-                found += [Capability("comfyui.model", name, details={"folder": folder}) for name in client.model_files(folder)]
-        found += [Capability("comfyui.embedding", name) for name in client.embeddings()]
+                found += [Capability("comfyui.model", name, details={"folder": folder}) for name in connection.model_files(folder)]
+        found += [Capability("comfyui.embedding", name) for name in connection.embeddings()]
         return found
 
-    def is_usable(self, connection: Connection) -> bool:
-        return cast(ComfyUIClient, connection).is_usable()
+    def is_usable(self, connection: ComfyUIClient) -> bool:
+        return connection.is_usable()
 
     def requirements(self, op_type: str, payload: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
         """A queued workflow needs every node class it uses (a custom node pack one server lacks)."""
@@ -136,13 +133,12 @@ class ComfyUIBackend(Backend):
     def load_workflow(self, source: Any) -> Graph:
         return load_workflow(source, self.display_name)
 
-    def check_workflow(self, connection: Connection, workflow: Any) -> None:
-        client = cast(ComfyUIClient, connection)
-        validate(workflow, client.object_info(), self.display_name)
+    def check_workflow(self, connection: ComfyUIClient, workflow: Any) -> None:
+        validate(workflow, connection.object_info(), self.display_name)
 
-    def submit(self, connection: Connection, workflow: Mapping[str, Any] | str | os.PathLike[str], prompt_id: str | None = None, **options: Any) -> Job:
+    def submit(self, connection: ComfyUIClient, workflow: Mapping[str, Any] | str | os.PathLike[str], prompt_id: str | None = None, **options: Any) -> Job:
         """Queue ``workflow`` on a pooled connection (see :meth:`ComfyUIClient.submit`)."""
-        return cast(ComfyUIClient, connection).submit(workflow, prompt_id, **options)
+        return connection.submit(workflow, prompt_id, **options)
 
 
 def node_capability(name: str, entry: Mapping[str, Any]) -> Capability:

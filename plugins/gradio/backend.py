@@ -86,7 +86,7 @@ def open_heartbeat(service: ServiceConfig) -> HttpStreamWatch | None:
     return open_stream(service, paths, EVENT_STREAM, silence=HEARTBEAT_SILENCE_S)
 
 
-class GradioBackend(Backend):
+class GradioBackend(Backend[GradioConnection]):
     """Any Gradio 4/5/6 app, found by its ``/config`` (``protocol``, ``version``, ``api_prefix``)."""
 
     kind = "gradio"
@@ -118,7 +118,7 @@ class GradioBackend(Backend):
     def watch(self, service: ServiceConfig) -> HttpStreamWatch | None:
         return open_heartbeat(service)
 
-    def health(self, connection: GradioConnection) -> HealthSample:  # type: ignore[override]
+    def health(self, connection: GradioConnection) -> HealthSample:
         started = time.perf_counter()
         try:
             latency, metrics, version = connection.transport.health()
@@ -126,7 +126,7 @@ class GradioBackend(Backend):
             return HealthSample(ok=False, latency_ms=(time.perf_counter() - started) * 1000, error=error.to_dict())
         return HealthSample(ok=True, latency_ms=latency, metrics=metrics, version=version)
 
-    def capabilities(self, connection: GradioConnection) -> list[Capability]:  # type: ignore[override]
+    def capabilities(self, connection: GradioConnection) -> list[Capability]:
         app = connection.transport.app(check=False)
         return [
             Capability("gradio.endpoint", id=endpoint.api_name, details=endpoint.to_dict())

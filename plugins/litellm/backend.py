@@ -25,7 +25,7 @@ from movie_director.http import probe_json, probe_session
 from movie_director_plugins.litellm.client import START_HINT, LiteLLMClient, ModelEntry, Readiness
 
 
-class LiteLLMBackend(Backend):
+class LiteLLMBackend(Backend[LiteLLMClient]):
     kind = "litellm"
     display_name = "LiteLLM"
     default_url = "http://127.0.0.1:4000"
@@ -64,7 +64,7 @@ class LiteLLMBackend(Backend):
     def connect(self, service: ServiceConfig) -> LiteLLMClient:
         return LiteLLMClient(service, label=self.display_name, start_hint=self.start_hint)
 
-    def health(self, connection: LiteLLMClient) -> HealthSample:  # type: ignore[override]
+    def health(self, connection: LiteLLMClient) -> HealthSample:
         """Readiness plus the model list; raises only when the server cannot be reached."""
         started = time.perf_counter()
         metrics = connection.usage.snapshot().metrics()
@@ -87,13 +87,13 @@ class LiteLLMBackend(Backend):
     def _readiness(self, connection: LiteLLMClient) -> Readiness:
         return connection.readiness()
 
-    def capabilities(self, connection: LiteLLMClient) -> list[Capability]:  # type: ignore[override]
+    def capabilities(self, connection: LiteLLMClient) -> list[Capability]:
         return [capability_of(entry) for entry in self._model_entries(connection)]
 
     def _model_entries(self, connection: LiteLLMClient) -> list[ModelEntry]:
         return connection.model_info()
 
-    def is_usable(self, connection: LiteLLMClient) -> bool:  # type: ignore[override]
+    def is_usable(self, connection: LiteLLMClient) -> bool:
         return not connection.closed
 
 

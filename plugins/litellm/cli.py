@@ -55,7 +55,7 @@ def _client(args: argparse.Namespace) -> LiteLLMClient:
             f"The service {service.name!r} is a {service.kind} service, not an LLM server.",
             hints=["Name a litellm or openai service with --service, or give its address with --url."],
         )
-    return manager.backend(service.kind).connect(service)  # type: ignore[return-value]
+    return manager.backend(service.kind).connect(service)
 
 
 def _naming_a_wrong_server(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -52,7 +52,7 @@ def _available_modules() -> list[ModuleType]:
     return modules
 
 
-class Wan2GPBackend(Backend):
+class Wan2GPBackend(Backend[Wan2GPTransport]):
     """Wan2GP (deepbeepmeep), web UI on 7860 or headless MCP server."""
 
     kind = "wan2gp"
@@ -101,14 +101,14 @@ class Wan2GPBackend(Backend):
                     raise
         return open_stream(service, [urlsplit(endpoint_of(service.url)).path], EVENT_STREAM)
 
-    def health(self, connection: Wan2GPTransport) -> HealthSample:  # type: ignore[override]
+    def health(self, connection: Wan2GPTransport) -> HealthSample:
         started = time.perf_counter()
         try:
             return connection.health()
         except MovieDirectorError as error:
             return HealthSample(ok=False, latency_ms=(time.perf_counter() - started) * 1000, error=error.to_dict())
 
-    def capabilities(self, connection: Wan2GPTransport) -> list[Capability]:  # type: ignore[override]
+    def capabilities(self, connection: Wan2GPTransport) -> list[Capability]:
         own = getattr(connection, "capabilities", None)
         if callable(own):
             return list(own())

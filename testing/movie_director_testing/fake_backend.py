@@ -68,7 +68,7 @@ class FakeConnection:
             self._sockets = None
 
 
-class FakeBackend(Backend):
+class FakeBackend(Backend[FakeConnection]):
     kind = "fake"
     display_name = "Fake"
     default_url = "http://127.0.0.1:9"
@@ -89,8 +89,8 @@ class FakeBackend(Backend):
         self.connections.append(connection)
         return connection
 
-    def health(self, connection: Any) -> HealthSample:
-        server: FakeService = connection.service
+    def health(self, connection: FakeConnection) -> HealthSample:
+        server = connection.service
         with server.lock:
             server.checks += 1
         if server.check_seconds:
@@ -101,7 +101,7 @@ class FakeBackend(Backend):
             return HealthSample(ok=False, latency_ms=server.latency_ms, error=ServiceError(service=self.display_name).to_dict())
         return HealthSample(ok=True, latency_ms=server.latency_ms, metrics={"queue_depth": float(len(server.received))}, version="1.0")
 
-    def capabilities(self, connection: Any) -> list[Capability]:
+    def capabilities(self, connection: FakeConnection) -> list[Capability]:
         return [Capability("fake.echo"), *(Capability("fake.feature", name) for name in sorted(connection.service.features))]
 
     def requirements(self, op_type: str, payload: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
@@ -110,7 +110,7 @@ class FakeBackend(Backend):
     def reachable(self, service: ServiceConfig, timeout: float) -> None:
         """The fake services live in memory: reachability is the health check itself."""
 
-    def is_usable(self, connection: Any) -> bool:
+    def is_usable(self, connection: FakeConnection) -> bool:
         return not connection.closed
 
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from movie_director_testing.processes import LOOPBACK
 
@@ -104,8 +104,8 @@ class MisbehavingServer:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.set(fault, paths)
-        self._server = ThreadingHTTPServer((LOOPBACK, port), _Handler)
-        self._server.owner = self  # type: ignore[attr-defined]
+        self._server = _OwnedServer((LOOPBACK, port), _Handler)
+        self._server.owner = self
         self._server.daemon_threads = False
         self._server.block_on_close = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": POLL}, name="misbehaving-http", daemon=True)
@@ -174,18 +174,24 @@ class MisbehavingServer:
             self.hits.append(hit)
 
 
+class _OwnedServer(ThreadingHTTPServer):
+    """The HTTP server that knows its MisbehavingServer, so the handler finds faults and upstream."""
+
+    owner: MisbehavingServer
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Misbehaving/1"
     timeout = 10.0  # a client that connects and sends nothing cannot hold close() up
-    server: ThreadingHTTPServer
+    server: _OwnedServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         pass  # quiet: the test reports what matters
 
     @property
     def owner(self) -> MisbehavingServer:
-        return self.server.owner  # type: ignore[attr-defined, no-any-return]
+        return self.server.owner
 
     def __getattr__(self, name: str) -> object:
         if name.startswith("do_"):
@@ -234,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _request_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 chunk = self.rfile.read(size + 2)[:size]
@@ -246,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
         """The upstream's answer to this request (status, reason, end-to-end headers, body)."""
-        parts = urlsplit(self.owner.upstream)
+        parts = self._upstream()
         connection = http.client.HTTPConnection(parts.hostname or LOOPBACK, parts.port or 80, timeout=30)
         try:
             headers = {name: value for name, value in self.headers.items() if name.lower() not in _HOP_BY_HOP and name.lower() != "host"}
@@ -259,9 +265,15 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             connection.close()
 
+    def _upstream(self) -> SplitResult:
+        upstream = self.owner.upstream
+        if upstream is None:  # _dispatch forwards only when there is one
+            raise RuntimeError("this server has no upstream to forward to")
+        return urlsplit(upstream)
+
     def _tunnel(self) -> None:
         """Relay a WebSocket upgrade to the upstream byte for byte until either side closes."""
-        parts = urlsplit(self.owner.upstream)
+        parts = self._upstream()
         with socket.create_connection((parts.hostname or LOOPBACK, parts.port or 80), timeout=10) as upstream:
             head = f"{self.requestline}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in self.headers.items()) + "\r\n"
             upstream.sendall(head.encode("latin-1"))

@@ -53,7 +53,7 @@ class HttpConnection:
         self.session.close()
 
 
-class HttpCheckBackend(Backend):
+class HttpCheckBackend(Backend[HttpConnection]):
     """Health is one GET of ``health_path``; operations use the generic ``http.request``."""
 
     health_path: ClassVar[str] = "/"
@@ -61,12 +61,12 @@ class HttpCheckBackend(Backend):
     def connect(self, service: ServiceConfig) -> HttpConnection:
         return HttpConnection(service)
 
-    def health(self, connection: Any) -> HealthSample:
+    def health(self, connection: HttpConnection) -> HealthSample:
         started = time.perf_counter()
         call(connection.session, "GET", connection.url + self.health_path, service=self.display_name, start_hint=self.start_hint, timeout=(1.0, 2.0))
         return HealthSample(ok=True, latency_ms=(time.perf_counter() - started) * 1000)
 
-    def capabilities(self, connection: Any) -> list[Capability]:
+    def capabilities(self, connection: HttpConnection) -> list[Capability]:
         return [Capability("http.request")]
 
 
@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() < deadline:
             if args.drain and manager.queue.depth("comfyui") == 0:
                 for operation in manager.queue.database.query("SELECT id FROM operations ORDER BY id"):
-                    print(json.dumps(manager.queue.get(operation["id"]).to_dict()), flush=True)
+                    stored = manager.queue.get(operation["id"])
+                    if stored is not None:  # just listed: only a concurrent purge could take it
+                        print(json.dumps(stored.to_dict()), flush=True)
                 return 0
             manager.queue.wait_for_change(0.2)
     return 1

@@ -38,7 +38,7 @@ class EchoConnection:
         self.session.close()
 
 
-class EchoBackend(Backend):
+class EchoBackend(Backend[EchoConnection]):
     kind = "echo"
     display_name = "Echo"
     default_url = "http://127.0.0.1:7070"

@@ -48,8 +48,9 @@ def echo(text: str) -> str:
     return text
 
 
-def caption(text: str, words: float) -> str:
-    return " ".join(text.split()[:words]).upper()  # type: ignore[misc] - an int arrives when an int was sent
+def caption(text: str, words: int) -> str:
+    """`words` arrives as sent (the API calls it a float): a 2.0 fails the slice, as in real apps."""
+    return " ".join(text.split()[:words]).upper()
 
 
 def invert(image: str) -> str:

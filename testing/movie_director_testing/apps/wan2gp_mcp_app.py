@@ -735,6 +735,7 @@ def build_server(session: Session, host: str, port: int, max_upload_bytes: int) 
             raise ValueError("Provide exactly one of gallery_id or path.")
         if path:
             raise PermissionError("Direct filesystem paths are disabled for this MCP server. Use a gallery_id returned by wangp_list_gallery.")
+        assert gallery_id is not None  # exactly one of the two was given, and it was not the path
         record = session.gallery.get(gallery_id)
         if process:
             raise ValueError(f"Post-processing process '{process}' is not available for {record['media_type']}.")

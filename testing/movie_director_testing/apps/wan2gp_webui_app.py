@@ -351,7 +351,8 @@ def fail(s: Session, message: str) -> None:
 
 
 def write_video(task: Task) -> str:
-    seed = int(task.settings.get("seed") if task.settings.get("seed") is not None else -1)
+    chosen = task.settings.get("seed")
+    seed = int(chosen) if chosen is not None else -1
     if seed < 0:  # -1 asks for a random seed, as in Wan2GP
         seed = random.randrange(2**31)
     slug = re.sub(r"[^\w\- ]", "", str(task.settings.get("prompt") or "")).strip().replace(" ", "_")[:50]

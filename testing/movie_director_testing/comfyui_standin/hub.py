@@ -44,7 +44,7 @@ class Hub:
         self.queue_info = queue_info
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.metadata: dict[str, dict[str, Any]] = {}
-        self.live: dict[web.WebSocketResponse, asyncio.BaseTransport | None] = {}
+        self.live: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
         """Every open connection, including superseded ones the registry no longer reaches."""
         self.client_id: str | None = None
         self.last_node_id: str | None = None

@@ -14,6 +14,7 @@ import os
 import random
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -136,8 +137,8 @@ class Node:
     def input_types(self, folders: Folders) -> dict[str, dict[str, Any]]:
         raise NotImplementedError
 
-    def run(self, ctx: NodeContext, **inputs: Any) -> NodeOutput:
-        raise NotImplementedError
+    run: Callable[..., NodeOutput]
+    """``run(ctx, **inputs)``: each node declares its own named inputs, as ComfyUI's FUNCTION does."""
 
     def validate(self, folders: Folders, **inputs: Any) -> bool | str:
         return True

@@ -76,7 +76,7 @@ async def origin_guard(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-def _clear_or_delete(body: Any, clear: Callable[[], None], delete: Callable[[str], None]) -> web.Response:
+def _clear_or_delete(body: Any, clear: Callable[[], None], delete: Callable[[str], object]) -> web.Response:
     """``POST /queue`` and ``POST /history``: ``{"clear": true}`` and/or ``{"delete": [prompt ids]}``."""
     if "clear" in body and body["clear"]:  # noqa: RUF019 - `in` first, so any JSON value works as in ComfyUI
         clear()
