@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from movie_director import cli
 from movie_director.cli import main
+from movie_director.cli.exits import EXIT_INTERRUPTED
 from movie_director_testing.processes import free_port
 
 
@@ -112,3 +115,23 @@ def test_config_init_lists_the_services_discover_finds(tmp_path: Path, monkeypat
     assert main(["config", "init", str(target), "--json"]) == 0
     assert [service["name"] for service in json.loads(capsys.readouterr().out)["services"]] == ["comfyui-8190"]
     assert "url: http://127.0.0.1:8190  # found by discover: comfyui 0.3" in target.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("code", [0, 1, 3])
+def test_the_entry_exits_with_mains_code(code: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "main", lambda: code)
+    with pytest.raises(SystemExit) as ended:
+        cli.run()
+    assert ended.value.code == code
+
+
+def test_after_ctrl_c_the_entry_hands_the_interrupt_to_python_quietly(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Python ends a process whose KeyboardInterrupt went unhandled by SIGINT itself, after its clean-up."""
+    monkeypatch.setattr(cli, "main", lambda: EXIT_INTERRUPTED)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    with pytest.raises(KeyboardInterrupt) as raised:
+        cli.run()
+    sys.excepthook(KeyboardInterrupt, raised.value, None)
+    assert capsys.readouterr().err == ""  # main already printed "Interrupted."
+    sys.excepthook(ValueError, ValueError("still reported"), None)
+    assert "ValueError: still reported" in capsys.readouterr().err
