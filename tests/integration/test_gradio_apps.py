@@ -11,6 +11,7 @@ import re
 import struct
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,17 @@ def control(client: Client, **changes: Any) -> dict[str, Any]:
     return client.predict(json.dumps(changes), api_name="/_test_control")
 
 
+@contextmanager
+def steps_lasting(client: Client, seconds: float) -> Iterator[None]:
+    """Slower denoising steps for one test (the server is shared): long enough to be watched,
+    or aborted, by a poller that a loaded machine may leave unscheduled for a while."""
+    control(client, step_seconds=seconds)
+    try:
+        yield
+    finally:
+        control(client, step_seconds=0.08)
+
+
 def is_mp4(path: str) -> bool:
     return Path(path).read_bytes()[4:8] == b"ftyp"
 
@@ -238,9 +250,10 @@ def test_wan_generate_chain_runs_in_one_session_with_progress_status_and_video(c
     assert queue_task(client, DEFAULT_CHAIN, **sent) == "Queue is empty."
     assert client.predict(api_name="/prepare_generate_media") == ()
     client.predict(api_name="/activate_status")
-    status_job = client.submit(api_name="/refresh_status_async")  # streams until the queue is done
-    job = client.submit(api_name="/process_tasks")
-    statuses = watch(job)
+    with steps_lasting(client, 0.3):  # 6 steps shown in ~2 s: at 0.08 s a busy machine once watched none
+        status_job = client.submit(api_name="/refresh_status_async")  # streams until the queue is done
+        job = client.submit(api_name="/process_tasks")
+        statuses = watch(job)
 
     steps = progress_steps(statuses)
     assert steps and all(length == 12 and unit == "steps" and desc == "denoising" for _, length, unit, desc in steps)
@@ -277,30 +290,24 @@ def distinct_value(parameter: dict[str, Any]) -> Any:
 
 
 def test_wan_abort_stops_the_running_task_without_a_video(client: Client) -> None:
-    control(client, step_seconds=0.3)
-    try:
+    with steps_lasting(client, 0.3):
         queue_task(client, DEFAULT_CHAIN, num_inference_steps=30)
         job = start_tasks(client, DEFAULT_CHAIN)
         steps = wait_until(lambda: progress_steps([job.status()]), 10, message="first progress")
         client.predict(api_name="/abort_generation")
         statuses = watch(job, timeout=5)
-    finally:
-        control(client, step_seconds=0.08)
     assert statuses[-1].success and max(index for index, *_ in steps + progress_steps(statuses)) < 30
     _, videos, _, _, status, queue = client.predict(api_name="/finalize_generation")
     assert (videos, status, queue) == ([], "Video Generation Aborted", "Queue is empty.")
 
 
 def test_wan_abort_by_client_id_reaches_another_session(wan: ServerProcess, client: Client, tmp_path: Path) -> None:
-    control(client, step_seconds=0.3)
-    try:
+    with steps_lasting(client, 0.3):
         queue_task(client, DEFAULT_CHAIN, client_id="blender-1")
         job = start_tasks(client, DEFAULT_CHAIN)
         wait_until(lambda: job.status().code == Status.PROGRESS, 10, message="first progress")
         connect(wan, tmp_path).predict(client_id="blender-1", api_name="/abort_generation_1")
         watch(job, timeout=5)
-    finally:
-        control(client, step_seconds=0.08)
     assert client.predict(api_name="/finalize_generation")[4] == "Video Generation Aborted"
 
 
