@@ -250,8 +250,9 @@ def test_wan_generate_chain_runs_in_one_session_with_progress_status_and_video(c
     assert queue_task(client, DEFAULT_CHAIN, **sent) == "Queue is empty."
     assert client.predict(api_name="/prepare_generate_media") == ()
     client.predict(api_name="/activate_status")
-    with steps_lasting(client, 0.3):  # 6 steps shown in ~2 s: at 0.08 s a busy machine once watched none
+    with steps_lasting(client, 0.3):  # ~2 s of loading and steps: at 0.08 s a busy machine saw no step, or no loading
         status_job = client.submit(api_name="/refresh_status_async")  # streams until the queue is done
+        wait_until(status_job.outputs, 10, message="the status stream running")  # before the loading it must show
         job = client.submit(api_name="/process_tasks")
         statuses = watch(job)
 

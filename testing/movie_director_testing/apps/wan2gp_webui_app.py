@@ -372,14 +372,19 @@ def finalize_generation(state: dict[str, Session]) -> tuple[int, list[tuple[str,
 
 
 def refresh_status_async(state: dict[str, Session]) -> Iterator[str]:
-    """Streams the status text while the status display is on (from activate_status to the end)."""
+    """Streams the status text while the status display is on (from activate_status to the end).
+
+    The display flag is read before the status: the run sets its last status and only then turns
+    the display off, so the text read after an "off" is the last one, and it is always shown.
+    """
     s = session(state)
     shown = None
     while True:
+        display_on = s.status_display
         if s.status != shown:
             shown = s.status
             yield shown
-        if not s.status_display:
+        if not display_on:
             return
         time.sleep(STATUS_POLL_SECONDS)
 
