@@ -135,6 +135,3 @@ def _silence_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
 
-
-if __name__ == "__main__":
-    run()
